@@ -1,0 +1,102 @@
+# Helpers shared by the rules: the study's runs, their batches, and every output path in one place.
+from pathlib import Path
+
+from multisheets.study import batch_runs, expand_study, run_dimension
+
+RESULTS = Path("results")
+DATA_DIR = RESULTS / "data"
+DATA_FILES = [
+    str(DATA_DIR / f"{split}_{kind}.npy")
+    for split in ("train", "val", "test")
+    for kind in ("images", "labels")
+] + [str(DATA_DIR / "dataset.json")]
+
+RUNS = expand_study(config)
+BATCHES = batch_runs(RUNS, config["train"]["runs_per_job"])
+FAMILIES = config["evaluate"]["families"]
+
+
+def run_file(run_id, name):
+    return str(RESULTS / "runs" / run_id / name)
+
+
+def batch_files(batch, name):
+    return [run_file(run.run_id, name) for run in BATCHES[batch]]
+
+
+def batch_run_ids(batch):
+    return [run.run_id for run in BATCHES[batch]]
+
+
+def all_metric_files():
+    return [
+        run_file(run.run_id, f"metrics/{family}.csv")
+        for run in RUNS
+        for family in FAMILIES
+    ]
+
+
+def all_prediction_files():
+    return [
+        run_file(run.run_id, f"predictions/{family}.npz")
+        for run in RUNS
+        for family in FAMILIES
+    ]
+
+
+def run_table_records():
+    """One record per run: what it varied, for joining onto metrics."""
+    return [
+        {
+            "run_id": run.run_id,
+            "setting": run.setting,
+            "seed": run.seed,
+            "dimension": run_dimension(run) or "",
+            "value": "" if not run.changed else str(next(iter(run.changed.values()))),
+        }
+        for run in RUNS
+    ]
+
+
+def gpu_resources(runtime_key, mem_key):
+    """Resources of a GPU job; `gpu` lets a local profile cap concurrent GPU jobs and SLURM request GPUs."""
+    settings = config["resources"]
+    return {
+        "gpu": settings["gpu"] if config["train"]["device"] != "cpu" else 0,
+        "cpus_per_gpu": settings["cpus_per_gpu"],
+        "runtime": settings[runtime_key],
+        "mem_mb": settings[mem_key],
+    }
+
+
+def final_outputs():
+    return [
+        "results/tables/metrics.parquet",
+        "results/tables/sheet.parquet",
+        "results/sheets/sheet.md",
+        "results/figures/sheet_heatmap.png",
+        "results/figures/dimension_trends.png",
+    ]
+
+
+WIDE_MEASURES = ["range", "std", "disagreement"]
+
+
+def batch_params(batch):
+    """Everything that defines the runs of a training job: a change here (and only here) retrains the batch."""
+    return [
+        {
+            "run_id": run.run_id,
+            "seed": run.seed,
+            "changed": run.changed,
+            "hyperparameters": run.hyperparameters,
+        }
+        for run in BATCHES[batch]
+    ]
+
+
+def data_source_input():
+    """A local image folder or archive is an input (its change reruns the study); a download is not."""
+    if config["data"]["source"] == "imagefolder":
+        return [config["data"]["path"]]
+    return []

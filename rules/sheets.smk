@@ -1,0 +1,42 @@
+# Sheets: gather every run's metrics into one table, then summarise the Rashomon sets per scenario.
+
+
+rule collect_metrics:
+    input:
+        all_metric_files(),
+    output:
+        parquet="results/tables/metrics.parquet",
+        csv="results/tables/metrics.csv",
+        runs="results/tables/runs.csv",
+    params:
+        runs=run_table_records(),
+    log:
+        "logs/collect_metrics.log",
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow/scripts/collect_metrics.py"
+
+
+rule multiplicity_sheet:
+    input:
+        metrics="results/tables/metrics.parquet",
+        runs="results/tables/runs.csv",
+        predictions=all_prediction_files(),
+        data=DATA_FILES,
+    output:
+        long="results/tables/sheet.parquet",
+        csv="results/sheets/sheet.csv",
+        rashomon="results/tables/rashomon.csv",
+        wide=expand("results/sheets/sheet_{measure}.csv", measure=WIDE_MEASURES),
+        markdown="results/sheets/sheet.md",
+    params:
+        sheet=config["sheet"],
+        measures=WIDE_MEASURES,
+    threads: 1
+    log:
+        "logs/multiplicity_sheet.log",
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow/scripts/multiplicity_sheet.py"

@@ -1,0 +1,229 @@
+"""Data stage: read a labelled image source, split off a validation set, write uint8 arrays.
+
+Every source ends up as uint8 images (N, H, W, 3) and int64 labels for `train`, `val` and `test`, plus
+``dataset.json`` (classes, sizes, per-channel mean/std of the training split, the source's checksum).
+Training and evaluation only ever read these arrays, so a new source needs nothing downstream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from PIL import Image
+
+SPLITS = ("train", "val", "test")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+
+
+@dataclass
+class LabelledImages:
+    images: np.ndarray  # uint8 (N, H, W, 3)
+    labels: np.ndarray  # int64 (N,)
+
+
+class DataError(ValueError):
+    """The data source is malformed; the message names the offending file or folder."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- sources -----------------------------------------------------------------------------------------------
+
+
+def _imagefolder_entries(path: Path) -> Iterator[tuple[str, bytes]]:
+    """(relative path, file bytes) for every image file under a directory or inside a tar archive."""
+    if path.is_dir():
+        for file in sorted(path.rglob("*")):
+            if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
+                yield file.relative_to(path).as_posix(), file.read_bytes()
+    elif path.name.endswith(TAR_SUFFIXES):
+        with tarfile.open(path, "r:*") as archive:
+            for member in archive:
+                if member.isfile() and Path(member.name).suffix.lower() in IMAGE_SUFFIXES:
+                    yield member.name, archive.extractfile(member).read()
+    else:
+        raise DataError(f"imagefolder path {path} is neither a directory nor a {'/'.join(TAR_SUFFIXES)} archive")
+
+
+def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[str], str]:
+    """Read ``train/<class>/*`` and ``test/<class>/*`` (optionally below one top-level folder).
+
+    Returns the two splits, the class names (sorted folder names of `train`) and a checksum of the source.
+    Files are ordered by path, so the arrays do not depend on the archive's member order.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"imagefolder path {path} does not exist")
+    files: dict[str, dict[str, list[tuple[str, bytes]]]] = {"train": {}, "test": {}}
+    for name, payload in _imagefolder_entries(path):
+        parts = Path(name).parts
+        split_at = next((i for i, part in enumerate(parts) if part in files and len(parts) - i == 3), None)
+        if split_at is None:
+            continue
+        split, label = parts[split_at], parts[split_at + 1]
+        files[split].setdefault(label, []).append((name, payload))
+    for split, by_class in files.items():
+        if not by_class:
+            raise DataError(f"{path}: no images found under a '{split}/<class>/' folder")
+    classes = sorted(files["train"])
+    unknown = sorted(set(files["test"]) - set(classes))
+    if unknown:
+        raise DataError(f"{path}: test classes {unknown} do not exist in train/")
+
+    splits = {}
+    for split, by_class in files.items():
+        images, labels, shape = [], [], None
+        for label, class_name in enumerate(classes):
+            for name, payload in sorted(by_class.get(class_name, [])):
+                try:
+                    array = np.asarray(Image.open(io.BytesIO(payload)).convert("RGB"))
+                except Exception as error:  # PIL raises several types for broken files
+                    raise DataError(f"{path}: cannot decode image {name}: {error}") from error
+                if shape is None:
+                    shape = array.shape
+                elif array.shape != shape:
+                    raise DataError(f"{path}: image {name} has shape {array.shape}, expected {shape} like the others")
+                images.append(array)
+                labels.append(label)
+        splits[split] = LabelledImages(np.stack(images), np.asarray(labels, dtype=np.int64))
+    if splits["train"].images.shape[1:] != splits["test"].images.shape[1:]:
+        raise DataError(f"{path}: train and test images differ in size")
+    checksum = sha256_file(path) if path.is_file() else _directory_checksum(path)
+    return splits, classes, checksum
+
+
+def _directory_checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    for name, payload in _imagefolder_entries(path):
+        digest.update(name.encode())
+        digest.update(hashlib.sha256(payload).digest())
+    return digest.hexdigest()
+
+
+def read_cifar10(root: str | Path) -> tuple[dict[str, LabelledImages], list[str], str]:
+    """CIFAR-10 through torchvision, downloaded into `root` on first use (torchvision checks its MD5)."""
+    from torchvision.datasets import CIFAR10
+
+    splits = {}
+    for split, train in (("train", True), ("test", False)):
+        dataset = CIFAR10(root=str(root), train=train, download=True)
+        splits[split] = LabelledImages(np.asarray(dataset.data), np.asarray(dataset.targets, dtype=np.int64))
+    archive = Path(root) / CIFAR10.filename
+    checksum = sha256_file(archive) if archive.exists() else f"md5:{CIFAR10.tgz_md5}"
+    return splits, list(dataset.classes), checksum
+
+
+def make_synthetic(
+    num_classes: int = 10, image_size: int = 32, train_per_class: int = 500, test_per_class: int = 100, seed: int = 0
+) -> tuple[dict[str, LabelledImages], list[str], str]:
+    """A small procedural dataset that needs no download: smoke runs and tests anywhere.
+
+    Each class is a smooth random colour pattern; an image blends its class pattern with a distractor
+    class, shifts it and adds noise, so models make errors and disagree (a task of CIFAR-like difficulty
+    for tiny models, not a trivially separable one).
+    """
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 1, size=(num_classes, 4, 4, 3))
+    upsample = np.kron(coarse, np.ones((1, image_size // 4 + 1, image_size // 4 + 1, 1)))
+    prototypes = upsample[:, :image_size, :image_size, :]
+
+    def sample(count: int) -> LabelledImages:
+        labels = np.repeat(np.arange(num_classes), count)
+        distractors = (labels + rng.integers(1, num_classes, size=labels.size)) % num_classes
+        weight = rng.uniform(0.35, 0.75, size=(labels.size, 1, 1, 1))
+        images = weight * prototypes[labels] + (1 - weight) * prototypes[distractors]
+        shifts = rng.integers(-3, 4, size=(labels.size, 2))
+        images = np.stack([np.roll(image, tuple(shift), axis=(0, 1)) for image, shift in zip(images, shifts)])
+        images = images + rng.normal(0, 0.12, size=images.shape)
+        return LabelledImages((np.clip(images, 0, 1) * 255).round().astype(np.uint8), labels.astype(np.int64))
+
+    splits = {"train": sample(train_per_class), "test": sample(test_per_class)}
+    classes = [f"class{index}" for index in range(num_classes)]
+    return splits, classes, f"synthetic:seed={seed}"
+
+
+def write_imagefolder(root: str | Path, splits: dict[str, LabelledImages], classes: list[str]) -> Path:
+    """Write arrays as ``<root>/<split>/<class>/<index>.png`` (lossless), e.g. to test the imagefolder source."""
+    root = Path(root)
+    for split, data in splits.items():
+        for index, (image, label) in enumerate(zip(data.images, data.labels)):
+            folder = root / split / classes[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(folder / f"{index:05d}.png")
+    return root
+
+
+# --- split and write -----------------------------------------------------------------------------------------
+
+
+def split_validation(train: LabelledImages, val_size: int, split_seed: int) -> tuple[LabelledImages, LabelledImages]:
+    """Deterministic random train/validation split; both keep the original order of their examples."""
+    if not 0 < val_size < len(train.labels):
+        raise DataError(f"data.val_size={val_size} must be between 1 and the {len(train.labels)} training images - 1")
+    order = np.random.default_rng(split_seed).permutation(len(train.labels))
+    val_index, train_index = np.sort(order[:val_size]), np.sort(order[val_size:])
+    return (
+        LabelledImages(train.images[train_index], train.labels[train_index]),
+        LabelledImages(train.images[val_index], train.labels[val_index]),
+    )
+
+
+def load_source(data_config: dict[str, Any]) -> tuple[dict[str, LabelledImages], list[str], str]:
+    source = data_config["source"]
+    if source == "cifar10":
+        return read_cifar10(data_config["path"])
+    if source == "imagefolder":
+        return read_imagefolder(data_config["path"])
+    if source == "synthetic":
+        return make_synthetic(**data_config.get("synthetic", {}))
+    raise DataError(f"data.source={source!r} is not one of cifar10, imagefolder, synthetic")
+
+
+def prepare(data_config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
+    """Run the data stage: read, split, write ``<split>_images.npy``/``<split>_labels.npy`` and ``dataset.json``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    splits, classes, checksum = load_source(data_config)
+    train, val = split_validation(splits["train"], data_config["val_size"], data_config["split_seed"])
+    final = {"train": train, "val": val, "test": splits["test"]}
+    for split, data in final.items():
+        np.save(out_dir / f"{split}_images.npy", data.images)
+        np.save(out_dir / f"{split}_labels.npy", data.labels)
+    pixels = train.images.reshape(-1, 3).astype(np.float64) / 255
+    info = {
+        "source": data_config["source"],
+        "path": str(data_config.get("path", "")),
+        "checksum": checksum,
+        "classes": classes,
+        "image_shape": list(train.images.shape[1:]),
+        "sizes": {split: int(len(data.labels)) for split, data in final.items()},
+        "val_size": data_config["val_size"],
+        "split_seed": data_config["split_seed"],
+        "mean": pixels.mean(axis=0).round(6).tolist(),
+        "std": pixels.std(axis=0).round(6).tolist(),
+    }
+    (out_dir / "dataset.json").write_text(json.dumps(info, indent=2))
+    return info
+
+
+def load_split(data_dir: str | Path, split: str) -> LabelledImages:
+    data_dir = Path(data_dir)
+    return LabelledImages(np.load(data_dir / f"{split}_images.npy"), np.load(data_dir / f"{split}_labels.npy"))
+
+
+def load_info(data_dir: str | Path) -> dict[str, Any]:
+    return json.loads((Path(data_dir) / "dataset.json").read_text())

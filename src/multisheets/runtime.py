@@ -1,0 +1,93 @@
+"""Process-level settings shared by training and evaluation: device, precision, determinism."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    autocast_dtype: torch.dtype | None  # bf16 on GPUs; None (fp32) on CPUs, where bf16 is slower and less exact
+    channels_last: bool
+    compile: bool
+    deterministic: bool
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+
+def make_runtime(settings: dict[str, Any] | None = None) -> Runtime:
+    """Resolve ``device: auto|cpu|cuda``, ``precision: auto|bf16|fp32``, ``compile``, ``deterministic``."""
+    settings = settings or {}
+    requested = settings.get("device", "auto")
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device={requested!r} requested but CUDA is not available")
+    device = torch.device(requested)
+    precision = settings.get("precision", "auto")
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    deterministic = bool(settings.get("deterministic", False))
+    configure_determinism(deterministic, device)
+    return Runtime(
+        device=device,
+        autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
+        channels_last=device.type == "cuda",
+        compile=bool(settings.get("compile", False)),
+        deterministic=deterministic,
+    )
+
+
+def configure_determinism(deterministic: bool, device: torch.device) -> None:
+    """CPU kernels are deterministic already; on GPUs cuDNN autotuning and atomics in some backward kernels are
+    not, so `deterministic` trades their speed for bit-identical reruns."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.backends.cuda.matmul.allow_tf32 = not deterministic
+        torch.backends.cudnn.allow_tf32 = not deterministic
+
+
+def environment(runtime: Runtime) -> dict[str, str]:
+    """What a reader needs to reproduce a number: device and library versions."""
+    import torchvision
+
+    from multisheets import __version__
+
+    device_name = torch.cuda.get_device_name(runtime.device) if runtime.device.type == "cuda" else platform.processor()
+    return {
+        "device": str(runtime.device),
+        "device_name": device_name or platform.machine(),
+        "precision": str(runtime.autocast_dtype or torch.float32).replace("torch.", ""),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "multisheets": __version__,
+        "cpu_threads": str(torch.get_num_threads()),
+    }
+
+
+def setup_logging(log_path: str | os.PathLike | None, threads: int | None = None) -> None:
+    """Send the library's progress lines to a rule's log file and cap torch's CPU threads at the rule's `threads`."""
+    import logging
+
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_path:
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    if threads:
+        torch.set_num_threads(int(threads))

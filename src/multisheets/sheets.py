@@ -1,0 +1,171 @@
+"""Multiplicity sheets: how much runs that are equally good on validation differ under each intervention.
+
+A sheet has one row per *scenario* (source of variation) and one column per intervention. Scenarios:
+``seed`` (base setting, seeds only), one per dimension (the base runs plus the runs varying that dimension),
+and ``all``. In each scenario the Rashomon set is the runs within epsilon of the best validation accuracy;
+every measure is computed over that set. The long table (one row per scenario x intervention x measure) is
+the source of truth; wide tables, Markdown and heatmaps are views of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from multisheets import measures
+
+VAL_INTERVENTION = "val"
+ACCURACY_MEASURES = ("mean", "range", "std", "iqr")
+SHEET_MEASURES = ACCURACY_MEASURES + ("expected_range", "noise_floor", "disagreement", "ambiguity", "discrepancy")
+
+
+def collect_metrics(metric_paths: list[str | Path], runs: pd.DataFrame) -> pd.DataFrame:
+    """All per-run metric files in one tidy table, joined with what each run varied."""
+    metrics = pd.concat([pd.read_csv(path) for path in metric_paths], ignore_index=True)
+    return metrics.merge(runs.drop(columns=["status"], errors="ignore"), on="run_id", how="left")
+
+
+def scenarios(runs: pd.DataFrame) -> dict[str, list[str]]:
+    """Scenario name -> run ids. `dimension` is empty for base runs and names the varied key otherwise."""
+    base = runs.loc[runs["dimension"].isna() | (runs["dimension"] == ""), "run_id"].tolist()
+    result = {"seed": base}
+    for dimension in runs["dimension"].dropna().unique():
+        if dimension:
+            result[str(dimension)] = base + runs.loc[runs["dimension"] == dimension, "run_id"].tolist()
+    result["all"] = runs["run_id"].tolist()
+    return result
+
+
+def rashomon_members(metrics: pd.DataFrame, run_ids: list[str], epsilon: float) -> pd.Index:
+    """Runs of a scenario within epsilon of its best validation accuracy; diverged runs (NaN) never qualify."""
+    val = metrics[(metrics["intervention"] == VAL_INTERVENTION) & metrics["run_id"].isin(run_ids)]
+    return measures.rashomon_set(val.set_index("run_id")["accuracy"], epsilon)
+
+
+def scenario_rows(
+    name: str, members: pd.Index, metrics: pd.DataFrame, store: PredictionStore, reference: str | None, settings: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Long-form rows for one scenario: every measure for every intervention over the Rashomon set."""
+    rows = []
+    member_metrics = metrics[metrics["run_id"].isin(members)]
+    for intervention, table in member_metrics.groupby("intervention", sort=False):
+        table = table.set_index("run_id").loc[list(members)]
+        accuracy = table["accuracy"].to_numpy(dtype=float)
+        n = int(table["n"].iloc[0])
+        base = {"scenario": name, "intervention": intervention, "family": table["family"].iloc[0],
+                "n": n, "n_runs": len(members)}
+        spread = measures.accuracy_spread(accuracy)
+        preds = store.predictions(list(members), intervention)
+        correct = preds == store.labels(members[0], intervention)[None, :]
+        values: dict[str, tuple[float, float, float]] = {}
+        for measure in ACCURACY_MEASURES:
+            low = high = np.nan
+            if measure != "mean" and len(members) > 1 and settings.get("bootstrap", 0) > 0:
+                low, high = measures.bootstrap_spread_ci(
+                    correct, statistic=measure, n_boot=settings["bootstrap"], seed=settings.get("seed", 0)
+                )
+            values[measure] = (spread[measure], low, high)
+        k = settings.get("expected_range_k", 5)
+        values["expected_range"] = (measures.expected_range(accuracy, k) if len(accuracy) >= k else np.nan, np.nan, np.nan)
+        values["noise_floor"] = (float(measures.noise_floor(spread["mean"], n)), np.nan, np.nan)
+        values["disagreement"] = (measures.mean_pairwise_disagreement(preds), np.nan, np.nan)
+        ref_preds = preds[list(members).index(reference)] if reference in members else preds[0]
+        values["ambiguity"] = (measures.ambiguity(preds, ref_preds), np.nan, np.nan)
+        values["discrepancy"] = (measures.discrepancy(preds, ref_preds), np.nan, np.nan)
+        for measure, (value, low, high) in values.items():
+            rows.append({**base, "measure": measure, "value": value, "ci_low": low, "ci_high": high})
+    return rows
+
+
+class PredictionStore:
+    """Argmax predictions and labels per (run, intervention), read from the per-run logit files once each.
+
+    A family file holds ``<intervention>`` logits and optionally ``<intervention>#indices`` (a subset of the
+    test split) or ``<intervention>#labels`` (a different labelled set); otherwise `val` is labelled by the
+    validation split and every other intervention by the test split.
+    """
+
+    def __init__(self, paths: list[str | Path], families: dict[str, str], split_labels: dict[str, np.ndarray]):
+        # results/runs/<run_id>/predictions/<family>.npz
+        self.paths = {(Path(path).parent.parent.name, Path(path).stem): Path(path) for path in paths}
+        self.families, self.split_labels = families, split_labels
+        self.cache: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+
+    def _file(self, run_id: str, intervention: str) -> dict[str, np.ndarray]:
+        key = (run_id, self.families[intervention])
+        if key not in self.cache:
+            with np.load(self.paths[key]) as archive:
+                self.cache[key] = {
+                    name: archive[name] if "#" in name else archive[name].astype(np.float32).argmax(1)
+                    for name in archive.files
+                }
+        return self.cache[key]
+
+    def predictions(self, run_ids: list[str], intervention: str) -> np.ndarray:
+        """(R, N) predicted labels of the given runs."""
+        return np.stack([self._file(run_id, intervention)[intervention] for run_id in run_ids])
+
+    def labels(self, run_id: str, intervention: str) -> np.ndarray:
+        stored = self._file(run_id, intervention)
+        if f"{intervention}#labels" in stored:
+            return stored[f"{intervention}#labels"]
+        labels = self.split_labels["val" if intervention == VAL_INTERVENTION else "test"]
+        if f"{intervention}#indices" in stored:
+            return labels[stored[f"{intervention}#indices"]]
+        return labels
+
+
+def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStore, settings: dict[str, Any]):
+    """The long-form sheet, and per scenario and run: validation accuracy, status, Rashomon membership."""
+    rows, membership = [], []
+    for name, run_ids in scenarios(runs).items():
+        members = rashomon_members(metrics, run_ids, settings["epsilon"])
+        val = metrics[(metrics["intervention"] == VAL_INTERVENTION) & metrics["run_id"].isin(run_ids)]
+        for record in val.itertuples():
+            membership.append({"scenario": name, "run_id": record.run_id, "val_accuracy": record.accuracy,
+                               "status": record.status, "member": record.run_id in members,
+                               "epsilon": settings["epsilon"]})
+        if len(members) == 0:
+            continue
+        member_val = val[val["run_id"].isin(members)]
+        reference = member_val.sort_values(["accuracy", "run_id"], ascending=[False, True])["run_id"].iloc[0]
+        rows += scenario_rows(name, members, metrics, store, reference, settings)
+    return pd.DataFrame(rows), pd.DataFrame(membership)
+
+
+def rashomon_summary(membership: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario: runs, diverged runs (excluded), Rashomon-set size."""
+    grouped = membership.groupby("scenario", sort=False)
+    return pd.DataFrame({
+        "n_runs": grouped.size(),
+        "n_diverged": grouped["status"].apply(lambda status: int((status == "diverged").sum())),
+        "rashomon_size": grouped["member"].sum().astype(int),
+    }).reset_index()
+
+
+def wide(sheet: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """Scenarios x interventions for one measure, in the sheet's own order."""
+    table = sheet[sheet["measure"] == measure]
+    result = table.pivot(index="scenario", columns="intervention", values="value")
+    return result.loc[table["scenario"].unique(), table["intervention"].unique()]
+
+
+def to_markdown(sheet: pd.DataFrame, membership: pd.DataFrame, measures_shown: tuple[str, ...], epsilon: float) -> str:
+    """A human-readable sheet: accuracy spreads in percentage points, disagreement in percent."""
+    summary = _markdown_table(rashomon_summary(membership))
+    parts = ["# Multiplicity sheet", "", f"Rashomon sets (validation accuracy within {epsilon:g} of the best):", "",
+             summary, ""]
+    for measure in measures_shown:
+        table = wide(sheet, measure) * 100
+        parts += [f"## {measure} (percentage points)", "", _markdown_table(table.round(2).reset_index()), ""]
+    return "\n".join(parts)
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])

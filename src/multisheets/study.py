@@ -1,0 +1,140 @@
+"""A study: base hyperparameters, dimensions to vary, seeds -> the list of runs, each with a stable `run_id`.
+
+A run's id names only what differs from the base plus the seed (``lr=0.05__seed=3``; base runs are
+``base__seed=3``), so adding a dimension to a study never renames the runs it already had.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Hyperparameters a run accepts and their defaults. The config schema mirrors this table; both are checked
+# against each other in the tests so that they cannot drift apart.
+HYPERPARAMETER_DEFAULTS: dict[str, Any] = {
+    "model": "resnet18",
+    "width": None,  # None: the model's own default width
+    "epochs": 30,
+    "batch_size": 128,
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "momentum": 0.9,
+    "nesterov": True,
+    "weight_decay": 5e-4,
+    "schedule": "cosine",
+    "warmup_epochs": 1,
+    "label_smoothing": 0.0,
+    "augment": "crop_flip",
+    "init_seed": None,
+    "data_seed": None,
+    "aug_seed": None,
+}
+
+RUN_ID_VALUE = re.compile(r"^[A-Za-z0-9.+\-]+$")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One trained model: its id, the dimension values that differ from the base, and its full hyperparameters."""
+
+    run_id: str
+    seed: int
+    changed: dict[str, Any] = field(hash=False)
+    hyperparameters: dict[str, Any] = field(hash=False)
+
+    @property
+    def setting(self) -> str:
+        """The run id without the seed: runs sharing a setting differ only by seed."""
+        return self.run_id.rsplit("__seed=", 1)[0]
+
+    @property
+    def seeds(self) -> dict[str, int]:
+        return derive_seeds(self.seed, self.hyperparameters)
+
+
+def format_value(value: Any) -> str:
+    """Readable, filesystem-safe text for a hyperparameter value in a run id."""
+    if isinstance(value, bool):
+        text = str(value).lower()
+    elif isinstance(value, float):
+        text = format(value, "g")
+    else:
+        text = str(value)
+    if not RUN_ID_VALUE.match(text):
+        raise ValueError(f"value {value!r} cannot appear in a run id (allowed: letters, digits, '.', '+', '-')")
+    return text
+
+
+def make_run_id(changed: dict[str, Any], seed: int) -> str:
+    """`key=value` pairs of what differs from the base (in the order of the study's dimensions), then the seed."""
+    parts = [f"{key}={format_value(value)}" for key, value in changed.items()] or ["base"]
+    return "__".join(parts + [f"seed={int(seed)}"])
+
+
+def derive_seeds(seed: int, hyperparameters: dict[str, Any]) -> dict[str, int]:
+    """Split a run's seed into independent init / data-order / augmentation seeds.
+
+    Each defaults to a stream spawned from `seed`, so that varying only e.g. `init_seed` while holding the
+    others fixed isolates one source of randomness.
+    """
+    spawned = np.random.SeedSequence(int(seed)).generate_state(3)
+    seeds = {}
+    for name, default in zip(("init_seed", "data_seed", "aug_seed"), spawned):
+        explicit = hyperparameters.get(name)
+        seeds[name] = int(default) if explicit is None else int(explicit)
+    return seeds
+
+
+def expand_study(config: dict[str, Any]) -> list[Run]:
+    """All runs of a study, base runs first, in a stable order.
+
+    One-at-a-time (default): each dimension's values are varied around the base. With ``grid: true`` every
+    combination of dimension values is a setting. A value equal to the base's is the base run itself, so it
+    is not trained twice.
+    """
+    base = {**HYPERPARAMETER_DEFAULTS, **(config.get("base") or {})}
+    dimensions: dict[str, list] = config.get("dimensions") or {}
+    for name, values in dimensions.items():
+        if name not in HYPERPARAMETER_DEFAULTS:
+            raise ValueError(f"dimensions.{name}: not a hyperparameter (known: {sorted(HYPERPARAMETER_DEFAULTS)})")
+        if len(set(map(repr, values))) != len(values):
+            raise ValueError(f"dimensions.{name}: repeated values {values}")
+
+    if config.get("grid", False):
+        names = list(dimensions)
+        settings = [dict(zip(names, combo)) for combo in itertools.product(*dimensions.values())]
+    else:
+        settings = [{}] + [{name: value} for name, values in dimensions.items() for value in values]
+
+    runs: dict[str, Run] = {}
+    for assignment in settings:
+        changed = {name: value for name, value in assignment.items() if value != base[name]}
+        hyperparameters = {**base, **changed}
+        for seed in config.get("seeds", [0]):
+            run_id = make_run_id(changed, seed)
+            runs.setdefault(run_id, Run(run_id, int(seed), changed, hyperparameters))
+    return list(runs.values())
+
+
+def run_dimension(run: Run) -> str | None:
+    """The dimension a one-at-a-time run varies (None for a base run; 'grid' when several differ)."""
+    if not run.changed:
+        return None
+    if len(run.changed) > 1:
+        return "grid"
+    return next(iter(run.changed))
+
+
+def batch_runs(runs: list[Run], runs_per_job: int | None) -> dict[str, list[Run]]:
+    """Split runs into training jobs of at most `runs_per_job` runs (None: one job for the whole study).
+
+    Runs come grouped by setting (seeds innermost), so a job holds whole settings where the size allows.
+    Batches are named by position (``b000``), which is stable for a given config.
+    """
+    size = runs_per_job or max(len(runs), 1)
+    chunks = [runs[start : start + size] for start in range(0, len(runs), size)]
+    return {f"b{index:03d}": chunk for index, chunk in enumerate(chunks)}

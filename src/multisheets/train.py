@@ -1,0 +1,212 @@
+"""Train a batch of runs in one process, with the data resident on the device as uint8.
+
+The process pays for imports, data transfer and compilation once; each run then re-initialises the same
+(possibly compiled) module in place, so `torch.compile` does not recompile per model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from multisheets.data import load_info, load_split
+from multisheets.evaluate import predict
+from multisheets.models import build_model
+from multisheets.optim import build_optimizer, lr_factor
+from multisheets.runtime import Runtime, environment
+from multisheets.study import Run
+
+log = logging.getLogger(__name__)
+
+AUGMENTATIONS = ("crop_flip", "flip", "none")
+CROP_PADDING = 4
+
+
+def to_device_images(images: np.ndarray, runtime: Runtime) -> torch.Tensor:
+    """uint8 (N, H, W, 3) numpy -> uint8 (N, 3, H, W) on the device: 4x less memory than float, converted per batch."""
+    tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    return tensor.contiguous().to(runtime.device, non_blocking=True)
+
+
+def augment(batch: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """Random translation by up to 4 px (reflect padding) and horizontal flip, batched on the batch's device.
+
+    Takes uint8 NCHW, returns float [0, 1] NCHW.
+    """
+    images = batch.float().div_(255)
+    if kind == "none":
+        return images
+    if kind not in AUGMENTATIONS:
+        raise ValueError(f"unknown augment {kind!r} (known: {', '.join(AUGMENTATIONS)})")
+    n, _, height, width = images.shape
+    device = images.device
+    if kind == "crop_flip":
+        padded = F.pad(images, (CROP_PADDING,) * 4, mode="reflect")
+        shift = torch.randint(0, 2 * CROP_PADDING + 1, (2, n, 1), device=device, generator=generator)
+        rows = torch.arange(height, device=device) + shift[0]  # (n, H)
+        cols = torch.arange(width, device=device) + shift[1]  # (n, W)
+        index = torch.arange(n, device=device)[:, None, None]
+        images = padded.permute(0, 2, 3, 1)[index, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    flip = torch.rand(n, device=device, generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], images.flip(3), images)
+
+
+class ModelCache:
+    """One module per architecture for the whole process; runs reset its weights in place."""
+
+    def __init__(self, info: dict[str, Any], runtime: Runtime):
+        self.info, self.runtime = info, runtime
+        self.modules: dict[tuple, tuple[nn.Module, nn.Module]] = {}
+
+    def fresh(self, hp: dict[str, Any], init_seed: int) -> tuple[nn.Module, nn.Module]:
+        """(module, callable) with weights drawn from `init_seed`; callable is the compiled module when enabled."""
+        key = (hp["model"], hp["width"])
+        torch.manual_seed(init_seed)
+        initial = build_model(hp["model"], len(self.info["classes"]), self.info["mean"], self.info["std"], hp["width"])
+        if key not in self.modules:
+            module = initial.to(self.runtime.device)
+            if self.runtime.channels_last:
+                module = module.to(memory_format=torch.channels_last)
+            forward = torch.compile(module) if self.runtime.compile else module
+            self.modules[key] = (module, forward)
+        module, forward = self.modules[key]
+        module.load_state_dict(initial.state_dict())
+        return module, forward
+
+
+def train_run(
+    run: Run, train_x: torch.Tensor, train_y: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor],
+    models: ModelCache, runtime: Runtime, show_progress: bool = False,
+) -> tuple[nn.Module, dict[str, Any]]:
+    hp, seeds = run.hyperparameters, run.seeds
+    module, forward = models.fresh(hp, seeds["init_seed"])
+    optimizer = build_optimizer(hp["optimizer"], module.parameters(), hp)
+    n = len(train_y)
+    batch_size = min(hp["batch_size"], n)
+    steps_per_epoch = n // batch_size  # drop the ragged last batch: a tiny batch would upset batch norm
+    total_steps = steps_per_epoch * hp["epochs"]
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_factor(hp["schedule"], total_steps, round(hp["warmup_epochs"] * steps_per_epoch))
+    )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=hp["label_smoothing"])
+    order_rng = np.random.default_rng(seeds["data_seed"])
+    aug_generator = torch.Generator(device=runtime.device).manual_seed(seeds["aug_seed"])
+
+    history, status, started = [], "completed", time.perf_counter()
+    progress = _progress(total_steps, run.run_id, show_progress)
+    for epoch in range(1, hp["epochs"] + 1):
+        epoch_start = time.perf_counter()
+        module.train()
+        order = torch.from_numpy(order_rng.permutation(n)).to(runtime.device)
+        loss_sum = torch.zeros((), device=runtime.device)
+        correct = torch.zeros((), device=runtime.device, dtype=torch.long)
+        for step in range(steps_per_epoch):
+            index = order[step * batch_size : (step + 1) * batch_size]
+            images = augment(train_x[index], hp["augment"], aug_generator)
+            if runtime.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            labels = train_y[index]
+            with runtime.autocast():
+                logits = forward(images)
+                loss = loss_fn(logits.float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            # Accumulate on the device: no host sync per step; divergence is checked once per epoch.
+            loss_sum += loss.detach() * len(index)
+            correct += (logits.argmax(1) == labels).sum()
+            if progress is not None:
+                progress.update(1)
+        seen = steps_per_epoch * batch_size
+        train_loss = float(loss_sum) / seen
+        record = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": int(correct) / seen,
+                  "lr": optimizer.param_groups[0]["lr"]}
+        if not math.isfinite(train_loss):
+            status = "diverged"
+            record.update(val_loss=float("nan"), val_accuracy=float("nan"), seconds=time.perf_counter() - epoch_start)
+            history.append(record)
+            log.warning("%s diverged in epoch %d (train loss %s); recorded, moving on", run.run_id, epoch, train_loss)
+            break
+        val_logits = predict(forward, val[0], runtime)
+        record["val_loss"] = float(F.cross_entropy(val_logits, val[1]))
+        record["val_accuracy"] = float((val_logits.argmax(1) == val[1]).float().mean())
+        record["seconds"] = time.perf_counter() - epoch_start
+        history.append(record)
+        log.info(
+            "%s epoch %d/%d train_loss %.4f train_acc %.4f val_acc %.4f (%.1fs)", run.run_id, epoch, hp["epochs"],
+            record["train_loss"], record["train_accuracy"], record["val_accuracy"], record["seconds"],
+        )
+    if progress is not None:
+        progress.close()
+    summary = {
+        "run_id": run.run_id,
+        "status": status,
+        "seed": run.seed,
+        "seeds": seeds,
+        "changed": run.changed,
+        "hyperparameters": hp,
+        "epochs": history,
+        "final_val_accuracy": history[-1]["val_accuracy"] if history else float("nan"),
+        "wall_seconds": time.perf_counter() - started,
+    }
+    return module, summary
+
+
+def _progress(total: int, label: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, unit="step", leave=False, file=sys.stderr)
+
+
+def save_run(module: nn.Module, summary: dict[str, Any], info: dict[str, Any], model_path: Path, log_path: Path):
+    hp = summary["hyperparameters"]
+    checkpoint = {
+        "run_id": summary["run_id"],
+        "status": summary["status"],
+        "model": hp["model"],
+        "width": hp["width"],
+        "num_classes": len(info["classes"]),
+        "mean": info["mean"],
+        "std": info["std"],
+        "state_dict": {key: value.detach().cpu() for key, value in module.state_dict().items()},
+    }
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, model_path)
+    log_path.write_text(json.dumps(summary, indent=2, default=str))
+
+
+def train_batch(
+    runs: list[Run], data_dir: str | Path, model_paths: list[str], log_paths: list[str], runtime: Runtime,
+    show_progress: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Train every run of a job; a diverging run is recorded as such and the next run starts."""
+    info = load_info(data_dir)
+    train, val = load_split(data_dir, "train"), load_split(data_dir, "val")
+    train_x, train_y = to_device_images(train.images, runtime), torch.from_numpy(train.labels).to(runtime.device)
+    val_pair = (to_device_images(val.images, runtime), torch.from_numpy(val.labels).to(runtime.device))
+    models = ModelCache(info, runtime)
+    env = environment(runtime)
+    if show_progress is None:
+        show_progress = sys.stderr.isatty()
+    summaries = []
+    for run, model_path, log_path in zip(runs, model_paths, log_paths, strict=True):
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        module, summary = train_run(run, train_x, train_y, val_pair, models, runtime, show_progress)
+        summary.update(started=started, environment=env, data_checksum=info["checksum"])
+        save_run(module, summary, info, Path(model_path), Path(log_path))
+        summaries.append(summary)
+    return summaries

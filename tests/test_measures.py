@@ -1,0 +1,255 @@
+"""Hand-pinned tests for multisheets.measures."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from multisheets import measures as m
+
+# 3 runs x 4 examples used throughout:
+#   run0: 0 1 2 0
+#   run1: 0 1 1 0
+#   run2: 1 1 2 2
+PREDS = np.array([[0, 1, 2, 0], [0, 1, 1, 0], [1, 1, 2, 2]])
+
+
+# ----------------------------------------------------------------------------- rashomon_set
+def test_rashomon_boundary_tie_included_and_nan_excluded():
+    acc = pd.Series({"a": 0.90, "b": 0.88, "c": 0.87, "d": np.nan, "e": 0.85})
+    # best 0.90, eps 0.03 -> boundary 0.87 (0.9 - 0.03 is 0.8700000000000001 in float): c is a tie
+    assert list(m.rashomon_set(acc, 0.03)) == ["a", "b", "c"]
+    # eps 0: only the best (and exact ties of the best)
+    assert list(m.rashomon_set(pd.Series({"x": 0.8, "y": 0.9, "z": 0.9}), 0.0)) == [
+        "y",
+        "z",
+    ]
+    # large eps keeps every finite run, in original order
+    assert list(m.rashomon_set(acc, 1.0)) == ["a", "b", "c", "e"]
+
+
+def test_rashomon_empty_and_all_nan():
+    assert len(m.rashomon_set(pd.Series([], dtype=float), 0.01)) == 0
+    assert len(m.rashomon_set(pd.Series({"a": np.nan, "b": np.nan}), 0.01)) == 0
+
+
+def test_rashomon_rejects_bad_epsilon():
+    with pytest.raises(ValueError):
+        m.rashomon_set(pd.Series({"a": 0.9}), -0.1)
+    with pytest.raises(ValueError):
+        m.rashomon_set(np.array([0.9]), 0.1)
+
+
+# ----------------------------------------------------------------------------- accuracy_spread
+def test_accuracy_spread_hand_values():
+    s = m.accuracy_spread(np.array([0.8, 0.9, 0.7, 0.6]))
+    # mean 0.75; squared deviations .0025+.0225+.0025+.0225 = .05, /3 -> std sqrt(1/60)
+    # sorted .6 .7 .8 .9: q25 at position .75 -> .675, q75 at 2.25 -> .825, iqr .15
+    assert s["n_runs"] == 4
+    assert s["mean"] == pytest.approx(0.75)
+    assert s["min"] == pytest.approx(0.6) and s["max"] == pytest.approx(0.9)
+    assert s["range"] == pytest.approx(0.3)
+    assert s["std"] == pytest.approx(np.sqrt(1 / 60))
+    assert s["iqr"] == pytest.approx(0.15)
+
+
+def test_accuracy_spread_single_run_and_identical():
+    s = m.accuracy_spread([0.7])
+    assert (s["n_runs"], s["range"], s["std"], s["iqr"], s["mean"]) == (
+        1,
+        0.0,
+        0.0,
+        0.0,
+        0.7,
+    )
+    s = m.accuracy_spread([0.7, 0.7, 0.7])
+    assert s["range"] == 0.0 and s["std"] == 0.0 and s["iqr"] == 0.0
+
+
+def test_accuracy_spread_rejects_empty_and_nan():
+    with pytest.raises(ValueError):
+        m.accuracy_spread([])
+    with pytest.raises(ValueError):
+        m.accuracy_spread([0.5, np.nan])
+
+
+# ----------------------------------------------------------------------------- noise_floor
+def test_noise_floor():
+    assert m.noise_floor(0.9, 100) == pytest.approx(0.03)  # sqrt(.9*.1/100)
+    np.testing.assert_allclose(
+        m.noise_floor(np.array([0.5, 1.0]), 10_000), [0.005, 0.0]
+    )
+    with pytest.raises(ValueError):
+        m.noise_floor(1.2, 10)
+    with pytest.raises(ValueError):
+        m.noise_floor(0.5, 0)
+
+
+# ----------------------------------------------------------------------------- expected_range
+def test_expected_range_hand_value():
+    # pairs of {.1,.4,.5,.9}: ranges .3 .4 .8 .1 .5 .4 -> 2.5 / 6
+    assert m.expected_range([0.9, 0.1, 0.5, 0.4], k=2) == pytest.approx(2.5 / 6)
+
+
+def test_expected_range_matches_brute_force_enumeration():
+    pop = np.random.default_rng(3).uniform(0.7, 0.8, size=9)
+    pop[4] = pop[2]  # include a tie
+    for k in range(1, 10):
+        ranges = [max(c) - min(c) for c in itertools.combinations(pop, k)]
+        assert m.expected_range(pop, k) == pytest.approx(np.mean(ranges), abs=1e-12)
+
+
+def test_expected_range_edges():
+    assert m.expected_range([0.5, 0.6], k=1) == 0.0
+    assert m.expected_range([0.5, 0.6, 0.9], k=3) == pytest.approx(0.4)
+    assert np.isnan(m.expected_range([0.5, 0.6], k=3))
+    assert m.expected_range([0.5] * 5, k=3) == 0.0
+    with pytest.raises(ValueError):
+        m.expected_range([0.5, 0.6], k=0)
+    # large population: exact big-int binomials stay finite
+    assert 0.0 < m.expected_range(np.linspace(0, 1, 500), k=250) < 1.0
+
+
+# ----------------------------------------------------------------------------- bootstrap_spread_ci
+def _population(seed=0, r=20, n=2000):
+    rng = np.random.default_rng(seed)
+    p = np.linspace(0.70, 0.80, r)[:, None]
+    return rng.random((r, n)) < p
+
+
+@pytest.mark.parametrize("stat", ["range", "std", "iqr"])
+def test_bootstrap_ci_contains_point_estimate(stat):
+    correct = _population()
+    point = m.accuracy_spread(correct.mean(axis=1))[stat]
+    lo, hi = m.bootstrap_spread_ci(correct, statistic=stat, n_boot=500, seed=1)
+    assert lo <= point <= hi
+    assert lo < hi
+
+
+def test_bootstrap_ci_deterministic_per_seed():
+    correct = _population(r=8, n=300)
+    a = m.bootstrap_spread_ci(correct, n_boot=200, seed=7)
+    b = m.bootstrap_spread_ci(correct, n_boot=200, seed=7)
+    c = m.bootstrap_spread_ci(correct, n_boot=200, seed=8)
+    assert a == b
+    assert a != c
+
+
+def test_bootstrap_ci_identical_runs_and_single_run_degenerate():
+    row = np.random.default_rng(0).random(500) < 0.7
+    same = np.tile(row, (6, 1))
+    for stat in ("range", "std", "iqr"):
+        assert m.bootstrap_spread_ci(same, statistic=stat, n_boot=100) == (0.0, 0.0)
+        assert m.bootstrap_spread_ci(row[None, :], statistic=stat, n_boot=100) == (
+            0.0,
+            0.0,
+        )
+
+
+def test_bootstrap_ci_validation():
+    with pytest.raises(ValueError):
+        m.bootstrap_spread_ci(np.zeros((0, 3), bool))
+    with pytest.raises(ValueError):
+        m.bootstrap_spread_ci(np.zeros((2, 3), bool), statistic="mad")
+    with pytest.raises(ValueError):
+        m.bootstrap_spread_ci(np.full((2, 3), 0.5))
+
+
+# ----------------------------------------------------------------------------- disagreement
+def test_disagreement_matrix_hand_values():
+    d = m.disagreement_matrix(PREDS)
+    # d01: example 2 -> 1/4; d02: examples 0,3 -> 2/4; d12: examples 0,2,3 -> 3/4
+    expected = np.array([[0, 0.25, 0.5], [0.25, 0, 0.75], [0.5, 0.75, 0]])
+    np.testing.assert_allclose(d, expected)
+    np.testing.assert_array_equal(d, d.T)
+    assert np.all(np.diag(d) == 0)
+    assert m.mean_pairwise_disagreement(PREDS) == pytest.approx(0.5)  # (.25+.5+.75)/3
+
+
+def test_disagreement_many_classes_path_matches_brute_force():
+    preds = np.random.default_rng(0).integers(0, 100, size=(7, 50))
+    brute = np.array([[np.mean(a != b) for b in preds] for a in preds])
+    np.testing.assert_allclose(m.disagreement_matrix(preds), brute)
+    few = preds % 3  # matmul path
+    brute = np.array([[np.mean(a != b) for b in few] for a in few])
+    np.testing.assert_allclose(m.disagreement_matrix(few), brute)
+
+
+def test_single_run_and_identical_runs():
+    one = PREDS[:1]
+    np.testing.assert_array_equal(m.disagreement_matrix(one), [[0.0]])
+    assert np.isnan(m.mean_pairwise_disagreement(one))
+    assert m.ambiguity(one, 0) == 0.0 and m.discrepancy(one, 0) == 0.0
+    same = np.tile(PREDS[0], (5, 1))
+    assert np.all(m.disagreement_matrix(same) == 0)
+    assert m.mean_pairwise_disagreement(same) == 0.0
+    assert m.ambiguity(same, PREDS[0]) == 0.0 and m.discrepancy(same, PREDS[0]) == 0.0
+    assert np.all(m.flip_counts(same) == 0)
+
+
+def test_preds_validation():
+    with pytest.raises(ValueError):
+        m.disagreement_matrix(np.zeros((0, 4), int))
+    with pytest.raises(ValueError):
+        m.disagreement_matrix(np.zeros(4, int))
+    with pytest.raises(ValueError):
+        m.disagreement_matrix(np.zeros((2, 4)))  # float preds
+    with pytest.raises(ValueError):
+        m.ambiguity(PREDS, np.zeros(3, int))  # wrong reference length
+    with pytest.raises(ValueError):
+        m.ambiguity(PREDS, 5)
+
+
+# ----------------------------------------------------------------------------- ambiguity / discrepancy
+def test_ambiguity_and_discrepancy_hand_values():
+    # vs run0: example 0 (run2), 2 (run1), 3 (run2) differ -> ambiguity 3/4
+    # per-run differences from run0: 0, 1/4, 2/4 -> discrepancy 1/2
+    assert m.ambiguity(PREDS, 0) == pytest.approx(0.75)
+    assert m.discrepancy(PREDS, 0) == pytest.approx(0.5)
+    assert m.ambiguity(PREDS, PREDS[0]) == m.ambiguity(PREDS, 0)
+    # external reference 0 0 0 0: every example has some run != 0 except none -> 4/4; run2 differs on 4/4
+    assert m.ambiguity(PREDS, np.zeros(4, int)) == 1.0
+    assert m.discrepancy(PREDS, np.zeros(4, int)) == 1.0
+
+
+def test_ambiguity_at_least_discrepancy():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        preds = rng.integers(0, 4, size=(6, 30))
+        for ref in range(6):
+            assert m.ambiguity(preds, ref) >= m.discrepancy(preds, ref)
+
+
+# ----------------------------------------------------------------------------- flips
+def test_flip_counts_hand_values():
+    # example 0: 0 0 1 -> 1; example 1: 1 1 1 -> 0; example 2: 2 1 2 -> 1; example 3: 0 0 2 -> 1
+    np.testing.assert_array_equal(m.flip_counts(PREDS), [1, 0, 1, 1])
+    dist = m.flip_rate_distribution(PREDS)
+    assert list(dist.index) == [0, 1, 2]
+    np.testing.assert_allclose(dist.to_numpy(), [0.25, 0.75, 0.0])
+    assert dist.sum() == pytest.approx(1.0)
+
+
+def test_flip_counts_ties_and_single_run():
+    preds = np.array([[0, 0, 5], [0, 1, 6], [1, 2, 7], [1, 3, 8]])
+    # example 0: 0 0 1 1 (tied modes) -> 2; example 1: all distinct -> 3; example 2: all distinct -> 3
+    np.testing.assert_array_equal(m.flip_counts(preds), [2, 3, 3])
+    np.testing.assert_allclose(
+        m.flip_rate_distribution(preds).to_numpy(), [0, 0, 1 / 3, 2 / 3]
+    )
+    one = m.flip_rate_distribution(PREDS[:1])
+    assert list(one.index) == [0] and one.iloc[0] == 1.0
+
+
+def test_flip_counts_many_classes_path_matches_brute_force():
+    # 70,000 distinct labels -> n * n_classes > 2**26 -> sorted-column path
+    r, n = 70, 1000
+    preds = np.arange(r * n).reshape(r, n)
+    preds[:, : n // 2] = 7
+    preds[: r // 3, n // 2 :] = -1  # a majority of size r//3 on the other half
+    brute = [r - Counter(col).most_common(1)[0][1] for col in preds.T]
+    np.testing.assert_array_equal(m.flip_counts(preds), brute)

@@ -1,0 +1,13 @@
+"""Gather every run's metric files into results/tables/metrics.{parquet,csv} (rule collect_metrics)."""
+
+import pandas as pd
+
+from multisheets.runtime import setup_logging
+from multisheets.sheets import collect_metrics
+
+setup_logging(snakemake.log[0])
+runs = pd.DataFrame(snakemake.params.runs)
+metrics = collect_metrics(snakemake.input, runs)
+metrics.to_parquet(snakemake.output.parquet, index=False)
+metrics.to_csv(snakemake.output.csv, index=False)
+runs.to_csv(snakemake.output.runs, index=False)

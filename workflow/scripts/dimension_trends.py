@@ -1,0 +1,12 @@
+"""Accuracy against each varied hyperparameter, seeds as dots (rule dimension_trends)."""
+
+import pandas as pd
+
+from multisheets.plots import dimension_trends, save
+from multisheets.runtime import setup_logging
+
+setup_logging(snakemake.log[0])
+metrics = pd.read_parquet(snakemake.input.metrics)
+membership = pd.read_csv(snakemake.input.rashomon)
+figure = dimension_trends(metrics, membership, f"{snakemake.params.study}: accuracy per setting")
+save(figure, snakemake.output.png, snakemake.output.pdf)
