@@ -19,9 +19,9 @@ include: "rules/common.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True
 
 
 include: "rules/data.smk"

@@ -6,12 +6,12 @@ rule prepare_data:
         data_source_input(),
     output:
         DATA_FILES,
-    params:
-        data=config["data"],
-    threads: 2
     log:
         "logs/prepare_data.log",
     conda:
         "../envs/torch.yaml"
+    threads: 2
+    params:
+        data=config["data"],
     script:
         "../workflow/scripts/prepare_data.py"

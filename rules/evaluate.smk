@@ -12,16 +12,16 @@ for batch in BATCHES:
             output:
                 predictions=batch_files(batch, f"predictions/{family}.npz"),
                 metrics=batch_files(batch, f"metrics/{family}.csv"),
-            params:
-                family=family,
-                evaluate=config["evaluate"],
-                train=config["train"],
-            threads: 4
-            resources:
-                **gpu_resources("evaluate_runtime", "evaluate_mem_mb"),
             log:
                 f"logs/evaluate/{family}_{batch}.log",
             conda:
                 "../envs/torch.yaml"
+            threads: 4
+            resources:
+                **gpu_resources("evaluate_runtime", "evaluate_mem_mb"),
+            params:
+                family=family,
+                evaluate=config["evaluate"],
+                train=config["train"],
             script:
                 "../workflow/scripts/evaluate.py"

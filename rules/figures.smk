@@ -11,13 +11,13 @@ rule sheet_heatmap:
             category="Multiplicity sheet",
         ),
         pdf="results/figures/sheet_heatmap.pdf",
-    params:
-        study=config["study"],
-        epsilon=config["sheet"]["epsilon"],
     log:
         "logs/figures/sheet_heatmap.log",
     conda:
         "../envs/plot.yaml"
+    params:
+        study=config["study"],
+        epsilon=config["sheet"]["epsilon"],
     script:
         "../workflow/scripts/sheet_heatmap.py"
 
@@ -33,11 +33,11 @@ rule dimension_trends:
             category="Trends",
         ),
         pdf="results/figures/dimension_trends.pdf",
-    params:
-        study=config["study"],
     log:
         "logs/figures/dimension_trends.log",
     conda:
         "../envs/plot.yaml"
+    params:
+        study=config["study"],
     script:
         "../workflow/scripts/dimension_trends.py"

@@ -8,12 +8,12 @@ rule collect_metrics:
         parquet="results/tables/metrics.parquet",
         csv="results/tables/metrics.csv",
         runs="results/tables/runs.csv",
-    params:
-        runs=run_table_records(),
     log:
         "logs/collect_metrics.log",
     conda:
         "../envs/plot.yaml"
+    params:
+        runs=run_table_records(),
     script:
         "../workflow/scripts/collect_metrics.py"
 
@@ -30,13 +30,13 @@ rule multiplicity_sheet:
         rashomon="results/tables/rashomon.csv",
         wide=expand("results/sheets/sheet_{measure}.csv", measure=WIDE_MEASURES),
         markdown="results/sheets/sheet.md",
-    params:
-        sheet=config["sheet"],
-        measures=WIDE_MEASURES,
-    threads: 1
     log:
         "logs/multiplicity_sheet.log",
     conda:
         "../envs/plot.yaml"
+    threads: 1
+    params:
+        sheet=config["sheet"],
+        measures=WIDE_MEASURES,
     script:
         "../workflow/scripts/multiplicity_sheet.py"

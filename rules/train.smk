@@ -11,15 +11,15 @@ for batch in BATCHES:
         output:
             models=batch_files(batch, "model.pt"),
             logs=batch_files(batch, "train_log.json"),
-        params:
-            runs=batch_params(batch),
-            train=config["train"],
-        threads: 4
-        resources:
-            **gpu_resources("train_runtime", "train_mem_mb"),
         log:
             f"logs/train/{batch}.log",
         conda:
             "../envs/torch.yaml"
+        threads: 4
+        resources:
+            **gpu_resources("train_runtime", "train_mem_mb"),
+        params:
+            runs=batch_params(batch),
+            train=config["train"],
         script:
             "../workflow/scripts/train.py"

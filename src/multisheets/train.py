@@ -54,10 +54,11 @@ def augment(batch: torch.Tensor, kind: str, generator: torch.Generator) -> torch
     if kind == "crop_flip":
         padded = F.pad(images, (CROP_PADDING,) * 4, mode="reflect")
         shift = torch.randint(0, 2 * CROP_PADDING + 1, (2, n, 1), device=device, generator=generator)
-        rows = torch.arange(height, device=device) + shift[0]  # (n, H)
+        rows = torch.arange(height, device=device) + shift[0]  # (n, H): the rows each example keeps
         cols = torch.arange(width, device=device) + shift[1]  # (n, W)
-        index = torch.arange(n, device=device)[:, None, None]
-        images = padded.permute(0, 2, 3, 1)[index, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+        channels, padded_width = images.shape[1], padded.shape[3]
+        images = padded.gather(2, rows[:, None, :, None].expand(n, channels, height, padded_width))
+        images = images.gather(3, cols[:, None, None, :].expand(n, channels, height, width))
     flip = torch.rand(n, device=device, generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], images.flip(3), images)
 

@@ -1,0 +1,28 @@
+"""Shared fixtures: a tiny prepared dataset and a CPU runtime."""
+
+from pathlib import Path
+
+import pytest
+
+from multisheets.data import prepare
+from multisheets.runtime import make_runtime
+
+TINY_DATA = {
+    "source": "synthetic",
+    "path": "",
+    "val_size": 60,
+    "split_seed": 0,
+    "synthetic": {"num_classes": 4, "image_size": 16, "train_per_class": 60, "test_per_class": 20, "seed": 0},
+}
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("data")
+    prepare(TINY_DATA, directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def cpu():
+    return make_runtime({"device": "cpu"})

@@ -1,0 +1,73 @@
+import json
+import tarfile
+
+import numpy as np
+import pytest
+
+from multisheets.data import (
+    DataError, LabelledImages, make_synthetic, prepare, read_imagefolder, split_validation, write_imagefolder,
+)
+
+
+def small_splits():
+    splits, classes, _ = make_synthetic(num_classes=3, image_size=8, train_per_class=5, test_per_class=2)
+    return splits, classes
+
+
+def test_split_is_deterministic_and_disjoint():
+    images = np.arange(100, dtype=np.uint8).reshape(100, 1, 1, 1).repeat(3, axis=3)
+    train = LabelledImages(images, np.arange(100) % 10)
+    a_train, a_val = split_validation(train, 20, split_seed=1)
+    b_train, b_val = split_validation(train, 20, split_seed=1)
+    assert np.array_equal(a_val.images, b_val.images) and np.array_equal(a_train.labels, b_train.labels)
+    _, other_val = split_validation(train, 20, split_seed=2)
+    assert not np.array_equal(a_val.images, other_val.images)
+    seen = np.concatenate([a_train.images[:, 0, 0, 0], a_val.images[:, 0, 0, 0]])
+    assert sorted(seen.tolist()) == list(range(100))
+
+
+def test_split_rejects_impossible_sizes():
+    train = LabelledImages(np.zeros((10, 2, 2, 3), np.uint8), np.zeros(10, np.int64))
+    with pytest.raises(DataError, match="val_size"):
+        split_validation(train, 10, 0)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_imagefolder_directory_and_archive_read_back_exactly(tmp_path, packed):
+    splits, classes = small_splits()
+    root = write_imagefolder(tmp_path / "cifar-mini", splits, classes)
+    source = root
+    if packed:
+        source = tmp_path / "mini.tar.gz"
+        with tarfile.open(source, "w:gz") as archive:
+            archive.add(root, arcname="cifar-mini")
+    read, read_classes, checksum = read_imagefolder(source)
+    assert read_classes == classes and len(checksum) == 64
+    for split in ("train", "test"):
+        order = np.lexsort((np.arange(len(splits[split].labels)), splits[split].labels))
+        assert np.array_equal(read[split].labels, splits[split].labels[order])
+        assert np.array_equal(read[split].images, splits[split].images[order])
+
+
+def test_imagefolder_errors_name_the_problem(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        read_imagefolder(tmp_path / "missing")
+    (tmp_path / "only" / "train" / "cat").mkdir(parents=True)
+    with pytest.raises(DataError, match="'train/<class>/'"):
+        read_imagefolder(tmp_path / "only")
+    splits, classes = small_splits()
+    root = write_imagefolder(tmp_path / "broken", splits, classes)
+    (root / "test" / classes[0] / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(DataError, match="bad.png"):
+        read_imagefolder(root)
+
+
+def test_prepare_writes_arrays_and_description(tmp_path):
+    config = {"source": "synthetic", "val_size": 6, "split_seed": 0,
+              "synthetic": {"num_classes": 3, "image_size": 8, "train_per_class": 10, "test_per_class": 4}}
+    info = prepare(config, tmp_path)
+    assert info["sizes"] == {"train": 24, "val": 6, "test": 12}
+    assert np.load(tmp_path / "val_images.npy").shape == (6, 8, 8, 3)
+    assert np.load(tmp_path / "train_images.npy").dtype == np.uint8
+    assert np.load(tmp_path / "test_labels.npy").dtype == np.int64
+    assert json.loads((tmp_path / "dataset.json").read_text())["classes"] == ["class0", "class1", "class2"]

@@ -1,0 +1,53 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from multisheets.evaluate import Prediction, evaluate_runs, load_logits, metric_row
+from multisheets.study import expand_study
+from multisheets.train import train_batch
+
+
+def test_metric_row_on_hand_made_predictions():
+    # 4 examples, 2 classes: predictions 0, 1, 1, 0 against labels 0, 1, 0, 0 -> 3 of 4 right.
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [0.0, 2.0], [2.0, 0.0]])
+    labels = torch.tensor([0, 1, 0, 0])
+    row = metric_row(Prediction("clean", logits, labels))
+    confidence = 1 / (1 + np.exp(-2.0))
+    assert row["n"] == 4 and row["accuracy"] == pytest.approx(0.75)
+    assert row["mean_confidence"] == pytest.approx(confidence)
+    # every example falls in one confidence bin: ECE = |accuracy - confidence|
+    assert row["ece"] == pytest.approx(abs(0.75 - confidence))
+    assert row["loss"] == pytest.approx(np.mean([np.log1p(np.exp(-2.0))] * 3 + [np.log1p(np.exp(2.0))]))
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, cpu, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    runs = expand_study({"base": {"model": "cnn", "width": 4, "epochs": 1, "batch_size": 32},
+                         "dimensions": {"lr": [1e12]}, "seeds": [0]})
+    models = [str(out / run.run_id / "model.pt") for run in runs]
+    train_batch(runs, data_dir, models, [str(out / run.run_id / "log.json") for run in runs], cpu, False)
+    return out, runs, models
+
+
+def test_evaluate_writes_float16_logits_and_tidy_metrics(trained, data_dir, cpu):
+    out, runs, models = trained
+    predictions = [str(out / run.run_id / "predictions" / "clean.npz") for run in runs]
+    metrics = [str(out / run.run_id / "metrics" / "clean.csv") for run in runs]
+    table = evaluate_runs("clean", models, data_dir, predictions, metrics, cpu)
+    assert list(table.columns[:3]) == ["run_id", "family", "intervention"]
+    base = table[table["run_id"] == "base__seed=0"].set_index("intervention")
+    assert base.loc["val", "n"] == 60 and base.loc["clean", "n"] == 80
+    logits = load_logits(predictions[0])
+    assert logits["clean"].dtype == np.float16 and logits["clean"].shape == (80, 4)
+    labels = np.load(data_dir / "test_labels.npy")
+    accuracy = (logits["clean"].astype(np.float32).argmax(1) == labels).mean()
+    assert accuracy == pytest.approx(base.loc["clean", "accuracy"], abs=1 / 80)
+    diverged = pd.read_csv(metrics[1])
+    assert (diverged["status"] == "diverged").all() and diverged["accuracy"].isna().all()
+
+
+def test_unknown_family_is_named(trained, data_dir, cpu):
+    with pytest.raises(ValueError, match="unknown intervention family 'fog'"):
+        evaluate_runs("fog", [], data_dir, [], [], cpu)

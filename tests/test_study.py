@@ -1,0 +1,70 @@
+import pytest
+import yaml
+
+from multisheets.study import HYPERPARAMETER_DEFAULTS, batch_runs, derive_seeds, expand_study, make_run_id
+
+
+def test_run_ids_are_readable_and_stable():
+    assert make_run_id({}, 3) == "base__seed=3"
+    assert make_run_id({"lr": 0.05}, 3) == "lr=0.05__seed=3"
+    assert make_run_id({"weight_decay": 5e-05, "augment": "none"}, 0) == "weight_decay=5e-05__augment=none__seed=0"
+    assert make_run_id({"nesterov": False}, 1) == "nesterov=false__seed=1"
+
+
+def test_run_id_rejects_unsafe_values():
+    with pytest.raises(ValueError, match="run id"):
+        make_run_id({"model": "a/b"}, 0)
+
+
+def test_one_at_a_time_expansion_dedupes_the_base_value():
+    config = {"base": {"lr": 0.1}, "dimensions": {"lr": [0.05, 0.1, 0.2], "augment": ["none"]}, "seeds": [0, 1]}
+    ids = [run.run_id for run in expand_study(config)]
+    assert ids == [
+        "base__seed=0", "base__seed=1",
+        "lr=0.05__seed=0", "lr=0.05__seed=1",
+        "lr=0.2__seed=0", "lr=0.2__seed=1",
+        "augment=none__seed=0", "augment=none__seed=1",
+    ]
+
+
+def test_adding_a_dimension_keeps_existing_run_ids():
+    before = {"dimensions": {"lr": [0.05]}, "seeds": [0]}
+    after = {"dimensions": {"lr": [0.05], "batch_size": [64]}, "seeds": [0]}
+    old = {run.run_id: run.hyperparameters for run in expand_study(before)}
+    new = {run.run_id: run.hyperparameters for run in expand_study(after)}
+    assert all(new[run_id] == hp for run_id, hp in old.items())
+
+
+def test_grid_expansion_covers_every_combination():
+    config = {"base": {"lr": 0.1, "batch_size": 128}, "dimensions": {"lr": [0.1, 0.2], "batch_size": [64, 128]},
+              "grid": True, "seeds": [0]}
+    ids = {run.run_id for run in expand_study(config)}
+    assert ids == {"base__seed=0", "batch_size=64__seed=0", "lr=0.2__seed=0", "lr=0.2__batch_size=64__seed=0"}
+
+
+def test_unknown_dimension_is_named():
+    with pytest.raises(ValueError, match="dimensions.learning_rate"):
+        expand_study({"dimensions": {"learning_rate": [0.1]}})
+
+
+def test_seed_streams_are_independent_and_overridable():
+    seeds = derive_seeds(3, HYPERPARAMETER_DEFAULTS)
+    assert len(set(seeds.values())) == 3
+    assert derive_seeds(3, HYPERPARAMETER_DEFAULTS) == seeds
+    fixed = derive_seeds(4, {**HYPERPARAMETER_DEFAULTS, "init_seed": 7})
+    assert fixed["init_seed"] == 7 and fixed["data_seed"] != seeds["data_seed"]
+
+
+def test_batches_cover_every_run_once():
+    runs = expand_study({"dimensions": {"lr": [0.05, 0.2]}, "seeds": [0, 1, 2]})
+    batches = batch_runs(runs, 4)
+    assert list(batches) == ["b000", "b001", "b002"]
+    assert [run for batch in batches.values() for run in batch] == runs
+    assert len(batch_runs(runs, None)) == 1
+
+
+def test_schema_defaults_match_library_defaults():
+    schema = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))
+    properties = schema["$defs"]["hyperparameters"]["properties"]
+    assert {name: spec["default"] for name, spec in properties.items()} == HYPERPARAMETER_DEFAULTS
+    assert set(schema["properties"]["dimensions"]["propertyNames"]["enum"]) == set(HYPERPARAMETER_DEFAULTS)

@@ -1,0 +1,140 @@
+"""The workflow through the real `snakemake` command, on a tiny ImageFolder the test writes."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from multisheets.data import make_synthetic, write_imagefolder
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "workflow", "profiles", "report", "envs", "config"]
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake is not installed"),
+]
+
+
+def copy_workflow(target: Path) -> Path:
+    for name in WORKFLOW_FILES:
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, target / name)
+    return target
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(["snakemake", *args], cwd=workdir, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def tiny_study(data_path: Path) -> dict:
+    return {
+        "study": "tiny",
+        "data": {"source": "imagefolder", "path": str(data_path), "val_size": 40},
+        "base": {"model": "cnn", "width": 4, "epochs": 1, "batch_size": 32, "lr": 0.05},
+        "dimensions": {"lr": [0.02, 0.1]},
+        "seeds": [0, 1],
+        "train": {"runs_per_job": 4, "device": "cpu"},
+        "sheet": {"epsilon": 0.5, "bootstrap": 20},
+    }
+
+
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory):
+    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    splits, classes, _ = make_synthetic(num_classes=3, image_size=16, train_per_class=40, test_per_class=10)
+    images = write_imagefolder(tmp_path_factory.mktemp("images") / "tiny", splits, classes)
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(tiny_study(images)))
+    result = snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
+    return workdir, result
+
+
+def test_study_runs_end_to_end(finished_study):
+    workdir, _ = finished_study
+    runs = [f"{setting}__seed={seed}" for setting in ("base", "lr=0.02", "lr=0.1") for seed in (0, 1)]
+    for run_id in runs:
+        assert (workdir / "results/runs" / run_id / "model.pt").exists()
+        assert (workdir / "results/runs" / run_id / "predictions/clean.npz").exists()
+    for figure in ("sheet_heatmap", "dimension_trends"):
+        for suffix in (".png", ".pdf"):
+            assert (workdir / "results/figures" / f"{figure}{suffix}").stat().st_size > 1000
+    assert (workdir / "logs/train/b000.log").read_text().count("epoch 1/1") == 4
+    assert "| scenario |" in (workdir / "results/sheets/sheet.md").read_text()
+
+
+def test_sheet_agrees_with_metrics_table(finished_study):
+    workdir, _ = finished_study
+    metrics = pd.read_parquet(workdir / "results/tables/metrics.parquet")
+    sheet = pd.read_parquet(workdir / "results/tables/sheet.parquet")
+    membership = pd.read_csv(workdir / "results/tables/rashomon.csv")
+    assert len(metrics) == 6 * 2 and set(metrics["intervention"]) == {"val", "clean"}
+    for scenario in ("seed", "lr", "all"):
+        members = membership[(membership["scenario"] == scenario) & membership["member"]]["run_id"]
+        best = metrics[(metrics["intervention"] == "val") & metrics["run_id"].isin(
+            membership[membership["scenario"] == scenario]["run_id"])]["accuracy"].max()
+        val = metrics[(metrics["intervention"] == "val")].set_index("run_id")["accuracy"]
+        assert (val[members] >= best - 0.5 - 1e-12).all()
+        clean = metrics[(metrics["intervention"] == "clean") & metrics["run_id"].isin(members)]["accuracy"]
+        cells = sheet[(sheet["scenario"] == scenario) & (sheet["intervention"] == "clean")].set_index("measure")
+        assert cells.loc["range", "value"] == pytest.approx(clean.max() - clean.min())
+        assert cells.loc["std", "value"] == pytest.approx(clean.std(ddof=1) if len(clean) > 1 else 0.0)
+        assert cells.loc["range", "n_runs"] == len(members)
+    wide_csv = pd.read_csv(workdir / "results/sheets/sheet_range.csv", index_col=0)
+    long_range = sheet[sheet["measure"] == "range"].set_index(["scenario", "intervention"])["value"]
+    assert np.allclose(wide_csv.stack().sort_index(), long_range.sort_index())
+
+
+def test_second_run_has_nothing_to_do_even_after_touching_scripts(finished_study):
+    workdir, _ = finished_study
+    for script in (workdir / "workflow/scripts").glob("*.py"):
+        script.write_text(script.read_text() + "\n# touched\n")
+    result = snakemake(workdir, "--cores", "1", "--configfile", "tiny.yaml", "--dry-run")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_lint_is_clean():
+    result = snakemake(ROOT, "--lint", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_default_study_resolves_the_full_dag(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    result = snakemake(workdir, "--dry-run", "--quiet", "rules")
+    text = result.stdout + result.stderr
+    assert "train_b000" in text and "multiplicity_sheet" in text
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"epochz": 3}, "epochz"),
+        ({"base": {"epochs": "three"}}, "three"),
+        ({"dimensions": {"learning_rate": [0.1]}}, "learning_rate"),
+        ({"base": {"model": "vgg"}}, "vgg"),
+        ({"base": {"optimizer": "lion"}}, "lion"),
+    ],
+)
+def test_config_errors_stop_before_any_job(tmp_path, change, message):
+    workdir = copy_workflow(tmp_path)
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    for key, value in change.items():
+        config[key] = {**config[key], **value} if isinstance(value, dict) and key in config else value
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--cores", "1", "--configfile", "bad.yaml", check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (workdir / "results").exists()
+
+
+def test_snakefmt_is_clean():
+    if shutil.which("snakefmt") is None:
+        pytest.skip("snakefmt is not installed")
+    result = subprocess.run(["snakefmt", "--check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
