@@ -61,12 +61,13 @@ def run_table_records():
 def gpu_resources(runtime_key, mem_key):
     """Resources of a GPU job; `gpu` lets a local profile cap concurrent GPU jobs and SLURM request GPUs."""
     settings = config["resources"]
-    return {
-        "gpu": settings["gpu"] if config["train"]["device"] != "cpu" else 0,
-        "cpus_per_gpu": settings["cpus_per_gpu"],
-        "runtime": settings[runtime_key],
-        "mem_mb": settings[mem_key],
-    }
+    gpus = settings["gpu"] if config["train"]["device"] != "cpu" else 0
+    resources = {"runtime": settings[runtime_key], "mem_mb": settings[mem_key]}
+    if gpus:
+        resources |= {"gpu": gpus, "cpus_per_gpu": settings["cpus_per_gpu"]}
+        if settings["gpu_model"]:
+            resources["gpu_model"] = settings["gpu_model"]
+    return resources
 
 
 def final_outputs():

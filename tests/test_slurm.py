@@ -41,9 +41,9 @@ TINY_STUDY = {
     "train": {"device": "auto"},
     "evaluate": {"families": ["clean"]},
     "sheet": {"bootstrap": 0},
-    # The schema has no `gpu_model` key, so none is set here.
     "resources": {
         "gpu": GPUS,
+        "gpu_model": "h100",
         "cpus_per_gpu": CPUS_PER_GPU,
         "train_runtime": TRAIN_RUNTIME,
         "train_mem_mb": TRAIN_MEM_MB,
@@ -214,8 +214,8 @@ def test_slurm_profile_submits_gpu_training_with_plugin_resources(tmp_path):
         problems = []
 
         gpus = option_values(argv, "--gpus", "-G")
-        if len(gpus) != 1 or gpus[0].rsplit(":", 1)[-1] != str(GPUS):
-            problems.append(f"expected one --gpus=[model:]{GPUS}, got {gpus}")
+        if gpus != [f"h100:{GPUS}"]:
+            problems.append(f"expected one --gpus=h100:{GPUS}, got {gpus}")
         gres = option_values(argv, "--gres")
         if gres:
             problems.append(f"expected no --gres (GPUs come from the `gpu` resource), got {gres}")
