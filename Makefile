@@ -15,6 +15,7 @@ $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e ".[test]"
+	$(BIN)/pip install --no-deps "torchattacks>=3.5"   # test-only reference; see pyproject.toml
 	touch $@
 
 run: $(BIN)/snakemake

@@ -45,15 +45,15 @@ def all_prediction_files():
 
 
 def run_table_records():
-    """One record per run: what it varied, for joining onto metrics."""
+    """One record per run: what it varied and its value of every study dimension, for joining onto metrics."""
     return [
         {
             "run_id": run.run_id,
             "setting": run.setting,
             "seed": run.seed,
             "dimension": run_dimension(run) or "",
-            "value": "" if not run.changed else str(next(iter(run.changed.values()))),
         }
+        | {name: run.hyperparameters[name] for name in config["dimensions"]}
         for run in RUNS
     ]
 
@@ -71,13 +71,19 @@ def gpu_resources(runtime_key, mem_key):
 
 
 def final_outputs():
+    figures = [
+        "sheet_heatmap",
+        "dimension_trends",
+        "epsilon_curves",
+        "disagreement_base_seeds",
+    ]
+    if config["selection"]:
+        figures.append("selection_effect")
     return [
         "results/tables/metrics.parquet",
         "results/tables/sheet.parquet",
         "results/sheets/sheet.md",
-        "results/figures/sheet_heatmap.png",
-        "results/figures/dimension_trends.png",
-    ]
+    ] + [f"results/figures/{name}.png" for name in figures]
 
 
 WIDE_MEASURES = ["range", "std", "disagreement"]

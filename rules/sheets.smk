@@ -28,6 +28,10 @@ rule multiplicity_sheet:
         long="results/tables/sheet.parquet",
         csv="results/sheets/sheet.csv",
         rashomon="results/tables/rashomon.csv",
+        selection="results/tables/selection_steps.csv",
+        epsilon_curves="results/tables/epsilon_curves.parquet",
+        flip_rates="results/tables/flip_rates.parquet",
+        disagreement="results/tables/disagreement_base_seeds.parquet",
         wide=expand("results/sheets/sheet_{measure}.csv", measure=WIDE_MEASURES),
         markdown="results/sheets/sheet.md",
     log:
@@ -37,6 +41,7 @@ rule multiplicity_sheet:
     threads: 1
     params:
         sheet=config["sheet"],
+        selection=config["selection"],
         measures=WIDE_MEASURES,
     script:
         "../workflow/scripts/multiplicity_sheet.py"

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from multisheets.selection import parse_specifications
 from multisheets.sheets import PredictionStore, build_sheet, scenarios, wide
 
 LABELS = {"val": np.array([0, 1, 0, 1]), "test": np.array([0, 0, 1, 1, 0])}
@@ -42,7 +43,8 @@ def test_scenarios_follow_the_dimensions(study):
 
 def test_sheet_numbers_by_hand(study):
     metrics, runs, store = study
-    sheet, membership = build_sheet(metrics, runs, store, {"epsilon": 0.3, "bootstrap": 0})
+    tables = build_sheet(metrics, runs, store, {"epsilon": 0.3, "bootstrap": 0})
+    sheet, membership = tables.sheet, tables.membership
     # seed: both base runs (val 1.0 and 0.75, within 0.3); lr: base runs + lr=0.1__seed=0.
     members = membership[membership["member"]].groupby("scenario")["run_id"].apply(set)
     assert members["seed"] == {"base__seed=0", "base__seed=1"}
@@ -60,6 +62,31 @@ def test_sheet_numbers_by_hand(study):
 
 def test_single_run_scenario_has_zero_spread(study):
     metrics, runs, store = study
-    sheet, _ = build_sheet(metrics, runs, store, {"epsilon": 0.0, "bootstrap": 0})
+    sheet = build_sheet(metrics, runs, store, {"epsilon": 0.0, "bootstrap": 0}).sheet
     assert wide(sheet, "range").loc["seed", "clean"] == 0.0
     assert np.isnan(wide(sheet, "disagreement").loc["seed", "clean"])
+
+
+def test_selection_sheet_epsilon_curves_and_flips(study):
+    metrics, runs, store = study
+    specs = parse_specifications([{"intervention": "clean", "keep": "top_fraction", "value": 0.5}])
+    tables = build_sheet(metrics, runs, store, {"epsilon": 0.3, "bootstrap": 0, "epsilon_curve": [0.0, 1.0]}, specs)
+    # lr Rashomon set: clean accuracies 1.0, 0.8, 0.6 -> top 50 % keeps ceil(1.5) = 2 runs: 1.0 and 0.8
+    steps = tables.selection_steps.set_index("scenario")
+    assert steps.loc["lr", "n_before"] == 3 and steps.loc["lr", "n_after"] == 2
+    assert wide(tables.sheet, "range", "selected").loc["lr", "clean"] == pytest.approx(0.2)
+    curves = tables.epsilon_curves.set_index(["scenario", "epsilon", "intervention"])
+    assert curves.loc[("lr", 0.0, "clean"), "n_runs"] == 2  # two runs tie at val 1.0
+    assert curves.loc[("lr", 1.0, "clean"), "n_runs"] == 4
+    flips = tables.flip_rates[(tables.flip_rates["scenario"] == "lr") & (tables.flip_rates["intervention"] == "clean")]
+    # lr set predictions per example: [0,0,1], [0,0,0], [1,1,1], [1,0,1], [0,0,1] -> flips 1,0,0,1,1
+    assert flips.set_index("n_flipped")["fraction"].to_dict() == {0: 0.4, 1: 0.6, 2: 0.0}
+    pairs = tables.disagreement.set_index(["intervention", "run_a", "run_b"])["disagreement"]
+    assert pairs[("clean", "base__seed=0", "base__seed=1")] == pytest.approx(0.2)
+
+
+def test_selection_names_a_missing_intervention(study):
+    metrics, runs, store = study
+    specs = parse_specifications([{"intervention": "fog", "keep": "at_least", "value": 0.5}])
+    with pytest.raises(ValueError, match="'fog'"):
+        build_sheet(metrics, runs, store, {"epsilon": 0.3, "bootstrap": 0}, specs)

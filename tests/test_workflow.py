@@ -43,6 +43,7 @@ def tiny_study(data_path: Path) -> dict:
         "seeds": [0, 1],
         "train": {"runs_per_job": 4, "device": "cpu"},
         "sheet": {"epsilon": 0.5, "bootstrap": 20},
+        "selection": [{"intervention": "clean", "keep": "top_fraction", "value": 0.5}],
     }
 
 
@@ -62,7 +63,7 @@ def test_study_runs_end_to_end(finished_study):
     for run_id in runs:
         assert (workdir / "results/runs" / run_id / "model.pt").exists()
         assert (workdir / "results/runs" / run_id / "predictions/clean.npz").exists()
-    for figure in ("sheet_heatmap", "dimension_trends"):
+    for figure in ("sheet_heatmap", "dimension_trends", "epsilon_curves", "disagreement_base_seeds", "selection_effect"):
         for suffix in (".png", ".pdf"):
             assert (workdir / "results/figures" / f"{figure}{suffix}").stat().st_size > 1000
     assert (workdir / "logs/train/b000.log").read_text().count("epoch 1/1") == 4
@@ -82,13 +83,21 @@ def test_sheet_agrees_with_metrics_table(finished_study):
         val = metrics[(metrics["intervention"] == "val")].set_index("run_id")["accuracy"]
         assert (val[members] >= best - 0.5 - 1e-12).all()
         clean = metrics[(metrics["intervention"] == "clean") & metrics["run_id"].isin(members)]["accuracy"]
-        cells = sheet[(sheet["scenario"] == scenario) & (sheet["intervention"] == "clean")].set_index("measure")
+        cells = sheet[(sheet["scenario"] == scenario) & (sheet["intervention"] == "clean")
+                      & (sheet["selection"] == "rashomon")].set_index("measure")
         assert cells.loc["range", "value"] == pytest.approx(clean.max() - clean.min())
         assert cells.loc["std", "value"] == pytest.approx(clean.std(ddof=1) if len(clean) > 1 else 0.0)
         assert cells.loc["range", "n_runs"] == len(members)
     wide_csv = pd.read_csv(workdir / "results/sheets/sheet_range.csv", index_col=0)
-    long_range = sheet[sheet["measure"] == "range"].set_index(["scenario", "intervention"])["value"]
+    long_range = sheet[(sheet["measure"] == "range") & (sheet["selection"] == "rashomon")].set_index(["scenario", "intervention"])["value"]
     assert np.allclose(wide_csv.stack().sort_index(), long_range.sort_index())
+
+
+def test_report_builds(finished_study):
+    workdir, _ = finished_study
+    snakemake(workdir, "--configfile", "tiny.yaml", "--report", "results/report.html")
+    report = workdir / "results/report.html"
+    assert report.exists() and report.stat().st_size > 10_000
 
 
 def test_second_run_has_nothing_to_do_even_after_touching_scripts(finished_study):

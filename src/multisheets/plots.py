@@ -44,51 +44,54 @@ def sheet_heatmaps(sheet: pd.DataFrame, measures: tuple[str, ...], title: str) -
     )
     for axis, measure in zip(axes[0], measures):
         table = wide(sheet, measure) * 100
-        sns.heatmap(table, ax=axis, annot=True, fmt=".2f", cmap="viridis", cbar_kws={"label": MEASURE_LABELS[measure]},
-                    linewidths=0.5, annot_kws={"fontsize": 8})
+        # Diverging around the panel's median: red cells hold more multiplicity than is typical for this sheet.
+        center = float(np.nanmedian(table.to_numpy())) if table.notna().any().any() else 0.0
+        sns.heatmap(table, ax=axis, annot=True, fmt=".2f", cmap="vlag", center=center,
+                    cbar_kws={"label": MEASURE_LABELS[measure]}, linewidths=0.5, annot_kws={"fontsize": 8})
         axis.set_title(MEASURE_LABELS[measure], fontsize=10)
         axis.set_xlabel("intervention")
         axis.set_ylabel("source of variation (Rashomon set)")
         axis.tick_params(axis="x", rotation=45)
+        axis.tick_params(axis="y", rotation=0)
+        if axis is not axes[0][0]:
+            axis.set_ylabel("")
     figure.suptitle(title, fontsize=11)
     figure.tight_layout()
     return figure
 
 
 def dimension_trends(metrics: pd.DataFrame, membership: pd.DataFrame, title: str) -> plt.Figure:
-    """Per dimension (columns) and intervention (rows): accuracy vs value, every seed a dot, mean as a line.
-
-    Runs in the dimension's Rashomon set are filled; the others are hollow. Base runs appear at the base value.
-    """
+    """Per dimension (columns) and intervention (rows): accuracy vs the hyperparameter's value, every seed a dot,
+    the mean as a line. Runs in the dimension's Rashomon set are filled, the others hollow; the base value is
+    marked "(base)"."""
     ok = metrics[metrics["status"] != "diverged"]
-    dimensions = [d for d in ok["dimension"].dropna().unique() if d]
-    interventions = [i for i in ok["intervention"].unique()]
-    if not dimensions:
-        dimensions = ["seed"]
+    dimensions = [d for d in ok["dimension"].dropna().unique() if d and d in ok.columns]
+    interventions = list(ok["intervention"].unique())
     figure, axes = plt.subplots(
-        len(interventions), len(dimensions), figsize=(3.2 * len(dimensions), 2.6 * len(interventions)),
+        len(interventions), max(len(dimensions), 1), figsize=(3.4 * max(len(dimensions), 1), 2.6 * len(interventions)),
         squeeze=False, sharey="row",
     )
-    base_rows = ok[ok["dimension"].isna() | (ok["dimension"] == "")]
+    is_base = ok["dimension"].isna() | (ok["dimension"] == "")
     for column, dimension in enumerate(dimensions):
         members = set(membership.loc[(membership["scenario"] == dimension) & membership["member"], "run_id"])
+        points = ok[is_base | (ok["dimension"] == dimension)].copy()
+        base_value = str(points.loc[is_base, dimension].iloc[0]) if is_base.any() else None
+        points["value"] = points[dimension].astype(str)
+        order = sorted(points["value"].unique(), key=_numeric_first)
+        labels = [f"{value}\n(base)" if value == base_value else value for value in order]
         for row, intervention in enumerate(interventions):
             axis = axes[row, column]
-            varied = ok[(ok["dimension"] == dimension) & (ok["intervention"] == intervention)]
-            base = base_rows[base_rows["intervention"] == intervention].assign(value="base")
-            points = pd.concat([base, varied], ignore_index=True)
-            points["accuracy_pct"] = points["accuracy"] * 100
-            points["member"] = points["run_id"].isin(members)
-            order = ["base"] + sorted(varied["value"].astype(str).unique(), key=_numeric_first)
-            points["value"] = points["value"].astype(str)
-            sns.pointplot(data=points, x="value", y="accuracy_pct", order=order, ax=axis, color="0.3",
-                          errorbar=None, markers="_", linestyles="-")
-            for member, style in ((True, {"facecolor": "C0"}), (False, {"facecolor": "none"})):
-                subset = points[points["member"] == member]
-                x = [order.index(v) for v in subset["value"]]
-                jitter = np.linspace(-0.12, 0.12, len(x)) if len(x) > 1 else np.zeros(len(x))
-                axis.scatter(np.asarray(x) + jitter, subset["accuracy_pct"], edgecolor="C0", s=22, zorder=3,
-                             label="Rashomon set" if member else "outside", **style)
+            panel = points[points["intervention"] == intervention].assign(accuracy_pct=lambda t: t["accuracy"] * 100)
+            sns.pointplot(data=panel, x="value", y="accuracy_pct", order=order, ax=axis, color="0.35",
+                          errorbar=None, markers="_", linestyles="-", linewidth=1.5)
+            for member, face in ((True, "C0"), (False, "none")):
+                subset = panel[panel["run_id"].isin(members) == member]
+                # Spread a value's seeds sideways so equal accuracies stay visible as separate runs.
+                x = np.array([order.index(value) for value in subset["value"]], dtype=float)
+                x += 0.06 * (subset["seed"].to_numpy() - panel["seed"].mean())
+                axis.scatter(x, subset["accuracy_pct"], facecolor=face, edgecolor="C0", s=24, zorder=3,
+                             label="in Rashomon set" if member else "outside")
+            axis.set_xticks(range(len(order)), labels)
             axis.set_xlabel(dimension if row == len(interventions) - 1 else "")
             axis.set_ylabel(f"{intervention} accuracy (%)" if column == 0 else "")
             if row == 0 and column == 0:
@@ -103,3 +106,90 @@ def _numeric_first(value: str):
         return (0, float(value), value)
     except ValueError:
         return (1, 0.0, value)
+
+
+FAMILY_COLOURS = {"clean": "tab:blue", "corruption": "tab:orange", "adversarial": "tab:red",
+                  "fairness": "tab:purple", "privacy": "tab:brown", "shift": "tab:green"}
+
+
+def intervention_palette(families: pd.Series) -> dict[str, tuple]:
+    """Each intervention gets a shade of its family's colour, so families stay recognisable across figures.
+
+    `families`: intervention name -> family name.
+    """
+    palette = {}
+    for family, members in families.groupby(families, sort=False):
+        base = FAMILY_COLOURS.get(family, "tab:gray")
+        shades = sns.light_palette(base, n_colors=len(members) + 2, reverse=True)[: len(members)]
+        palette.update(dict(zip(members.index, shades)))
+    return palette
+
+
+def epsilon_curves(curves: pd.DataFrame, families: pd.Series, title: str) -> plt.Figure:
+    """Rashomon-set size, accuracy range and disagreement against epsilon, one row per scenario."""
+    scenarios = list(curves["scenario"].unique())
+    panels = (("n_runs", "runs in Rashomon set", 1), ("range", "accuracy range (pp)", 100),
+              ("disagreement", "mean pairwise disagreement (%)", 100))
+    figure, axes = plt.subplots(len(scenarios), 3, figsize=(11, 2.6 * len(scenarios)), squeeze=False, sharex=True)
+    palette = intervention_palette(families)
+    for row, scenario in enumerate(scenarios):
+        data = curves[curves["scenario"] == scenario]
+        for column, (measure, label, scale) in enumerate(panels):
+            axis = axes[row, column]
+            for intervention, points in data.groupby("intervention", sort=False):
+                axis.plot(points["epsilon"] * 100, points[measure] * scale, marker="o", ms=3,
+                          color=palette.get(intervention), label=intervention)
+                if measure == "n_runs":
+                    break  # the set size does not depend on the intervention
+            axis.set_xscale("log")
+            axis.set_ylabel(label)
+            axis.set_title(f"{scenario}", fontsize=9)
+            if row == len(scenarios) - 1:
+                axis.set_xlabel("ε: validation-accuracy tolerance (pp)")
+    handles, labels = axes[0, 1].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(labels), 6), fontsize=8)
+    figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def disagreement_matrices(pairs: pd.DataFrame, title: str, max_panels: int = 4) -> plt.Figure:
+    """Runs x runs prediction disagreement (%) of the base setting's seeds, one panel per intervention."""
+    interventions = list(pairs["intervention"].unique())[:max_panels]
+    figure, axes = plt.subplots(1, max(len(interventions), 1), figsize=(4.2 * max(len(interventions), 1), 3.8),
+                                squeeze=False)
+    for axis, intervention in zip(axes[0], interventions):
+        matrix = pairs[pairs["intervention"] == intervention].pivot(index="run_a", columns="run_b",
+                                                                     values="disagreement") * 100
+        matrix.index = matrix.columns = [run.rsplit("__", 1)[-1] for run in matrix.columns]
+        # The diagonal is zero by definition; masking it keeps the colour scale for the pairs.
+        sns.heatmap(matrix, ax=axis, annot=len(matrix) <= 10, fmt=".1f", cmap="rocket_r", square=True,
+                    mask=np.eye(len(matrix), dtype=bool), cbar_kws={"label": "disagreement (%)"},
+                    annot_kws={"fontsize": 7})
+        axis.set_title(intervention, fontsize=10)
+        axis.set_xlabel("run")
+        axis.set_ylabel("run")
+    figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def selection_effect(sheet: pd.DataFrame, steps: pd.DataFrame, title: str, scenario: str = "all") -> plt.Figure:
+    """Spread per intervention over the Rashomon set vs over the runs that survive the extra specifications."""
+    panels = (("range", "accuracy range (pp)"), ("disagreement", "mean pairwise disagreement (%)"))
+    data = sheet[(sheet["scenario"] == scenario) & sheet["measure"].isin([m for m, _ in panels])]
+    figure, axes = plt.subplots(1, 2, figsize=(max(7.0, 1.0 * data["intervention"].nunique() + 4), 3.6), squeeze=False)
+    for axis, (measure, label) in zip(axes[0], panels):
+        points = data[data["measure"] == measure].assign(value_pct=lambda t: t["value"] * 100)
+        sns.pointplot(data=points, x="intervention", y="value_pct", hue="selection", ax=axis, dodge=0.3,
+                      linestyles="none", markers=["o", "D"], palette={"rashomon": "0.5", "selected": "tab:red"},
+                      hue_order=["rashomon", "selected"], errorbar=None)
+        axis.set_ylabel(label)
+        axis.set_xlabel("intervention")
+        axis.tick_params(axis="x", rotation=45)
+    sizes = steps[steps["scenario"] == scenario]
+    chain = " → ".join(f"{row.specification} ({row.n_after})" for row in sizes.itertuples())
+    figure.suptitle(f"{title}\nscenario '{scenario}': Rashomon set ({sizes['n_before'].iloc[0] if len(sizes) else '?'})"
+                    f" → {chain}", fontsize=9)
+    figure.tight_layout()
+    return figure

@@ -9,6 +9,7 @@ the source of truth; wide tables, Markdown and heatmaps are views of it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from multisheets import measures
+from multisheets.selection import Specification, apply_selection
 
 VAL_INTERVENTION = "val"
 ACCURACY_MEASURES = ("mean", "range", "std", "iqr")
@@ -118,22 +120,85 @@ class PredictionStore:
         return labels
 
 
-def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStore, settings: dict[str, Any]):
-    """The long-form sheet, and per scenario and run: validation accuracy, status, Rashomon membership."""
-    rows, membership = [], []
+@dataclass
+class SheetTables:
+    """Everything the sheet stage writes; each table is tidy (one row per observation)."""
+
+    sheet: pd.DataFrame  # scenario x selection x intervention x measure: value, CI, n, n_runs
+    membership: pd.DataFrame  # scenario x run: val accuracy, status, Rashomon member, selected
+    selection_steps: pd.DataFrame  # scenario x step: specification, runs before/after
+    epsilon_curves: pd.DataFrame  # scenario x epsilon x intervention: set size, range, std, disagreement
+    flip_rates: pd.DataFrame  # scenario x intervention x n_flipped: fraction of examples
+    disagreement: pd.DataFrame  # run_a x run_b x intervention, for the base seeds
+
+
+def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStore, settings: dict[str, Any],
+                specifications: list[Specification] | None = None) -> SheetTables:
+    epsilon = settings["epsilon"]
+    sheet, membership, steps, curves, flips = [], [], [], [], []
+    interventions = list(metrics["intervention"].unique())
     for name, run_ids in scenarios(runs).items():
-        members = rashomon_members(metrics, run_ids, settings["epsilon"])
+        members = rashomon_members(metrics, run_ids, epsilon)
+        selected, scenario_steps = apply_selection(metrics, members, specifications or [])
+        steps += [{"scenario": name, **step} for step in scenario_steps]
         val = metrics[(metrics["intervention"] == VAL_INTERVENTION) & metrics["run_id"].isin(run_ids)]
-        for record in val.itertuples():
-            membership.append({"scenario": name, "run_id": record.run_id, "val_accuracy": record.accuracy,
-                               "status": record.status, "member": record.run_id in members,
-                               "epsilon": settings["epsilon"]})
-        if len(members) == 0:
-            continue
-        member_val = val[val["run_id"].isin(members)]
-        reference = member_val.sort_values(["accuracy", "run_id"], ascending=[False, True])["run_id"].iloc[0]
-        rows += scenario_rows(name, members, metrics, store, reference, settings)
-    return pd.DataFrame(rows), pd.DataFrame(membership)
+        membership += [{"scenario": name, "run_id": row.run_id, "val_accuracy": row.accuracy, "status": row.status,
+                        "member": row.run_id in members, "selected": row.run_id in selected, "epsilon": epsilon}
+                       for row in val.itertuples()]
+        reference = _best_on_validation(val, members)
+        for label, subset in (("rashomon", members), ("selected", selected)):
+            if len(subset) and (label == "rashomon" or specifications):
+                sheet += [{"selection": label, **row}
+                          for row in scenario_rows(name, subset, metrics, store, reference, settings)]
+        for curve_epsilon in settings.get("epsilon_curve", [epsilon]):
+            curve_members = rashomon_members(metrics, run_ids, curve_epsilon)
+            curves += [{"scenario": name, "epsilon": curve_epsilon, **row}
+                       for row in spread_rows(curve_members, interventions, metrics, store)]
+        if len(members):
+            flips += [{"scenario": name, **row} for row in flip_rows(members, interventions, store)]
+    base_runs = [run for run in scenarios(runs)["seed"] if run in set(metrics["run_id"])]
+    return SheetTables(pd.DataFrame(sheet), pd.DataFrame(membership), pd.DataFrame(steps), pd.DataFrame(curves),
+                       pd.DataFrame(flips), disagreement_pairs(base_runs, interventions, store))
+
+
+def _best_on_validation(val: pd.DataFrame, members: pd.Index) -> str | None:
+    """The reference run for ambiguity/discrepancy: best validation accuracy, ties broken by run id."""
+    candidates = val[val["run_id"].isin(members)]
+    if candidates.empty:
+        return None
+    return candidates.sort_values(["accuracy", "run_id"], ascending=[False, True])["run_id"].iloc[0]
+
+
+def spread_rows(members: pd.Index, interventions: list[str], metrics: pd.DataFrame, store: PredictionStore):
+    """Set size, accuracy range/std and disagreement per intervention: one point of an epsilon curve."""
+    rows = []
+    for intervention in interventions if len(members) else []:
+        table = metrics[(metrics["intervention"] == intervention) & metrics["run_id"].isin(members)]
+        spread = measures.accuracy_spread(table["accuracy"].to_numpy(dtype=float))
+        preds = store.predictions(list(members), intervention)
+        rows.append({"intervention": intervention, "n_runs": len(members), "range": spread["range"],
+                     "std": spread["std"], "disagreement": measures.mean_pairwise_disagreement(preds)})
+    return rows
+
+
+def flip_rows(members: pd.Index, interventions: list[str], store: PredictionStore) -> list[dict]:
+    """Per intervention: the fraction of examples on which k runs of the set disagree with the majority label."""
+    rows = []
+    for intervention in interventions:
+        distribution = measures.flip_rate_distribution(store.predictions(list(members), intervention))
+        rows += [{"intervention": intervention, "n_runs": len(members), "n_flipped": int(k), "fraction": float(v)}
+                 for k, v in distribution.items()]
+    return rows
+
+
+def disagreement_pairs(run_ids: list[str], interventions: list[str], store: PredictionStore) -> pd.DataFrame:
+    """Runs x runs disagreement per intervention, long form (for the base seeds' disagreement matrices)."""
+    rows = []
+    for intervention in interventions if run_ids else []:
+        matrix = measures.disagreement_matrix(store.predictions(run_ids, intervention))
+        rows += [{"intervention": intervention, "run_a": a, "run_b": b, "disagreement": float(matrix[i, j])}
+                 for i, a in enumerate(run_ids) for j, b in enumerate(run_ids)]
+    return pd.DataFrame(rows, columns=["intervention", "run_a", "run_b", "disagreement"])
 
 
 def rashomon_summary(membership: pd.DataFrame) -> pd.DataFrame:
@@ -143,24 +208,33 @@ def rashomon_summary(membership: pd.DataFrame) -> pd.DataFrame:
         "n_runs": grouped.size(),
         "n_diverged": grouped["status"].apply(lambda status: int((status == "diverged").sum())),
         "rashomon_size": grouped["member"].sum().astype(int),
+        "selected": grouped["selected"].sum().astype(int),
     }).reset_index()
 
 
-def wide(sheet: pd.DataFrame, measure: str) -> pd.DataFrame:
-    """Scenarios x interventions for one measure, in the sheet's own order."""
-    table = sheet[sheet["measure"] == measure]
+def wide(sheet: pd.DataFrame, measure: str, selection: str = "rashomon") -> pd.DataFrame:
+    """Scenarios x interventions for one measure over the Rashomon sets (or the selected survivors)."""
+    table = sheet[(sheet["measure"] == measure) & (sheet["selection"] == selection)]
     result = table.pivot(index="scenario", columns="intervention", values="value")
     return result.loc[table["scenario"].unique(), table["intervention"].unique()]
 
 
-def to_markdown(sheet: pd.DataFrame, membership: pd.DataFrame, measures_shown: tuple[str, ...], epsilon: float) -> str:
+def to_markdown(tables: SheetTables, measures_shown: tuple[str, ...], epsilon: float) -> str:
     """A human-readable sheet: accuracy spreads in percentage points, disagreement in percent."""
-    summary = _markdown_table(rashomon_summary(membership))
-    parts = ["# Multiplicity sheet", "", f"Rashomon sets (validation accuracy within {epsilon:g} of the best):", "",
-             summary, ""]
-    for measure in measures_shown:
-        table = wide(sheet, measure) * 100
-        parts += [f"## {measure} (percentage points)", "", _markdown_table(table.round(2).reset_index()), ""]
+    parts = ["# Multiplicity sheet", "",
+             f"Rashomon sets: runs with validation accuracy within {epsilon:g} of the scenario's best.", "",
+             _markdown_table(rashomon_summary(tables.membership)), ""]
+    noise = wide(tables.sheet, "noise_floor") * 100
+    parts += ["Sampling-noise floor of one model's accuracy, sqrt(p(1-p)/n), in pp: spreads below it are not "
+              "distinguishable from evaluating on a finite test set.", "", _markdown_table(noise.round(2).reset_index()), ""]
+    selections = ["rashomon"] + (["selected"] if not tables.selection_steps.empty else [])
+    for selection in selections:
+        for measure in measures_shown:
+            table = wide(tables.sheet, measure, selection) * 100
+            parts += [f"## {measure} over the {'Rashomon sets' if selection == 'rashomon' else 'selected runs'} "
+                      "(percentage points)", "", _markdown_table(table.round(2).reset_index()), ""]
+    if not tables.selection_steps.empty:
+        parts += ["## Model selection steps", "", _markdown_table(tables.selection_steps), ""]
     return "\n".join(parts)
 
 

@@ -1,4 +1,4 @@
-"""Rashomon sets and multiplicity measures per scenario and intervention (rule multiplicity_sheet)."""
+"""Rashomon sets, model selection and multiplicity measures per scenario and intervention (rule multiplicity_sheet)."""
 
 from pathlib import Path
 
@@ -6,9 +6,11 @@ import pandas as pd
 
 from multisheets.data import load_split
 from multisheets.runtime import setup_logging
+from multisheets.selection import parse_specifications
 from multisheets.sheets import PredictionStore, build_sheet, to_markdown, wide
 
 setup_logging(snakemake.log[0])
+settings, out = snakemake.params.sheet, snakemake.output
 metrics = pd.read_parquet(snakemake.input.metrics)
 runs = pd.read_csv(snakemake.input.runs, keep_default_na=False)
 data_dir = Path(snakemake.input.data[0]).parent
@@ -17,10 +19,14 @@ store = PredictionStore(
     families=dict(zip(metrics["intervention"], metrics["family"])),
     split_labels={split: load_split(data_dir, split).labels for split in ("val", "test")},
 )
-sheet, membership = build_sheet(metrics, runs, store, snakemake.params.sheet)
-sheet.to_parquet(snakemake.output.long, index=False)
-sheet.to_csv(snakemake.output.csv, index=False)
-membership.to_csv(snakemake.output.rashomon, index=False)
-for measure, path in zip(snakemake.params.measures, snakemake.output.wide):
-    wide(sheet, measure).to_csv(path)
-Path(snakemake.output.markdown).write_text(to_markdown(sheet, membership, tuple(snakemake.params.measures), snakemake.params.sheet["epsilon"]))
+tables = build_sheet(metrics, runs, store, settings, parse_specifications(snakemake.params.selection))
+tables.sheet.to_parquet(out.long, index=False)
+tables.sheet.to_csv(out.csv, index=False)
+tables.membership.to_csv(out.rashomon, index=False)
+tables.selection_steps.to_csv(out.selection, index=False)
+tables.epsilon_curves.to_parquet(out.epsilon_curves, index=False)
+tables.flip_rates.to_parquet(out.flip_rates, index=False)
+tables.disagreement.to_parquet(out.disagreement, index=False)
+for measure, path in zip(snakemake.params.measures, out.wide):
+    wide(tables.sheet, measure).to_csv(path)
+Path(out.markdown).write_text(to_markdown(tables, tuple(snakemake.params.measures), settings["epsilon"]))

@@ -163,9 +163,7 @@ def load_official(directory: str | Path, name: str) -> tuple[np.ndarray, np.ndar
     images = np.load(image_path)
     labels = np.load(label_path)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 or len(images) % len(SEVERITIES):
-        raise ValueError(
-            f"{image_path}: expected uint8 of shape (5N, H, W, 3), got {images.dtype} {images.shape}"
-        )
+        raise ValueError(f"{image_path}: expected uint8 of shape (5N, H, W, 3), got {images.dtype} {images.shape}")
     if labels.ndim != 1 or len(labels) != len(images) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(
             f"{label_path}: expected integer labels of shape ({len(images)},), got {labels.dtype} {labels.shape}"

@@ -32,11 +32,15 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- padding
+#
+# Padding, separable filtering and separable resampling are all linear maps along one axis, so each is
+# written as a small (n_out, n_in) matrix and applied with a matrix product. On a CPU this is an order of
+# magnitude faster than conv2d on single-channel planes, works for pad widths larger than the image, and
+# runs unchanged on a GPU.
 
 
 def _border_index(n: int, before: int, after: int, mode: str) -> torch.Tensor:
-    """Source indices for padding one axis of length n; built by index arithmetic so that, unlike
-    F.pad's reflect mode, any pad width works, even one wider than the image."""
+    """Source indices for padding one axis of length n."""
     idx = torch.arange(-before, n + after)
     if mode == "nearest":  # a a a | a b c d | d d d
         return idx.clamp(0, n - 1)
@@ -51,13 +55,35 @@ def _border_index(n: int, before: int, after: int, mode: str) -> torch.Tensor:
     raise ValueError(f"unknown border mode {mode!r}")
 
 
-def pad2d(t: torch.Tensor, pad_h: int, pad_w: int, mode: str) -> torch.Tensor:
-    """Pad the last two axes symmetrically by (pad_h, pad_w) with the given border mode."""
-    if pad_h:
-        t = t.index_select(-2, _border_index(t.shape[-2], pad_h, pad_h, mode))
-    if pad_w:
-        t = t.index_select(-1, _border_index(t.shape[-1], pad_w, pad_w, mode))
+def filter_matrix(n: int, kernel: torch.Tensor, mode: str) -> torch.Tensor:
+    """(n, n) matrix that correlates an axis of length n with an odd 1-D kernel, borders by ``mode``."""
+    r = kernel.numel() // 2
+    source = _border_index(n, r, r, mode)
+    rows = torch.arange(n)
+    m = torch.zeros(n, n)
+    for t in range(kernel.numel()):
+        m.index_put_((rows, source[rows + t]), kernel[t].expand(n), accumulate=True)
+    return m
+
+
+def apply_axes(t: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None) -> torch.Tensor:
+    """rows @ plane @ cols.T for every (H, W) plane of t; None leaves that axis alone."""
+    if rows is not None:
+        t = rows @ t
+    if cols is not None:
+        t = t @ cols.T
     return t
+
+
+def pad2d(t: torch.Tensor, pad_h: int, pad_w: int, mode: str) -> torch.Tensor:
+    """Pad the last two axes symmetrically by (pad_h, pad_w); any width, even wider than the image."""
+
+    def one_hot(n: int, pad: int) -> torch.Tensor | None:
+        if not pad:
+            return None
+        return torch.nn.functional.one_hot(_border_index(n, pad, pad, mode), n).float()
+
+    return apply_axes(t, one_hot(t.shape[-2], pad_h), one_hot(t.shape[-1], pad_w))
 
 
 # ---------------------------------------------------------------------------------------------- filters
@@ -77,32 +103,45 @@ def gaussian_filter(t: torch.Tensor, sigma: float, mode: str = "nearest", trunca
     k = gaussian_kernel1d(sigma, truncate)
     if k.numel() == 1:
         return t
-    r = k.numel() // 2
-    shape = t.shape
-    planes = t.reshape(-1, 1, shape[-2], shape[-1])
-    planes = F.conv2d(pad2d(planes, 0, r, mode), k.view(1, 1, 1, -1))
-    planes = F.conv2d(pad2d(planes, r, 0, mode), k.view(1, 1, -1, 1))
-    return planes.reshape(shape)
+    h, w = t.shape[-2:]
+    return apply_axes(t, filter_matrix(h, k, mode), filter_matrix(w, k, mode))
+
+
+def noise_blur_gain(sigma: float, scale: float, truncate: float = 4.0) -> float:
+    """Factor that gives white noise blurred with sigma * scale the standard deviation it has when
+    blurred with sigma.
+
+    Blurring noise with a wider kernel also flattens it, so merely scaling sigma with the image would
+    make thresholded blobs (spatter) rarer and smoothed displacement fields (elastic) weaker on larger
+    images; this factor keeps their statistics those of the 32x32 reference, only spatially stretched."""
+    narrow, wide = gaussian_kernel1d(sigma, truncate), gaussian_kernel1d(sigma * scale, truncate)
+    return float((narrow.norm() / wide.norm()) ** 2)  # squared: the blur is applied along both axes
 
 
 def filter2d(t: torch.Tensor, kernel: np.ndarray, mode: str = "mirror") -> torch.Tensor:
-    """Correlate every (H, W) plane of an (N, C, H, W) tensor with one small 2-D kernel."""
-    k = torch.from_numpy(np.asarray(kernel, dtype=np.float32))
-    rh, rw = k.shape[0] // 2, k.shape[1] // 2
-    n, c, h, w = t.shape
-    planes = pad2d(t.reshape(n * c, 1, h, w), rh, rw, mode)
-    return F.conv2d(planes, k[None, None]).reshape(n, c, h, w)
+    """Correlate every (H, W) plane of a (..., H, W) tensor with one small odd 2-D kernel.
+
+    The kernel is split by SVD into a sum of separable (rank-1) kernels, each applied as two axis
+    matrices; the small symmetric kernels used here have rank 1 to 3, so this is exact and fast."""
+    u, s, vt = np.linalg.svd(np.asarray(kernel, dtype=np.float64))
+    h, w = t.shape[-2:]
+    out = torch.zeros_like(t)
+    for i in np.flatnonzero(s > 1e-7 * s[0]):
+        col = torch.from_numpy(u[:, i] * s[i]).float()
+        row = torch.from_numpy(vt[i]).float()
+        out += apply_axes(t, filter_matrix(h, col, mode), filter_matrix(w, row, mode))
+    return out
 
 
 def convolve_per_image(t: torch.Tensor, kernels: np.ndarray, mode: str = "nearest") -> torch.Tensor:
-    """Convolve image i of an (N, C, H, W) tensor with its own kernel kernels[i] (odd, square).
+    """Convolve image i of an (N, C, H, W) tensor with its own odd, square kernel kernels[i].
 
     A direct grouped convolution with a different large kernel per image is slow on CPUs; the FFT costs
     the same whatever the kernel size. Padding by the kernel radius first means the circular wrap-around
     of the FFT only touches the padding, which is cropped away again.
     """
     n, c, h, w = t.shape
-    k = torch.from_numpy(np.asarray(kernels, dtype=np.float32))
+    k = torch.from_numpy(np.ascontiguousarray(kernels, dtype=np.float32))
     r = k.shape[-1] // 2
     if r == 0:
         return t * k.view(n, 1, 1, 1)
@@ -189,14 +228,25 @@ def sample_pixels(t: torch.Tensor, x: torch.Tensor, y: torch.Tensor, padding: st
     return F.grid_sample(t, grid, mode="bilinear", padding_mode=padding, align_corners=True)
 
 
+def zoom_matrix(n: int, zoom: float) -> torch.Tensor:
+    """(n, n) linear-interpolation matrix magnifying an axis of length n about its centre; edges clamp."""
+    centre = (n - 1) / 2
+    src = (centre + (torch.arange(n, dtype=torch.float64) - centre) / zoom).clamp(0, n - 1)
+    left = src.floor().long().clamp(max=n - 1)
+    frac = (src - left).float()
+    rows = torch.arange(n)
+    m = torch.zeros(n, n)
+    m.index_put_((rows, left), 1 - frac, accumulate=True)
+    m.index_put_((rows, (left + 1).clamp(max=n - 1)), frac, accumulate=True)
+    return m
+
+
 def centre_zoom(t: torch.Tensor, zoom: float) -> torch.Tensor:
-    """Magnify the centre of every image by ``zoom`` (>= 1), keeping the size; bilinear."""
+    """Magnify the centre of every (H, W) plane by ``zoom`` (>= 1), keeping the size; bilinear."""
     if zoom == 1:
         return t
-    n, _, h, w = t.shape
-    x, y = pixel_grid(n, h, w)
-    cx, cy = (w - 1) / 2, (h - 1) / 2
-    return sample_pixels(t, cx + (x - cx) / zoom, cy + (y - cy) / zoom, padding="border")
+    h, w = t.shape[-2:]
+    return apply_axes(t, zoom_matrix(h, zoom), zoom_matrix(w, zoom))
 
 
 # ---------------------------------------------------------------------------------------------- colour

@@ -63,18 +63,23 @@ def glass_blur(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.nda
     rows = range(h - 1 - delta, delta - 1, -1)
     cols = range(w - 1 - delta, delta - 1, -1)
     if len(rows) and len(cols):
-        offsets = rng.integers(-delta, delta + 1, size=(iterations, len(rows), len(cols), 2, n), dtype=np.int16)
-        idx = np.arange(n)
+        # Pack RGB into one integer so each swap moves a single element of a flat array.
+        packed = img[..., 0].astype(np.int32) | img[..., 1].astype(np.int32) << 8 | img[..., 2].astype(np.int32) << 16
+        flat = packed.reshape(-1)
+        base = np.arange(n) * (h * w)
+        dy, dx = rng.integers(-delta, delta + 1, size=(2, iterations, len(rows), len(cols), n))
+        jump = dy * w + dx
         # Swaps are sequential (a pixel moved once can be moved again further on), so loop over positions
         # and vectorise over the images instead.
         for it in range(iterations):
             for i, r in enumerate(rows):
                 for j, c in enumerate(cols):
-                    r2 = r + offsets[it, i, j, 0]
-                    c2 = c + offsets[it, i, j, 1]
-                    here = img[:, r, c].copy()
-                    img[:, r, c] = img[idx, r2, c2]
-                    img[idx, r2, c2] = here
+                    here = base + (r * w + c)
+                    there = here + jump[it, i, j]
+                    moving = flat[here]
+                    flat[here] = flat[there]
+                    flat[there] = moving
+        img = np.stack((packed & 255, packed >> 8 & 255, packed >> 16), axis=-1).astype(np.uint8)
     shuffled = to_torch(img.astype(np.float32) / 255)
     return to_numpy(gaussian_filter(shuffled, sigma, mode="nearest"))
 

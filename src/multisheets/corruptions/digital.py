@@ -7,7 +7,9 @@ The elastic transform's alpha, sigma and affine jitter are the published 32x32 p
 Elastic transform, as in the reference, resamples twice: first a random affine map (three points around
 the centre, each moved by up to +-affine pixels; borders mirrored about the edge pixels), then a smooth
 displacement field (uniform noise in [-1, 1] per pixel, Gaussian-smoothed with sigma, times alpha).
-Both use bilinear interpolation (torch ``grid_sample``) where the reference uses OpenCV and SciPy.
+Both use bilinear interpolation (torch ``grid_sample``) where the reference uses OpenCV and SciPy. On
+images larger than 32x32 the smoothed field is rescaled (``_ops.noise_blur_gain``) so that, like every
+other length, the displacements grow in proportion to the image.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from PIL import Image
 from ._ops import (
     gaussian_filter,
     hsv_to_rgb,
+    noise_blur_gain,
     pixel_grid,
     rgb_to_hsv,
     sample_pixels,
@@ -32,7 +35,8 @@ from ._ops import (
 BRIGHTNESS = (0.05, 0.10, 0.15, 0.20, 0.30)
 CONTRAST = (0.75, 0.5, 0.4, 0.3, 0.15)
 SATURATE = ((0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2))  # (scale, shift) of HSV saturation
-ELASTIC = ((0, 0, 2.56), (1.6, 6.4, 2.24), (2.56, 1.92, 1.92), (3.2, 1.28, 1.6), (3.2, 0.96, 0.96))  # (alpha, sigma, affine)
+# (alpha, sigma, affine jitter), in pixels of a 32x32 image
+ELASTIC = ((0, 0, 2.56), (1.6, 6.4, 2.24), (2.56, 1.92, 1.92), (3.2, 1.28, 1.6), (3.2, 0.96, 0.96))
 PIXELATE = (0.95, 0.90, 0.85, 0.75, 0.65)
 JPEG_QUALITY = (80, 65, 58, 50, 40)
 
@@ -69,12 +73,11 @@ def elastic_transform(x: np.ndarray, severity: int, rng: np.random.Generator) ->
     alpha, sigma, affine = ELASTIC[severity - 1]
     n, h, w, _ = x.shape
     scale = spatial_scale(h, w)
-    alpha, sigma, affine = alpha * scale, sigma * scale, affine * scale
 
     cx, cy = w // 2, h // 2
     d = min(h, w) // 3
     anchors = np.array([[cx + d, cy + d], [cx + d, cy - d], [cx - d, cy - d]], dtype=np.float64)
-    moved = anchors + rng.uniform(-affine, affine, size=(n, 3, 2))
+    moved = anchors + rng.uniform(-affine * scale, affine * scale, size=(n, 3, 2))
     a = torch.from_numpy(_affine_to_source(np.broadcast_to(anchors, moved.shape), moved)).float()
     px, py = pixel_grid(n, h, w)
     sx = a[:, 0, 0, None, None] * px + a[:, 0, 1, None, None] * py + a[:, 0, 2, None, None]
@@ -84,7 +87,8 @@ def elastic_transform(x: np.ndarray, severity: int, rng: np.random.Generator) ->
     if alpha > 0:
         field = torch.from_numpy(rng.uniform(-1, 1, size=(n, 2, h, w)).astype(np.float32))
         # A wide sigma leaves very weak, smooth flow; a narrow one a strong, local wobble.
-        field = gaussian_filter(field, sigma, mode="reflect", truncate=3.0) * alpha
+        field = gaussian_filter(field, sigma * scale, mode="reflect", truncate=3.0)
+        field = field * (alpha * scale * noise_blur_gain(sigma, scale, truncate=3.0))
         warped = sample_pixels(warped, px + field[:, 0], py + field[:, 1], padding="reflection")
     return to_numpy(warped)
 

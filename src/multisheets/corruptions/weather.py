@@ -7,7 +7,8 @@ that covers the image, so its coarse structure spans the image at any size.
 
 Spatter is an approximation, not a port. Both variants start, like the reference, from Gaussian noise
 N(mean, std) smoothed with a Gaussian of the given sigma and zeroed below the threshold, which leaves
-irregular blobs.
+irregular blobs. On images larger than 32x32 the smoothed noise is rescaled to keep its 32x32 spread
+(see ``_ops.noise_blur_gain``), so the blobs cover the same fraction of the image, only larger.
 
 * Water (severities 1-3): the reference shades each drop with an equalised, embossed distance-to-edge
   map. Here the drop's depth is the wet mask blurred (larger towards the middle of a drop) plus a
@@ -29,6 +30,7 @@ from ._ops import (
     filter2d,
     gaussian_filter,
     motion_blur_kernels,
+    noise_blur_gain,
     rgb_to_grey,
     spatial_scale,
     to_numpy,
@@ -119,8 +121,9 @@ def spatter(x: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarra
     mean, std, sigma, threshold, intensity, mud = SPATTER[severity - 1]
     n, h, w, _ = x.shape
     scale = spatial_scale(h, w)
-    liquid = to_torch(rng.normal(mean, std, size=(n, h, w, 1)).astype(np.float32))
-    liquid = gaussian_filter(liquid, sigma * scale, mode="nearest")
+    noise = torch.from_numpy(rng.standard_normal((n, 1, h, w), dtype=np.float32))
+    smooth = gaussian_filter(noise, sigma * scale, mode="nearest") * noise_blur_gain(sigma, scale)
+    liquid = mean + std * smooth
     liquid = torch.where(liquid < threshold, torch.zeros(()), liquid)
     if mud:
         blobs = gaussian_filter((liquid > threshold).float(), intensity * scale, mode="nearest")

@@ -1,0 +1,13 @@
+"""Rashomon-set size and spread against epsilon (rule epsilon_curves)."""
+
+import pandas as pd
+
+from multisheets.plots import epsilon_curves, save
+from multisheets.runtime import setup_logging
+
+setup_logging(snakemake.log[0])
+curves = pd.read_parquet(snakemake.input.curves)
+metrics = pd.read_parquet(snakemake.input.metrics)
+families = metrics.drop_duplicates("intervention").set_index("intervention")["family"]
+figure = epsilon_curves(curves, families, f"{snakemake.params.study}: multiplicity against the Rashomon tolerance")
+save(figure, snakemake.output.png, snakemake.output.pdf)

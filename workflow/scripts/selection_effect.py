@@ -1,0 +1,12 @@
+"""Spread before and after model selection with extra specifications (rule selection_effect)."""
+
+import pandas as pd
+
+from multisheets.plots import save, selection_effect
+from multisheets.runtime import setup_logging
+
+setup_logging(snakemake.log[0])
+sheet = pd.read_parquet(snakemake.input.sheet)
+steps = pd.read_csv(snakemake.input.steps)
+figure = selection_effect(sheet, steps, f"{snakemake.params.study}: does selecting on extra criteria shrink multiplicity?")
+save(figure, snakemake.output.png, snakemake.output.pdf)
