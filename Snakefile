@@ -26,6 +26,7 @@ rule all:
 
 include: "rules/data.smk"
 include: "rules/train.smk"
+include: "rules/interventions.smk"
 include: "rules/evaluate.smk"
 include: "rules/sheets.smk"
 include: "rules/figures.smk"

@@ -13,7 +13,11 @@ DATA_FILES = [
 
 RUNS = expand_study(config)
 BATCHES = batch_runs(RUNS, config["train"]["runs_per_job"])
-FAMILIES = config["evaluate"]["families"]
+FAMILIES = list(dict.fromkeys(["clean"] + config["interventions"]["families"]))
+CORRUPTIONS = config["interventions"]["corruption"]["types"]
+SHIFT_SETS = (
+    ["cifar10_1"] if config["interventions"]["shift"]["cifar10_1"] else []
+) + list(config["interventions"]["shift"]["imagefolders"])
 
 
 def run_file(run_id, name):
@@ -100,6 +104,35 @@ def batch_params(batch):
         }
         for run in BATCHES[batch]
     ]
+
+
+def family_inputs(family):
+    """Prepared files a family reads besides the data splits: corrupted test sets, extra test sets."""
+    if family == "corruption":
+        return [f"results/corruptions/{name}.npy" for name in CORRUPTIONS]
+    if family == "shift":
+        return [f"results/shift/{name}.npz" for name in SHIFT_SETS]
+    return []
+
+
+def family_settings(family):
+    """What an evaluation job of `family` depends on (and reruns for)."""
+    return config["interventions"].get(family, {}) | {
+        "batch_size": config["evaluate"]["batch_size"]
+    }
+
+
+def corruption_settings():
+    """What a corrupted set depends on: not `types`/`severities`, so adding a type regenerates nothing else."""
+    settings = config["interventions"]["corruption"]
+    return {key: settings[key] for key in ("seed", "official_dir", "frost_dir")}
+
+
+def shift_source(wildcards):
+    """CIFAR-10.1 is downloaded; any other shift set is a folder or archive named in the config."""
+    if wildcards.name == "cifar10_1":
+        return []
+    return [config["interventions"]["shift"]["imagefolders"][wildcards.name]]
 
 
 def data_source_input():

@@ -9,6 +9,7 @@ for batch in BATCHES:
             input:
                 models=batch_files(batch, "model.pt"),
                 data=DATA_FILES,
+                prepared=family_inputs(family),
             output:
                 predictions=batch_files(batch, f"predictions/{family}.npz"),
                 metrics=batch_files(batch, f"metrics/{family}.csv"),
@@ -21,7 +22,7 @@ for batch in BATCHES:
                 **gpu_resources("evaluate_runtime", "evaluate_mem_mb"),
             params:
                 family=family,
-                evaluate=config["evaluate"],
+                settings=family_settings(family),
                 train=config["train"],
             script:
                 "../workflow/scripts/evaluate.py"

@@ -48,6 +48,15 @@ def smooth_images(n: int, h: int, w: int, seed: int = 0, cells: int = 6) -> np.n
     return np.rint(up.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    # The test images are tiny: extra torch threads only add start-up and, on a busy machine, waits.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:
     return smooth_images(20, 32, 32)

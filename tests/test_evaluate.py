@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 import torch
 
-from multisheets.evaluate import Prediction, evaluate_runs, load_logits, metric_row
+from multisheets.evaluate import evaluate_runs, load_logits, metric_row
+from multisheets.interventions import Prediction
 from multisheets.study import expand_study
 from multisheets.train import train_batch
 
@@ -12,7 +13,7 @@ def test_metric_row_on_hand_made_predictions():
     # 4 examples, 2 classes: predictions 0, 1, 1, 0 against labels 0, 1, 0, 0 -> 3 of 4 right.
     logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [0.0, 2.0], [2.0, 0.0]])
     labels = torch.tensor([0, 1, 0, 0])
-    row = metric_row(Prediction("clean", logits, labels))
+    row = metric_row(Prediction("clean", logits, labels), num_classes=2)
     confidence = 1 / (1 + np.exp(-2.0))
     assert row["n"] == 4 and row["accuracy"] == pytest.approx(0.75)
     assert row["mean_confidence"] == pytest.approx(confidence)

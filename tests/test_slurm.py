@@ -39,7 +39,6 @@ TINY_STUDY = {
     "dimensions": {"lr": [0.05]},
     "seeds": [0],
     "train": {"device": "auto"},
-    "evaluate": {"families": ["clean"]},
     "sheet": {"bootstrap": 0},
     "resources": {
         "gpu": GPUS,

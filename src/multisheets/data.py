@@ -167,6 +167,38 @@ def write_imagefolder(root: str | Path, splits: dict[str, LabelledImages], class
     return root
 
 
+CIFAR10_1_URL = "https://raw.githubusercontent.com/modestyachts/CIFAR-10.1/master/datasets/cifar10.1_v6_{}.npy"
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def read_shift_set(name: str, sources: list[str], info: dict[str, Any], download_dir: str | Path) -> LabelledImages:
+    """An extra labelled test set in this study's label space: CIFAR-10.1 (v6) or an ImageFolder of class folders."""
+    if name == "cifar10_1":
+        from torchvision.datasets.utils import download_url
+
+        if info["classes"] != CIFAR10_CLASSES:
+            raise DataError(f"shift set cifar10_1 needs the CIFAR-10 classes, this study has {info['classes']}")
+        arrays = {}
+        for part in ("data", "labels"):
+            download_url(CIFAR10_1_URL.format(part), str(download_dir))
+            arrays[part] = np.load(Path(download_dir) / f"cifar10.1_v6_{part}.npy")
+        return LabelledImages(arrays["data"].astype(np.uint8), arrays["labels"].astype(np.int64))
+    (source,) = sources
+    images, labels = [], []
+    for file_name, payload in sorted(_imagefolder_entries(Path(source))):
+        class_name = Path(file_name).parts[-2]
+        if class_name not in info["classes"]:
+            raise DataError(f"shift set {name}: class folder {class_name!r} ({file_name}) is not one of {info['classes']}")
+        array = np.asarray(Image.open(io.BytesIO(payload)).convert("RGB"))
+        if list(array.shape) != info["image_shape"]:
+            raise DataError(f"shift set {name}: {file_name} has shape {array.shape}, the study's images {info['image_shape']}")
+        images.append(array)
+        labels.append(info["classes"].index(class_name))
+    if not images:
+        raise DataError(f"shift set {name}: no images under {source}")
+    return LabelledImages(np.stack(images), np.asarray(labels, dtype=np.int64))
+
+
 # --- split and write -----------------------------------------------------------------------------------------
 
 

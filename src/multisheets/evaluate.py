@@ -9,41 +9,15 @@ data once per process and are then applied to every run of the job. Logits are s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from multisheets.data import load_split
+from multisheets.interventions import FAMILIES, Prediction
 from multisheets.runtime import Runtime
-
-EVAL_BATCH_SIZE = 1024
-
-
-class Prediction(NamedTuple):
-    intervention: str
-    logits: torch.Tensor  # float32 (N, C)
-    labels: torch.Tensor  # int64 (N,)
-    indices: np.ndarray | None = None  # positions in the source split when an intervention uses a subset
-
-
-@torch.inference_mode()
-def predict(forward: Callable, images: torch.Tensor, runtime: Runtime, batch_size: int = EVAL_BATCH_SIZE):
-    """Logits (float32, N x C) for uint8 NCHW images already on the device, in eval mode, batched."""
-    module = getattr(forward, "_orig_mod", forward)
-    was_training = module.training
-    module.eval()
-    outputs = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size].float().div_(255)
-        if runtime.channels_last:
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        with runtime.autocast():
-            outputs.append(forward(batch).float())
-    module.train(was_training)
-    return torch.cat(outputs)
 
 
 def load_model(path: str | Path, runtime: Runtime) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -60,62 +34,53 @@ def load_model(path: str | Path, runtime: Runtime) -> tuple[torch.nn.Module, dic
     return model, checkpoint
 
 
-# --- families ------------------------------------------------------------------------------------------------
-
-
-class CleanFamily:
-    """The untouched validation and test splits (interventions ``val`` and ``clean``)."""
-
-    def __init__(self, data_dir: Path, settings: dict[str, Any], runtime: Runtime):
-        from multisheets.train import to_device_images
-
-        self.sets = {}
-        for intervention, split in (("val", "val"), ("clean", "test")):
-            data = load_split(data_dir, split)
-            labels = torch.from_numpy(data.labels).to(runtime.device)
-            self.sets[intervention] = (to_device_images(data.images, runtime), labels)
-        self.runtime, self.batch_size = runtime, settings.get("batch_size", EVAL_BATCH_SIZE)
-
-    def shapes(self) -> dict[str, int]:
-        return {name: len(labels) for name, (_, labels) in self.sets.items()}
-
-    def __call__(self, forward: Callable) -> Iterator[Prediction]:
-        for intervention, (images, labels) in self.sets.items():
-            yield Prediction(intervention, predict(forward, images, self.runtime, self.batch_size), labels)
-
-
-FAMILIES: dict[str, type] = {"clean": CleanFamily}
-
-
 # --- metrics and files ---------------------------------------------------------------------------------------
 
 
-def metric_row(prediction: Prediction) -> dict[str, Any]:
-    """Accuracy next to loss and calibration for one (run, intervention); `n` sets the sampling-noise floor."""
-    from multisheets.trust import expected_calibration_error
+def metric_row(prediction: Prediction, num_classes: int) -> dict[str, Any]:
+    """Accuracy next to loss, calibration and per-class fairness for one (run, intervention).
+
+    `n` sets the sampling-noise floor. For membership inference the re-expressed metric is the attack's
+    accuracy: it becomes `accuracy` (``accuracy_kind = attack``) and the classifier's own accuracy is kept
+    in `classifier_accuracy`.
+    """
+    from multisheets.trust import expected_calibration_error, per_class_accuracy
 
     logits = prediction.logits.float()
     labels = prediction.labels
-    probabilities = logits.softmax(1)
     logits_np, labels_np = logits.cpu().numpy(), labels.cpu().numpy()
-    return {
+    predicted = logits.argmax(1)
+    per_class = per_class_accuracy(predicted.cpu().numpy(), labels_np, num_classes)
+    row = {
         "intervention": prediction.intervention,
         "n": int(len(labels)),
-        "accuracy": float((logits.argmax(1) == labels).float().mean()),
+        "accuracy": float((predicted == labels).float().mean()),
+        "accuracy_kind": "classifier",
         "loss": float(F.cross_entropy(logits, labels)),
-        "mean_confidence": float(probabilities.max(1).values.mean()),
+        "mean_confidence": float(logits.softmax(1).max(1).values.mean()),
         "ece": float(expected_calibration_error(logits_np, labels_np)),
+        "worst_class_accuracy": float(np.nanmin(per_class)),
+        "best_class_accuracy": float(np.nanmax(per_class)),
+        "worst_class": int(np.nanargmin(per_class)),
+        "worst_class_n": int((labels_np == np.nanargmin(per_class)).sum()),
     }
+    if prediction.extra and "attack_accuracy" in prediction.extra:
+        row |= {"classifier_accuracy": row["accuracy"], "accuracy": prediction.extra["attack_accuracy"],
+                "accuracy_kind": "attack", "n": int(prediction.extra["n_attack_eval"])}
+    return row
 
 
 def evaluate_runs(
     family: str, model_paths: list[str], data_dir: str | Path, prediction_paths: list[str], metric_paths: list[str],
-    runtime: Runtime, settings: dict[str, Any] | None = None,
+    runtime: Runtime, settings: dict[str, Any] | None = None, inputs: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Apply one family to every run of a job; write ``<family>.npz`` logits and ``<family>.csv`` metrics per run."""
+    """Apply one family to every run of a job; write ``<family>.npz`` logits and ``<family>.csv`` metrics per run.
+
+    `inputs` are the family's prepared files (corrupted sets, shift sets), when it has any.
+    """
     if family not in FAMILIES:
         raise ValueError(f"unknown intervention family {family!r} (known: {sorted(FAMILIES)})")
-    sets = FAMILIES[family](Path(data_dir), settings or {}, runtime)
+    sets = FAMILIES[family](Path(data_dir), settings or {}, runtime, inputs)
     tables = []
     for model_path, prediction_path, metric_path in zip(model_paths, prediction_paths, metric_paths, strict=True):
         model, checkpoint = load_model(model_path, runtime)
@@ -130,7 +95,9 @@ def evaluate_runs(
                 arrays[prediction.intervention] = prediction.logits.cpu().numpy().astype(np.float16)
                 if prediction.indices is not None:
                     arrays[f"{prediction.intervention}#indices"] = prediction.indices
-                rows.append(metric_row(prediction))
+                if prediction.own_labels:
+                    arrays[f"{prediction.intervention}#labels"] = prediction.labels.cpu().numpy()
+                rows.append(metric_row(prediction, checkpoint["num_classes"]))
         table = pd.DataFrame(rows)
         table.insert(0, "family", family)
         table.insert(0, "run_id", checkpoint["run_id"])

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from multisheets import measures
+from multisheets.interventions import aggregates
 from multisheets.selection import Specification, apply_selection
 
 VAL_INTERVENTION = "val"
@@ -25,9 +26,40 @@ SHEET_MEASURES = ACCURACY_MEASURES + ("expected_range", "noise_floor", "disagree
 
 
 def collect_metrics(metric_paths: list[str | Path], runs: pd.DataFrame) -> pd.DataFrame:
-    """All per-run metric files in one tidy table, joined with what each run varied."""
+    """All per-run metric files in one tidy table with derived summary rows, joined with what each run varied."""
     metrics = pd.concat([pd.read_csv(path) for path in metric_paths], ignore_index=True)
+    metrics = pd.concat([metrics.assign(derived=False), derived_metrics(metrics)], ignore_index=True)
     return metrics.merge(runs.drop(columns=["status"], errors="ignore"), on="run_id", how="left")
+
+
+def derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Summary interventions computed from the measured ones, per run.
+
+    ``corruption=<type>`` / ``corruption_mean``: mean over the instances (equal sizes, so also the accuracy on
+    their union); ``worst_class``: the clean test set's worst per-class accuracy (fairness), with its class
+    size as n and the best-worst gap in `class_gap`.
+    """
+    rows = []
+    numeric = ["accuracy", "loss", "mean_confidence", "ece", "worst_class_accuracy", "best_class_accuracy"]
+    for name, instances in aggregates(list(metrics["intervention"].unique())).items():
+        part = metrics[metrics["intervention"].isin(instances)]
+        summary = part.groupby("run_id", sort=False).agg(
+            **{column: (column, "mean") for column in numeric if column in part},
+            n=("n", "sum"), status=("status", "first"), accuracy_kind=("accuracy_kind", "first"))
+        rows.append(summary.reset_index().assign(intervention=name, family="corruption", derived=True))
+    clean = metrics[metrics["intervention"] == "clean"]
+    if "worst_class_accuracy" in clean:
+        rows.append(pd.DataFrame({
+            "run_id": clean["run_id"], "family": "fairness", "intervention": "worst_class",
+            "accuracy": clean["worst_class_accuracy"], "accuracy_kind": "classifier", "n": clean["worst_class_n"],
+            "class_gap": clean["best_class_accuracy"] - clean["worst_class_accuracy"], "status": clean["status"],
+            "derived": True,
+        }))
+        rows.append(pd.DataFrame({
+            "run_id": clean["run_id"], "family": "calibration", "intervention": "ece", "accuracy": clean["ece"],
+            "accuracy_kind": "ece", "n": clean["n"], "status": clean["status"], "derived": True,
+        }))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
 def scenarios(runs: pd.DataFrame) -> dict[str, list[str]]:
@@ -47,36 +79,58 @@ def rashomon_members(metrics: pd.DataFrame, run_ids: list[str], epsilon: float) 
     return measures.rashomon_set(val.set_index("run_id")["accuracy"], epsilon)
 
 
+FAMILY_ORDER = ("clean", "corruption", "adversarial", "fairness", "privacy", "shift", "calibration")
+
+
+def sheet_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> list[str]:
+    """The sheet's columns grouped by family (clean, corruptions with their mean first, attacks, worst class,
+    membership inference, shift, calibration); instances are replaced by their summaries unless asked for."""
+    first = metrics.drop_duplicates("intervention")
+    names = list(first["intervention"])
+    if not settings.get("instances", False):
+        summarised = {instance for group in aggregates(names).values() for instance in group}
+        names = [name for name in names if name not in summarised]
+    family = dict(zip(first["intervention"], first["family"]))
+    rank = {name: FAMILY_ORDER.index(family[name]) if family[name] in FAMILY_ORDER else len(FAMILY_ORDER)
+            for name in names}
+    return sorted(names, key=lambda name: (rank[name], name != "corruption_mean"))
+
+
 def scenario_rows(
-    name: str, members: pd.Index, metrics: pd.DataFrame, store: PredictionStore, reference: str | None, settings: dict[str, Any],
+    name: str, members: pd.Index, metrics: pd.DataFrame, store: PredictionStore, reference: str | None,
+    settings: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """Long-form rows for one scenario: every measure for every intervention over the Rashomon set."""
-    rows = []
-    member_metrics = metrics[metrics["run_id"].isin(members)]
-    for intervention, table in member_metrics.groupby("intervention", sort=False):
-        table = table.set_index("run_id").loc[list(members)]
+    """Long-form rows for one scenario: every measure for every sheet intervention over the given runs.
+
+    Predictive measures and bootstrap intervals need per-example predictions; summaries without them
+    (e.g. ``worst_class``) get accuracy measures only. Intervals resample the classifier's correctness, so
+    they are skipped where `accuracy` is an attack's accuracy (membership inference).
+    """
+    rows, run_ids = [], list(members)
+    for intervention in sheet_interventions(metrics, settings):
+        table = metrics[(metrics["intervention"] == intervention)].set_index("run_id").loc[run_ids]
         accuracy = table["accuracy"].to_numpy(dtype=float)
-        n = int(table["n"].iloc[0])
+        n = int(table["n"].median())
         base = {"scenario": name, "intervention": intervention, "family": table["family"].iloc[0],
-                "n": n, "n_runs": len(members)}
+                "n": n, "n_runs": len(run_ids)}
         spread = measures.accuracy_spread(accuracy)
-        preds = store.predictions(list(members), intervention)
-        correct = preds == store.labels(members[0], intervention)[None, :]
-        values: dict[str, tuple[float, float, float]] = {}
-        for measure in ACCURACY_MEASURES:
-            low = high = np.nan
-            if measure != "mean" and len(members) > 1 and settings.get("bootstrap", 0) > 0:
-                low, high = measures.bootstrap_spread_ci(
-                    correct, statistic=measure, n_boot=settings["bootstrap"], seed=settings.get("seed", 0)
-                )
-            values[measure] = (spread[measure], low, high)
+        values = {measure: (spread[measure], np.nan, np.nan) for measure in ACCURACY_MEASURES}
         k = settings.get("expected_range_k", 5)
         values["expected_range"] = (measures.expected_range(accuracy, k) if len(accuracy) >= k else np.nan, np.nan, np.nan)
-        values["noise_floor"] = (float(measures.noise_floor(spread["mean"], n)), np.nan, np.nan)
-        values["disagreement"] = (measures.mean_pairwise_disagreement(preds), np.nan, np.nan)
-        ref_preds = preds[list(members).index(reference)] if reference in members else preds[0]
-        values["ambiguity"] = (measures.ambiguity(preds, ref_preds), np.nan, np.nan)
-        values["discrepancy"] = (measures.discrepancy(preds, ref_preds), np.nan, np.nan)
+        binomial = (table["accuracy_kind"] != "ece").all()  # ECE is no proportion: no binomial floor
+        values["noise_floor"] = (float(measures.noise_floor(spread["mean"], n)) if binomial else np.nan, np.nan, np.nan)
+        if store.has(intervention):
+            preds = store.predictions(run_ids, intervention)
+            if settings.get("bootstrap", 0) > 0 and len(run_ids) > 1 and (table["accuracy_kind"] == "classifier").all():
+                correct = preds == store.labels(run_ids[0], intervention)[None, :]
+                for measure in ("range", "std", "iqr"):
+                    low, high = measures.bootstrap_spread_ci(correct, statistic=measure, n_boot=settings["bootstrap"],
+                                                             seed=settings.get("seed", 0))
+                    values[measure] = (spread[measure], low, high)
+            reference_preds = preds[run_ids.index(reference)] if reference in run_ids else preds[0]
+            values["disagreement"] = (measures.mean_pairwise_disagreement(preds), np.nan, np.nan)
+            values["ambiguity"] = (measures.ambiguity(preds, reference_preds), np.nan, np.nan)
+            values["discrepancy"] = (measures.discrepancy(preds, reference_preds), np.nan, np.nan)
         for measure, (value, low, high) in values.items():
             rows.append({**base, "measure": measure, "value": value, "ci_low": low, "ci_high": high})
     return rows
@@ -94,6 +148,7 @@ class PredictionStore:
         # results/runs/<run_id>/predictions/<family>.npz
         self.paths = {(Path(path).parent.parent.name, Path(path).stem): Path(path) for path in paths}
         self.families, self.split_labels = families, split_labels
+        self.groups = aggregates(list(families))
         self.cache: dict[tuple[str, str], dict[str, np.ndarray]] = {}
 
     def _file(self, run_id: str, intervention: str) -> dict[str, np.ndarray]:
@@ -106,11 +161,18 @@ class PredictionStore:
                 }
         return self.cache[key]
 
+    def has(self, intervention: str) -> bool:
+        return intervention in self.families or intervention in self.groups
+
     def predictions(self, run_ids: list[str], intervention: str) -> np.ndarray:
-        """(R, N) predicted labels of the given runs."""
-        return np.stack([self._file(run_id, intervention)[intervention] for run_id in run_ids])
+        """(R, N) predicted labels of the given runs; a summary concatenates its instances."""
+        parts = self.groups.get(intervention, [intervention])
+        return np.stack([np.concatenate([self._file(run_id, part)[part] for part in parts]) for run_id in run_ids])
 
     def labels(self, run_id: str, intervention: str) -> np.ndarray:
+        return np.concatenate([self._instance_labels(run_id, part) for part in self.groups.get(intervention, [intervention])])
+
+    def _instance_labels(self, run_id: str, intervention: str) -> np.ndarray:
         stored = self._file(run_id, intervention)
         if f"{intervention}#labels" in stored:
             return stored[f"{intervention}#labels"]
@@ -136,7 +198,7 @@ def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStor
                 specifications: list[Specification] | None = None) -> SheetTables:
     epsilon = settings["epsilon"]
     sheet, membership, steps, curves, flips = [], [], [], [], []
-    interventions = list(metrics["intervention"].unique())
+    interventions = [name for name in sheet_interventions(metrics, settings) if store.has(name)]
     for name, run_ids in scenarios(runs).items():
         members = rashomon_members(metrics, run_ids, epsilon)
         selected, scenario_steps = apply_selection(metrics, members, specifications or [])

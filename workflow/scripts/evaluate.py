@@ -1,5 +1,6 @@
 """Evaluate one batch of runs under one intervention family (rules evaluate_<family>_<batch>)."""
 
+import logging
 from pathlib import Path
 
 from multisheets.evaluate import evaluate_runs
@@ -13,6 +14,7 @@ table = evaluate_runs(
     prediction_paths=snakemake.output.predictions,
     metric_paths=snakemake.output.metrics,
     runtime=make_runtime(snakemake.params.train),
-    settings=snakemake.params.evaluate,
+    settings=snakemake.params.settings,
+    inputs=snakemake.input.prepared,
 )
-print(table.to_string(), file=open(snakemake.log[0], "a"))
+logging.info("metrics:\n%s", table.to_string())

@@ -16,7 +16,7 @@ runs = pd.read_csv(snakemake.input.runs, keep_default_na=False)
 data_dir = Path(snakemake.input.data[0]).parent
 store = PredictionStore(
     paths=snakemake.input.predictions,
-    families=dict(zip(metrics["intervention"], metrics["family"])),
+    families=dict(zip(metrics.loc[~metrics["derived"], "intervention"], metrics.loc[~metrics["derived"], "family"])),
     split_labels={split: load_split(data_dir, split).labels for split in ("val", "test")},
 )
 tables = build_sheet(metrics, runs, store, settings, parse_specifications(snakemake.params.selection))

@@ -9,7 +9,8 @@ ones in the official order, then the 4 extras (speckle_noise, gaussian_blur, spa
 * :func:`generate` produces the official CIFAR-10-C layout for one corruption: (5N, H, W, 3), all N
   images at severity 1 first, then severity 2, and so on. Severity k uses its own generator,
   ``np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(name.encode()), k]))``, so the output
-  is bit-identical for the same (images, name, seed) and independent across corruptions and severities.
+  is bit-identical for the same (images, name, seed) on the same software stack, and the random draws
+  are independent across corruptions and severities.
 * :func:`load_official` reads a downloaded CIFAR-10-C corruption into the same layout.
 
 Any image size works. Parameters the reference gives in pixels of a 32x32 image (blur sigmas and

@@ -31,7 +31,7 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
-# ---------------------------------------------------------------------------------------------- padding
+# ---------------------------------------------------------------------------------------------- axis maps
 #
 # Padding, separable filtering and separable resampling are all linear maps along one axis, so each is
 # written as a small (n_out, n_in) matrix and applied with a matrix product. On a CPU this is an order of
@@ -69,9 +69,9 @@ def filter_matrix(n: int, kernel: torch.Tensor, mode: str) -> torch.Tensor:
 def apply_axes(t: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None) -> torch.Tensor:
     """rows @ plane @ cols.T for every (H, W) plane of t; None leaves that axis alone."""
     if rows is not None:
-        t = rows @ t
+        t = rows.to(t.device) @ t
     if cols is not None:
-        t = t @ cols.T
+        t = t @ cols.to(t.device).T
     return t
 
 
@@ -122,7 +122,7 @@ def filter2d(t: torch.Tensor, kernel: np.ndarray, mode: str = "mirror") -> torch
     """Correlate every (H, W) plane of a (..., H, W) tensor with one small odd 2-D kernel.
 
     The kernel is split by SVD into a sum of separable (rank-1) kernels, each applied as two axis
-    matrices; the small symmetric kernels used here have rank 1 to 3, so this is exact and fast."""
+    matrices; the small kernels used here have rank 1 to 3, so this is exact and fast."""
     u, s, vt = np.linalg.svd(np.asarray(kernel, dtype=np.float64))
     h, w = t.shape[-2:]
     out = torch.zeros_like(t)
@@ -141,14 +141,14 @@ def convolve_per_image(t: torch.Tensor, kernels: np.ndarray, mode: str = "neares
     of the FFT only touches the padding, which is cropped away again.
     """
     n, c, h, w = t.shape
-    k = torch.from_numpy(np.ascontiguousarray(kernels, dtype=np.float32))
+    k = torch.from_numpy(np.ascontiguousarray(kernels, dtype=np.float32)).to(t.device)
     r = k.shape[-1] // 2
     if r == 0:
         return t * k.view(n, 1, 1, 1)
     padded = pad2d(t, r, r, mode)
     ph, pw = padded.shape[-2:]
     # Place each kernel's centre at (0, 0) so that the FFT product is a centred convolution.
-    kfull = torch.zeros(n, ph, pw)
+    kfull = torch.zeros(n, ph, pw, device=t.device)
     kfull[:, : 2 * r + 1, : 2 * r + 1] = k
     kfull = torch.roll(kfull, shifts=(-r, -r), dims=(1, 2))
     spectrum = torch.fft.rfft2(padded) * torch.fft.rfft2(kfull)[:, None]
@@ -280,4 +280,6 @@ def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
 
 def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
     """ITU-R BT.601 luma, the weights OpenCV's RGB2GRAY uses; keeps a trailing axis of 1."""
-    return rgb @ np.array([[0.299], [0.587], [0.114]], dtype=rgb.dtype)
+    # Written out rather than as a matrix product: numpy's BLAS threads would otherwise keep spinning
+    # after the call and compete with torch's threads for the cores.
+    return 0.299 * rgb[..., 0:1] + 0.587 * rgb[..., 1:2] + 0.114 * rgb[..., 2:3]

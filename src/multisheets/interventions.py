@@ -1,0 +1,230 @@
+"""Intervention families: each turns a model into predictions on one or more named interventions.
+
+A family loads its data once per process (``__init__``) and is then applied to every run of a job
+(``__call__``). Intervention names are hierarchical, ``<kind>=<value>/<parameter>=<value>``, e.g.
+``corruption=fog/severity=3`` or ``pgd_linf/eps=2/255``; `aggregates` groups instances into the summary
+interventions a sheet shows (``corruption=fog`` over its severities, ``corruption_mean`` over all).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Iterator, NamedTuple
+
+import numpy as np
+import torch
+
+from multisheets.data import load_split
+from multisheets.runtime import Runtime
+
+EVAL_BATCH_SIZE = 1024
+
+
+class Prediction(NamedTuple):
+    intervention: str
+    logits: torch.Tensor  # float32 (N, C)
+    labels: torch.Tensor  # int64 (N,)
+    indices: np.ndarray | None = None  # positions in the test split when an intervention uses a subset
+    own_labels: bool = False  # labels are not the test split's (stored next to the logits)
+    extra: dict[str, float] | None = None  # metrics only this family knows (e.g. membership attack accuracy)
+
+
+def device_images(images: np.ndarray, runtime: Runtime) -> torch.Tensor:
+    """uint8 (N, H, W, 3) numpy -> uint8 (N, 3, H, W) on the device: 4x less memory than float, converted per batch."""
+    tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    return tensor.contiguous().to(runtime.device, non_blocking=True)
+
+
+@torch.inference_mode()
+def predict(forward: Callable, images: torch.Tensor, runtime: Runtime, batch_size: int = EVAL_BATCH_SIZE):
+    """Logits (float32, N x C) for uint8 NCHW images already on the device, in eval mode, batched."""
+    module = getattr(forward, "_orig_mod", forward)
+    was_training = module.training
+    module.eval()
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size].float().div_(255)
+        if runtime.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with runtime.autocast():
+            outputs.append(forward(batch).float())
+    module.train(was_training)
+    return torch.cat(outputs)
+
+
+class Family:
+    """Base: a dict of named uint8 image sets with labels, predicted as they are."""
+
+    def __init__(self, data_dir: Path, settings: dict[str, Any], runtime: Runtime, inputs: list[str] | None = None):
+        self.runtime, self.settings = runtime, settings
+        self.batch_size = settings.get("batch_size", EVAL_BATCH_SIZE)
+        self.sets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def add(self, name: str, images: np.ndarray, labels: np.ndarray) -> None:
+        self.sets[name] = (device_images(images, self.runtime), torch.from_numpy(labels).to(self.runtime.device))
+
+    def shapes(self) -> dict[str, int]:
+        return {name: len(labels) for name, (_, labels) in self.sets.items()}
+
+    def __call__(self, forward: Callable) -> Iterator[Prediction]:
+        for name, (images, labels) in self.sets.items():
+            yield Prediction(name, predict(forward, images, self.runtime, self.batch_size), labels)
+
+
+class CleanFamily(Family):
+    """The untouched validation and test splits (interventions ``val`` and ``clean``)."""
+
+    def __init__(self, data_dir, settings, runtime, inputs=None):
+        super().__init__(data_dir, settings, runtime)
+        for name, split in (("val", "val"), ("clean", "test")):
+            data = load_split(data_dir, split)
+            self.add(name, data.images, data.labels)
+
+
+class CorruptionFamily(Family):
+    """Common corruptions of the test split, one (5N, H, W, 3) file per corruption type, severity 1 first."""
+
+    def __init__(self, data_dir, settings, runtime, inputs=None):
+        super().__init__(data_dir, settings, runtime)
+        labels = load_split(data_dir, "test").labels
+        for path in inputs or []:
+            images = np.load(path, mmap_mode="r")
+            n = len(labels)
+            if images.shape[0] % n:
+                raise ValueError(f"{path}: {images.shape[0]} images is not a multiple of the {n} test images")
+            for severity in settings["severities"]:
+                block = images[(severity - 1) * n : severity * n]
+                self.add(f"corruption={Path(path).stem}/severity={severity}", np.asarray(block), labels)
+
+
+def format_eps(eps: float, norm: str) -> str:
+    """L-inf budgets read as k/255 (as papers write them); L2 budgets as decimals."""
+    if norm != "l2":
+        fraction = Fraction(eps).limit_denominator(1000)
+        return f"{fraction.numerator}/255" if fraction.denominator == 1 else f"{float(eps):g}/255"
+    return f"{eps:g}"
+
+
+class AdversarialFamily(Family):
+    """White-box FGSM and L-inf / L2 PGD on a fixed, seeded subset of the test split, in pixel space."""
+
+    def __init__(self, data_dir, settings, runtime, inputs=None):
+        super().__init__(data_dir, settings, runtime)
+        test = load_split(data_dir, "test")
+        n = min(settings["n"], len(test.labels))
+        self.indices = np.sort(np.random.default_rng(settings["seed"]).choice(len(test.labels), n, replace=False))
+        self.images = device_images(test.images[self.indices], runtime)
+        self.labels = torch.from_numpy(test.labels[self.indices]).to(runtime.device)
+        self.attacks = [("fgsm", "linf", eps) for eps in settings["fgsm_eps"]]
+        self.attacks += [("pgd_linf", "linf", eps) for eps in settings["linf_eps"]]
+        self.attacks += [("pgd_l2", "l2", eps) for eps in settings["l2_eps"]]
+
+    def shapes(self) -> dict[str, int]:
+        return {self.name(*attack): len(self.labels) for attack in self.attacks}
+
+    @staticmethod
+    def name(attack: str, norm: str, eps: float) -> str:
+        return f"{attack}/eps={format_eps(eps, norm)}"
+
+    def __call__(self, forward: Callable) -> Iterator[Prediction]:
+        from multisheets.attacks import robust_predictions
+
+        images = self.images.float().div(255)
+        for attack, norm, eps in self.attacks:
+            radius = eps / 255 if norm == "linf" else eps
+            kwargs: dict[str, Any] = {"eps": radius, "autocast_dtype": self.runtime.autocast_dtype}
+            if attack != "fgsm":
+                kwargs |= {"steps": self.settings["steps"], "restarts": self.settings["restarts"],
+                           "step_size": self.settings["step_size_factor"] * radius / self.settings["steps"],
+                           "generator": torch.Generator(device=self.runtime.device).manual_seed(self.settings["seed"])}
+            logits = robust_predictions(forward, images, self.labels, attack=attack,
+                                        batch_size=self.settings["batch_size"], **kwargs)
+            yield Prediction(self.name(attack, norm, eps), logits.to(self.labels.device), self.labels, self.indices)
+
+
+class PrivacyFamily(Family):
+    """Membership inference: training members vs held-out validation non-members, balanced and seeded.
+
+    The intervention's `accuracy` is the *attack's* accuracy (0.5 = no leakage; higher is worse privacy);
+    the stored logits are the classifier's on the 2n examples, so predictive measures still apply.
+    """
+
+    def __init__(self, data_dir, settings, runtime, inputs=None):
+        super().__init__(data_dir, settings, runtime)
+        train, val = load_split(data_dir, "train"), load_split(data_dir, "val")
+        n = min(settings["n"], len(train.labels), len(val.labels))
+        rng = np.random.default_rng(settings["seed"])
+        members = rng.choice(len(train.labels), n, replace=False)
+        nonmembers = rng.choice(len(val.labels), n, replace=False)
+        images = np.concatenate([train.images[members], val.images[nonmembers]])
+        self.add("membership", images, np.concatenate([train.labels[members], val.labels[nonmembers]]))
+        self.is_member = np.r_[np.ones(n, bool), np.zeros(n, bool)]
+
+    def shapes(self) -> dict[str, int]:
+        return {f"mia_{score}": len(self.is_member) for score in ("loss", "confidence")}
+
+    def __call__(self, forward: Callable) -> Iterator[Prediction]:
+        from multisheets.trust import membership_inference, per_example_loss, softmax_confidence
+
+        images, labels = self.sets["membership"]
+        logits = predict(forward, images, self.runtime, self.batch_size)
+        logits_np, labels_np = logits.cpu().numpy(), labels.cpu().numpy()
+        scores = {"loss": (per_example_loss(logits_np, labels_np), False),
+                  "confidence": (softmax_confidence(logits_np)[0], True)}
+        for score, (values, higher_is_member) in scores.items():
+            attack = membership_inference(values[self.is_member], values[~self.is_member],
+                                          seed=self.settings["seed"], higher_is_member=higher_is_member)
+            yield Prediction(f"mia_{score}", logits, labels, own_labels=True,
+                             extra={"attack_accuracy": attack["attack_accuracy"], "n_attack_eval": attack["n_eval"]})
+
+
+class ShiftFamily(Family):
+    """Extra labelled test sets (CIFAR-10.1, any ImageFolder test set), prepared by the shift rules."""
+
+    def __init__(self, data_dir, settings, runtime, inputs=None):
+        super().__init__(data_dir, settings, runtime)
+        for path in inputs or []:
+            with np.load(path) as archive:
+                self.add(f"shift={Path(path).stem}", archive["images"], archive["labels"])
+
+    def __call__(self, forward: Callable) -> Iterator[Prediction]:
+        for prediction in super().__call__(forward):
+            yield prediction._replace(own_labels=True)
+
+
+FAMILIES: dict[str, type[Family]] = {
+    "clean": CleanFamily,
+    "corruption": CorruptionFamily,
+    "adversarial": AdversarialFamily,
+    "privacy": PrivacyFamily,
+    "shift": ShiftFamily,
+}
+
+
+def aggregates(interventions: list[str]) -> dict[str, list[str]]:
+    """Summary interventions over instances: ``corruption=fog`` (its severities) and ``corruption_mean``."""
+    groups: dict[str, list[str]] = {}
+    for name in interventions:
+        if name.startswith("corruption=") and "/severity=" in name:
+            groups.setdefault(name.split("/", 1)[0], []).append(name)
+            groups.setdefault("corruption_mean", []).append(name)
+    return groups
+
+
+def corrupted_test_set(name: str, test, seed: int, official_dir: str | None = None,
+                       frost_dir: str | None = None) -> np.ndarray:
+    """All five severities of one corruption of the test split (official layout), generated or read.
+
+    An official CIFAR-10-C download is only valid for a test split in torchvision's CIFAR-10 order: its labels
+    must equal ours, or the logits would be scored against the wrong classes.
+    """
+    from multisheets import corruptions
+
+    if official_dir:
+        images, labels = corruptions.load_official(official_dir, name)
+        if not np.array_equal(labels, np.tile(test.labels, len(labels) // max(len(test.labels), 1))):
+            raise ValueError(f"{official_dir}: CIFAR-10-C labels do not match this study's test split "
+                             "(official files need data.source: cifar10)")
+        return images
+    return corruptions.generate(test.images, name, seed, frost_dir=frost_dir)
