@@ -26,7 +26,8 @@ def study(tmp_path):
         for intervention, predicted in (("val", val), ("clean", clean)):
             labels = LABELS["val" if intervention == "val" else "test"]
             rows.append({"run_id": run_id, "family": "clean", "intervention": intervention, "n": len(labels),
-                         "accuracy": float(np.mean(np.array(predicted) == labels)), "status": "completed"})
+                         "accuracy": float(np.mean(np.array(predicted) == labels)), "status": "completed",
+                         "accuracy_kind": "classifier"})
     runs = pd.DataFrame({"run_id": list(PREDICTIONS), "dimension": ["", "", "lr", "lr"]})
     store = PredictionStore(paths, {"val": "clean", "clean": "clean"}, LABELS)
     return pd.DataFrame(rows), runs, store

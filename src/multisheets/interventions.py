@@ -95,7 +95,7 @@ class CorruptionFamily(Family):
                 raise ValueError(f"{path}: {images.shape[0]} images is not a multiple of the {n} test images")
             for severity in settings["severities"]:
                 block = images[(severity - 1) * n : severity * n]
-                self.add(f"corruption={Path(path).stem}/severity={severity}", np.asarray(block), labels)
+                self.add(f"corruption={Path(path).stem}/severity={severity}", np.array(block), labels)
 
 
 def format_eps(eps: float, norm: str) -> str:

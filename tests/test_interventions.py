@@ -1,0 +1,122 @@
+"""Intervention families on tiny data: layout, naming, monotonicity, membership-inference sanity, shift sets."""
+
+import numpy as np
+import pytest
+import torch
+
+from multisheets.data import DataError, load_info, load_split, make_synthetic, prepare, read_shift_set, write_imagefolder
+from multisheets.evaluate import evaluate_runs, load_logits
+from multisheets.interventions import (
+    AdversarialFamily, CorruptionFamily, PrivacyFamily, aggregates, corrupted_test_set, format_eps,
+)
+from multisheets.study import expand_study
+from multisheets.train import train_batch
+
+
+def train_one(data_dir, cpu, out, **base):
+    runs = expand_study({"base": {"model": "cnn", "width": 8, "batch_size": 32, "warmup_epochs": 0, **base},
+                         "seeds": [0]})
+    model = out / "model.pt"
+    train_batch(runs, data_dir, [str(model)], [str(out / "log.json")], cpu, show_progress=False)
+    return model
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, cpu, tmp_path_factory):
+    return train_one(data_dir, cpu, tmp_path_factory.mktemp("trained"), epochs=6, lr=0.05)
+
+
+def evaluate(family, model, data_dir, cpu, out, settings, inputs=None):
+    table = evaluate_runs(family, [str(model)], data_dir, [str(out / f"{family}.npz")], [str(out / f"{family}.csv")],
+                          cpu, settings, inputs)
+    return table.set_index("intervention"), load_logits(out / f"{family}.npz")
+
+
+def test_corrupted_sets_are_deterministic_in_official_layout(data_dir):
+    test = load_split(data_dir, "test")
+    first = corrupted_test_set("gaussian_noise", test, seed=3)
+    assert first.shape == (5 * len(test.labels), *test.images.shape[1:]) and first.dtype == np.uint8
+    assert np.array_equal(first, corrupted_test_set("gaussian_noise", test, seed=3))
+    assert not np.array_equal(first, corrupted_test_set("gaussian_noise", test, seed=4))
+
+
+@pytest.fixture(scope="module")
+def larger_test_dir(tmp_path_factory):
+    """200 test images: enough that a severity effect is not lost in sampling noise."""
+    directory = tmp_path_factory.mktemp("larger-test")
+    prepare({"source": "synthetic", "path": "", "val_size": 60, "split_seed": 0,
+             "synthetic": {"num_classes": 4, "image_size": 16, "train_per_class": 60, "test_per_class": 50, "seed": 0}},
+            directory)
+    return directory
+
+
+def test_accuracy_falls_with_corruption_severity(larger_test_dir, cpu, tmp_path):
+    model = train_one(larger_test_dir, cpu, tmp_path, epochs=6, lr=0.05)
+    test = load_split(larger_test_dir, "test")
+    names = ["gaussian_noise", "shot_noise", "impulse_noise", "contrast", "fog", "brightness", "defocus_blur", "pixelate"]
+    inputs = []
+    for name in names:
+        np.save(tmp_path / f"{name}.npy", corrupted_test_set(name, test, seed=0))
+        inputs.append(str(tmp_path / f"{name}.npy"))
+    table, logits = evaluate("corruption", model, larger_test_dir, cpu, tmp_path, {"severities": [1, 5]}, inputs)
+    assert "corruption=contrast/severity=5" in logits and len(table) == 2 * len(names)
+    falls = [table.loc[f"corruption={name}/severity=5", "accuracy"] < table.loc[f"corruption={name}/severity=1", "accuracy"]
+             for name in names]
+    assert sum(falls) >= 6, table["accuracy"]  # "for most corruptions": blur barely touches smooth toy images
+
+
+def test_adversarial_accuracy_does_not_rise_with_eps(trained, data_dir, cpu, tmp_path):
+    settings = {"n": 50, "seed": 0, "fgsm_eps": [4], "linf_eps": [0, 2, 8, 32], "l2_eps": [0.5], "steps": 5,
+                "step_size_factor": 2.5, "restarts": 1, "batch_size": 25}
+    table, logits = evaluate("adversarial", trained, data_dir, cpu, tmp_path, settings)
+    curve = [table.loc[f"pgd_linf/eps={eps}/255", "accuracy"] for eps in (0, 2, 8, 32)]
+    assert all(later <= earlier + 1e-9 for earlier, later in zip(curve, curve[1:])) and curve[-1] < curve[0]
+    assert table.loc["pgd_linf/eps=0/255", "n"] == 50
+    with np.load(tmp_path / "adversarial.npz") as archive:
+        indices = archive["pgd_l2/eps=0.5#indices"]
+    assert len(indices) == 50 and len(set(indices)) == 50
+
+
+def test_eps_names_read_like_papers():
+    assert format_eps(0.5, "linf") == "0.5/255" and format_eps(8, "linf") == "8/255" and format_eps(0.25, "l2") == "0.25"
+
+
+@pytest.fixture(scope="module")
+def tiny_train_dir(tmp_path_factory):
+    """A very small training split, so a model can memorise its members."""
+    directory = tmp_path_factory.mktemp("tiny-train")
+    prepare({"source": "synthetic", "path": "", "val_size": 40, "split_seed": 0,
+             "synthetic": {"num_classes": 4, "image_size": 16, "train_per_class": 20, "test_per_class": 5, "seed": 1}},
+            directory)
+    return directory
+
+
+def test_membership_inference_detects_memorisation_only(tiny_train_dir, data_dir, cpu, tmp_path):
+    settings = {"n": 40, "seed": 0}
+    overfit = train_one(tiny_train_dir, cpu, tmp_path / "overfit", epochs=60, lr=0.05, augment="none",
+                        weight_decay=0.0, batch_size=8)
+    table, _ = evaluate("privacy", overfit, tiny_train_dir, cpu, tmp_path / "overfit", settings)
+    assert table.loc["mia_loss", "accuracy"] >= 0.7 and (table["accuracy_kind"] == "attack").all()
+    # A model trained on other data never saw these "members": the attack is near chance.
+    stranger = train_one(data_dir, cpu, tmp_path / "stranger", epochs=2, lr=0.05)
+    table, _ = evaluate("privacy", stranger, tiny_train_dir, cpu, tmp_path / "stranger", settings)
+    assert abs(table.loc["mia_loss", "accuracy"] - 0.5) <= 0.2  # n_eval = 40: one binomial sd is 0.08
+
+
+def test_shift_imagefolder_maps_classes_and_names_problems(data_dir, tmp_path):
+    info = load_info(data_dir)
+    splits, _, _ = make_synthetic(num_classes=4, image_size=16, train_per_class=1, test_per_class=3, seed=7)
+    root = write_imagefolder(tmp_path / "shifted", {"test": splits["test"]}, info["classes"])
+    shift = read_shift_set("mine", [str(root)], info, tmp_path)
+    assert shift.images.shape == (12, 16, 16, 3) and sorted(set(shift.labels)) == [0, 1, 2, 3]
+    (root / "test" / "zebra").mkdir()
+    (root / "test" / info["classes"][0] / "00000.png").rename(root / "test" / "zebra" / "00000.png")
+    with pytest.raises(DataError, match="zebra"):
+        read_shift_set("mine", [str(root)], info, tmp_path)
+
+
+def test_aggregates_group_severities():
+    names = ["clean", "corruption=fog/severity=1", "corruption=fog/severity=5", "corruption=snow/severity=1"]
+    groups = aggregates(names)
+    assert groups["corruption=fog"] == names[1:3] and groups["corruption_mean"] == names[1:]
+    assert "clean" not in groups
