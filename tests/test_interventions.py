@@ -40,14 +40,18 @@ def test_corrupted_sets_are_deterministic_in_official_layout(data_dir):
     assert not np.array_equal(first, corrupted_test_set("gaussian_noise", test, seed=4))
 
 
+def synthetic_dir(directory, val_size, train_per_class, test_per_class, seed):
+    synthetic = {"num_classes": 4, "image_size": 16, "train_per_class": train_per_class,
+                 "test_per_class": test_per_class, "seed": seed}
+    prepare({"source": "synthetic", "path": "", "val_size": val_size, "split_seed": 0, "synthetic": synthetic},
+            directory)
+    return directory
+
+
 @pytest.fixture(scope="module")
 def larger_test_dir(tmp_path_factory):
     """200 test images: enough that a severity effect is not lost in sampling noise."""
-    directory = tmp_path_factory.mktemp("larger-test")
-    prepare({"source": "synthetic", "path": "", "val_size": 60, "split_seed": 0,
-             "synthetic": {"num_classes": 4, "image_size": 16, "train_per_class": 60, "test_per_class": 50, "seed": 0}},
-            directory)
-    return directory
+    return synthetic_dir(tmp_path_factory.mktemp("larger-test"), 60, 60, 50, seed=0)
 
 
 def test_accuracy_falls_with_corruption_severity(larger_test_dir, cpu, tmp_path):
@@ -84,11 +88,7 @@ def test_eps_names_read_like_papers():
 @pytest.fixture(scope="module")
 def tiny_train_dir(tmp_path_factory):
     """A very small training split, so a model can memorise its members."""
-    directory = tmp_path_factory.mktemp("tiny-train")
-    prepare({"source": "synthetic", "path": "", "val_size": 40, "split_seed": 0,
-             "synthetic": {"num_classes": 4, "image_size": 16, "train_per_class": 20, "test_per_class": 5, "seed": 1}},
-            directory)
-    return directory
+    return synthetic_dir(tmp_path_factory.mktemp("tiny-train"), 40, 20, 5, seed=1)
 
 
 def test_membership_inference_detects_memorisation_only(tiny_train_dir, data_dir, cpu, tmp_path):
