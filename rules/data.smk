@@ -9,7 +9,7 @@ rule prepare_data:
     log:
         "logs/prepare_data.log",
     conda:
-        "../envs/torch.yaml"
+        "../envs/multisheets.yaml"
     threads: 2
     params:
         data=config["data"],

@@ -16,7 +16,7 @@ for batch in BATCHES:
             log:
                 f"logs/evaluate/{family}_{batch}.log",
             conda:
-                "../envs/torch.yaml"
+                "../envs/multisheets.yaml"
             threads: 4
             resources:
                 **gpu_resources("evaluate_runtime", "evaluate_mem_mb"),

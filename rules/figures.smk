@@ -14,7 +14,7 @@ rule sheet_heatmap:
     log:
         "logs/figures/sheet_heatmap.log",
     conda:
-        "../envs/plot.yaml"
+        "../envs/multisheets.yaml"
     params:
         study=config["study"],
         epsilon=config["sheet"]["epsilon"],
@@ -36,7 +36,7 @@ rule dimension_trends:
     log:
         "logs/figures/dimension_trends.log",
     conda:
-        "../envs/plot.yaml"
+        "../envs/multisheets.yaml"
     params:
         study=config["study"],
     script:
@@ -57,7 +57,7 @@ rule epsilon_curves:
     log:
         "logs/figures/epsilon_curves.log",
     conda:
-        "../envs/plot.yaml"
+        "../envs/multisheets.yaml"
     params:
         study=config["study"],
     script:
@@ -77,7 +77,7 @@ rule disagreement_matrix:
     log:
         "logs/figures/disagreement_matrix.log",
     conda:
-        "../envs/plot.yaml"
+        "../envs/multisheets.yaml"
     params:
         study=config["study"],
     script:
@@ -98,7 +98,7 @@ rule selection_effect:
     log:
         "logs/figures/selection_effect.log",
     conda:
-        "../envs/plot.yaml"
+        "../envs/multisheets.yaml"
     params:
         study=config["study"],
     script:

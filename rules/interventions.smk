@@ -12,7 +12,7 @@ rule corrupt_test_set:
     wildcard_constraints:
         corruption="|".join(CORRUPTIONS) or "none",
     conda:
-        "../envs/torch.yaml"
+        "../envs/multisheets.yaml"
     threads: 2
     params:
         settings=corruption_settings(),
@@ -29,7 +29,7 @@ rule prepare_shift:
     log:
         "logs/shift/{name}.log",
     conda:
-        "../envs/torch.yaml"
+        "../envs/multisheets.yaml"
     params:
         download_dir="resources/shift",
     script:

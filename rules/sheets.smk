@@ -11,7 +11,7 @@ rule collect_metrics:
     log:
         "logs/collect_metrics.log",
     conda:
-        "../envs/plot.yaml"
+        "../envs/multisheets.yaml"
     params:
         runs=run_table_records(),
     script:
@@ -37,7 +37,7 @@ rule multiplicity_sheet:
     log:
         "logs/multiplicity_sheet.log",
     conda:
-        "../envs/plot.yaml"
+        "../envs/multisheets.yaml"
     threads: 1
     params:
         sheet=config["sheet"],

@@ -14,7 +14,7 @@ for batch in BATCHES:
         log:
             f"logs/train/{batch}.log",
         conda:
-            "../envs/torch.yaml"
+            "../envs/multisheets.yaml"
         threads: 4
         resources:
             **gpu_resources("train_runtime", "train_mem_mb"),
