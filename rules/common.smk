@@ -14,6 +14,10 @@ DATA_FILES = [
 RUNS = expand_study(config)
 BATCHES = batch_runs(RUNS, config["train"]["runs_per_job"])
 FAMILIES = list(dict.fromkeys(["clean"] + config["interventions"]["families"]))
+if "subgroups" in FAMILIES and not config["interventions"]["subgroups"]["groups_csv"]:
+    raise ValueError(
+        "interventions.families lists 'subgroups' but interventions.subgroups.groups_csv is not set"
+    )
 CORRUPTIONS = config["interventions"]["corruption"]["types"]
 SHIFT_SETS = (
     ["cifar10_1"] if config["interventions"]["shift"]["cifar10_1"] else []
@@ -112,6 +116,8 @@ def family_inputs(family):
         return [f"results/corruptions/{name}.npy" for name in CORRUPTIONS]
     if family == "shift":
         return [f"results/shift/{name}.npz" for name in SHIFT_SETS]
+    if family == "subgroups":
+        return [config["interventions"]["subgroups"]["groups_csv"]]
     return []
 
 

@@ -120,3 +120,17 @@ def test_aggregates_group_severities():
     groups = aggregates(names)
     assert groups["corruption=fog"] == names[1:3] and groups["corruption_mean"] == names[1:]
     assert "clean" not in groups
+
+
+def test_subgroups_give_one_intervention_per_group(trained, data_dir, cpu, tmp_path):
+    test = load_split(data_dir, "test")
+    groups = tmp_path / "groups.csv"
+    groups.write_text("index,group\n" + "".join(f"{i},{'even' if i % 2 == 0 else 'odd'}\n" for i in range(len(test.labels))))
+    table, logits = evaluate("subgroups", trained, data_dir, cpu, tmp_path, {}, [str(groups)])
+    assert set(table.index) == {"group=even", "group=odd"} and table["n"].sum() == len(test.labels)
+    with np.load(tmp_path / "subgroups.npz") as archive:
+        assert (archive["group=odd#indices"] % 2 == 1).all()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("position,group\n0,a\n")
+    with pytest.raises(ValueError, match="'index' and 'group'"):
+        evaluate("subgroups", trained, data_dir, cpu, tmp_path, {}, [str(bad)])

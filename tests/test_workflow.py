@@ -34,7 +34,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
-def tiny_study(data_path: Path, shift_path: Path) -> dict:
+def tiny_study(data_path: Path, shift_path: Path, groups_csv: Path) -> dict:
     return {
         "study": "tiny",
         "data": {"source": "imagefolder", "path": str(data_path), "val_size": 40},
@@ -48,7 +48,8 @@ def tiny_study(data_path: Path, shift_path: Path) -> dict:
             {"intervention": "pgd_linf/eps=2/255", "keep": "at_least_quantile", "value": 0.2},
         ],
         "interventions": {
-            "families": ["clean", "corruption", "adversarial", "privacy", "shift"],
+            "families": ["clean", "corruption", "adversarial", "privacy", "shift", "subgroups"],
+            "subgroups": {"groups_csv": str(groups_csv)},
             "corruption": {"types": ["gaussian_noise", "fog"], "severities": [1, 5]},
             "adversarial": {"n": 12, "fgsm_eps": [2], "linf_eps": [2], "l2_eps": [0.25], "steps": 2},
             "privacy": {"n": 20},
@@ -64,7 +65,9 @@ def finished_study(tmp_path_factory):
     images = write_imagefolder(tmp_path_factory.mktemp("images") / "tiny", splits, classes)
     shifted, _, _ = make_synthetic(num_classes=3, image_size=16, train_per_class=1, test_per_class=5, seed=9)
     shift = write_imagefolder(tmp_path_factory.mktemp("images") / "shift", {"test": shifted["test"]}, classes)
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(tiny_study(images, shift)))
+    groups = workdir / "groups.csv"
+    groups.write_text("index,group\n" + "".join(f"{i},{'a' if i < 12 else 'b'}\n" for i in range(30)))
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(tiny_study(images, shift, groups)))
     result = snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
     return workdir, result
 
@@ -89,15 +92,19 @@ def test_sheet_agrees_with_metrics_table(finished_study):
     membership = pd.read_csv(workdir / "results/tables/rashomon.csv")
     measured = {"val", "clean", "corruption=gaussian_noise/severity=1", "corruption=gaussian_noise/severity=5",
                 "corruption=fog/severity=1", "corruption=fog/severity=5", "fgsm/eps=2/255", "pgd_linf/eps=2/255",
-                "pgd_l2/eps=0.25", "mia_loss", "mia_confidence", "shift=resampled"}
-    derived = {"corruption=gaussian_noise", "corruption=fog", "corruption_mean", "worst_class", "ece"}
+                "pgd_l2/eps=0.25", "mia_loss", "mia_confidence", "shift=resampled", "group=a", "group=b"}
+    derived = {"corruption=gaussian_noise", "corruption=fog", "corruption_mean", "worst_class", "ece", "worst_group"}
     assert set(metrics["intervention"]) == measured | derived
     assert len(metrics) == 6 * len(measured | derived)
     fog = metrics[metrics["intervention"].str.startswith("corruption=fog/")].groupby("run_id")["accuracy"].mean()
     summary = metrics[metrics["intervention"] == "corruption=fog"].set_index("run_id")["accuracy"]
     assert np.allclose(fog.sort_index(), summary.sort_index())
     assert set(sheet["intervention"]) == {"val", "clean", "fgsm/eps=2/255", "pgd_linf/eps=2/255", "pgd_l2/eps=0.25",
-                                          "mia_loss", "mia_confidence", "shift=resampled"} | derived
+                                          "mia_loss", "mia_confidence", "shift=resampled", "group=a",
+                                          "group=b"} | derived
+    groups = metrics[metrics["intervention"].isin(["group=a", "group=b"])].groupby("run_id")["accuracy"].min()
+    worst = metrics[metrics["intervention"] == "worst_group"].set_index("run_id")["accuracy"]
+    assert np.allclose(groups.sort_index(), worst.sort_index())
     for scenario in ("seed", "lr", "all"):
         members = membership[(membership["scenario"] == scenario) & membership["member"]]["run_id"]
         best = metrics[(metrics["intervention"] == "val") & metrics["run_id"].isin(

@@ -193,12 +193,42 @@ class ShiftFamily(Family):
             yield prediction._replace(own_labels=True)
 
 
+class SubgroupFamily(Family):
+    """User-defined subgroups of the test split (a CSV of `index,group`), e.g. from dataset attributes.
+
+    One intervention per group, ``group=<name>``, on that group's test examples; the sheet adds
+    ``worst_group``, each run's lowest group accuracy.
+    """
+
+    def __init__(self, data_dir, settings, runtime, inputs=None):
+        import pandas as pd
+
+        super().__init__(data_dir, settings, runtime)
+        test = load_split(data_dir, "test")
+        (groups_csv,) = inputs or [settings["groups_csv"]]
+        table = pd.read_csv(groups_csv)
+        if not {"index", "group"} <= set(table.columns):
+            raise ValueError(f"{groups_csv}: needs columns 'index' and 'group', has {list(table.columns)}")
+        if not table["index"].between(0, len(test.labels) - 1).all():
+            raise ValueError(f"{groups_csv}: indices must lie in 0..{len(test.labels) - 1} (the test split)")
+        self.indices = {}
+        for group, rows in table.groupby("group", sort=True):
+            index = np.sort(rows["index"].to_numpy())
+            self.indices[f"group={group}"] = index
+            self.add(f"group={group}", test.images[index], test.labels[index])
+
+    def __call__(self, forward: Callable) -> Iterator[Prediction]:
+        for prediction in super().__call__(forward):
+            yield prediction._replace(indices=self.indices[prediction.intervention])
+
+
 FAMILIES: dict[str, type[Family]] = {
     "clean": CleanFamily,
     "corruption": CorruptionFamily,
     "adversarial": AdversarialFamily,
     "privacy": PrivacyFamily,
     "shift": ShiftFamily,
+    "subgroups": SubgroupFamily,
 }
 
 

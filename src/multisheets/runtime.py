@@ -67,10 +67,10 @@ def environment(runtime: Runtime) -> dict[str, str]:
 
     from multisheets import __version__
 
-    device_name = torch.cuda.get_device_name(runtime.device) if runtime.device.type == "cuda" else platform.processor()
+    device_name = torch.cuda.get_device_name(runtime.device) if runtime.device.type == "cuda" else cpu_name()
     return {
         "device": str(runtime.device),
-        "device_name": device_name or platform.machine(),
+        "device_name": device_name,
         "precision": str(runtime.autocast_dtype or torch.float32).replace("torch.", ""),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -79,6 +79,17 @@ def environment(runtime: Runtime) -> dict[str, str]:
         "multisheets": __version__,
         "cpu_threads": str(torch.get_num_threads()),
     }
+
+
+def cpu_name() -> str:
+    """The processor's model name (platform.processor() is empty on most Linux systems)."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def setup_logging(log_path: str | os.PathLike | None, threads: int | None = None) -> None:

@@ -47,6 +47,11 @@ def derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
             **{column: (column, "mean") for column in numeric if column in part},
             n=("n", "sum"), status=("status", "first"), accuracy_kind=("accuracy_kind", "first"))
         rows.append(summary.reset_index().assign(intervention=name, family="corruption", derived=True))
+    groups = metrics[metrics["intervention"].str.startswith("group=")]
+    if len(groups):
+        worst = groups.loc[groups.groupby("run_id")["accuracy"].idxmin()]
+        rows.append(worst.assign(worst_group=worst["intervention"].str.removeprefix("group="),
+                                 intervention="worst_group", family="fairness", derived=True))
     clean = metrics[metrics["intervention"] == "clean"]
     if "worst_class_accuracy" in clean:
         rows.append(pd.DataFrame({
@@ -79,7 +84,7 @@ def rashomon_members(metrics: pd.DataFrame, run_ids: list[str], epsilon: float) 
     return measures.rashomon_set(val.set_index("run_id")["accuracy"], epsilon)
 
 
-FAMILY_ORDER = ("clean", "corruption", "adversarial", "fairness", "privacy", "shift", "calibration")
+FAMILY_ORDER = ("clean", "corruption", "adversarial", "fairness", "subgroups", "privacy", "shift", "calibration")
 
 
 def sheet_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> list[str]:
