@@ -8,6 +8,8 @@ data once per process and are then applied to every run of the job. Logits are s
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ import torch.nn.functional as F
 
 from multisheets.interventions import FAMILIES, Prediction
 from multisheets.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def load_model(path: str | Path, runtime: Runtime) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -80,9 +84,12 @@ def evaluate_runs(
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown intervention family {family!r} (known: {sorted(FAMILIES)})")
+    started = time.perf_counter()
     sets = FAMILIES[family](Path(data_dir), settings or {}, runtime, inputs)
+    log.info("%s: %d interventions loaded in %.1f s", family, len(sets.shapes()), time.perf_counter() - started)
     tables = []
     for model_path, prediction_path, metric_path in zip(model_paths, prediction_paths, metric_paths, strict=True):
+        started = time.perf_counter()
         model, checkpoint = load_model(model_path, runtime)
         rows, arrays = [], {}
         if checkpoint["status"] == "diverged":
@@ -107,6 +114,8 @@ def evaluate_runs(
         Path(metric_path).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(metric_path, index=False)
         tables.append(table)
+        log.info("%s %s: mean accuracy %.4f over %d interventions in %.1f s", checkpoint["run_id"], family,
+                 table["accuracy"].mean(), len(table), time.perf_counter() - started)
     return pd.concat(tables, ignore_index=True)
 
 
