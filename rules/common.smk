@@ -32,10 +32,6 @@ def batch_files(batch, name):
     return [run_file(run.run_id, name) for run in BATCHES[batch]]
 
 
-def batch_run_ids(batch):
-    return [run.run_id for run in BATCHES[batch]]
-
-
 def all_metric_files():
     return [
         run_file(run.run_id, f"metrics/{family}.csv")

@@ -149,6 +149,15 @@ def test_default_study_resolves_the_full_dag(tmp_path):
     assert "train_b000" in text and "multiplicity_sheet" in text
 
 
+@pytest.mark.parametrize("preset", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
+def test_every_preset_resolves(preset):
+    data = yaml.safe_load((ROOT / "config" / preset).read_text()).get("data", {})
+    if data.get("source") == "imagefolder" and not (ROOT / data["path"]).exists():
+        pytest.skip(f"{preset} reads {data['path']}, which is not here")
+    result = snakemake(ROOT, "--dry-run", "--forceall", "--quiet", "rules", "--configfile", f"config/{preset}")
+    assert "train_b000" in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize(
     "change,message",
     [
