@@ -159,9 +159,10 @@ class PredictionStore:
     def _file(self, run_id: str, intervention: str) -> dict[str, np.ndarray]:
         key = (run_id, self.families[intervention])
         if key not in self.cache:
+            # Keep only argmax labels (int16): a study's predictions then fit in memory even with hundreds of runs.
             with np.load(self.paths[key]) as archive:
                 self.cache[key] = {
-                    name: archive[name] if "#" in name else archive[name].astype(np.float32).argmax(1)
+                    name: archive[name] if "#" in name else archive[name].astype(np.float32).argmax(1).astype(np.int16)
                     for name in archive.files
                 }
         return self.cache[key]

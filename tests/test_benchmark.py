@@ -1,0 +1,41 @@
+"""The throughput benchmark's scaled-down CPU run: every path works and the table is complete (no timing checks)."""
+
+import importlib.util
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "train_throughput.py"
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_one_row_per_method(tmp_path):
+    out = tmp_path / "t.csv"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = pd.read_csv(out).set_index("method", drop=False)
+    assert "s/model" in done.stdout and "models/hour" in done.stdout  # the printed table
+
+    methods = list(table["method"])
+    assert len(methods) == 3
+    for prefix in ("ours", "naive"):
+        (method,) = [name for name in methods if name.startswith(prefix)]
+        result = table.loc[method]
+        assert result["status"] == "ok"
+        assert result["models"] == 2
+        assert result["s_per_model"] > 0 and result["models_per_hour"] > 0
+        assert 0 <= result["test_acc_mean"] <= 1 and math.isfinite(result["test_acc_std"])
+        assert math.isnan(result["peak_gpu_mib"])  # CPU: no GPU memory
+
+    # On a CPU the airbench row says why it has no numbers. (find_spec: importing airbench would build its CIFAR-10
+    # loader, and download CIFAR-10 into the working directory.)
+    installed = importlib.util.find_spec("airbench") is not None
+    assert table.loc["airbench94", "status"] == ("needs CUDA" if installed else "not installed")
+    assert set(table["model"]) == {"cnn"} and set(table["epochs"]) == {1}
