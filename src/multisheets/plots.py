@@ -35,29 +35,51 @@ def save(figure: plt.Figure, png: str | Path, pdf: str | Path | None = None) -> 
 
 
 def sheet_heatmaps(sheet: pd.DataFrame, measures: tuple[str, ...], title: str) -> plt.Figure:
-    """One annotated heatmap per measure: scenarios (rows) x interventions (columns), values in pp or %."""
+    """One annotated heatmap per measure: interventions (rows, grouped by family) x scenarios (columns).
+
+    Interventions run down the page because a study has far more of them than scenarios.
+    """
     n_interventions = sheet["intervention"].nunique()
     n_scenarios = sheet["scenario"].nunique()
-    width = max(4.0, 0.9 * n_interventions + 2.5)
     figure, axes = plt.subplots(
-        1, len(measures), figsize=(width * len(measures), 0.45 * n_scenarios + 1.8), squeeze=False
+        1, len(measures), figsize=((0.8 * n_scenarios + 3.2) * len(measures), 0.32 * n_interventions + 1.6),
+        squeeze=False,
     )
+    order = list(sheet["intervention"].unique())  # every panel keeps the same rows, blank where undefined
     for axis, measure in zip(axes[0], measures):
-        table = wide(sheet, measure) * 100
+        table = wide(sheet, measure).T.reindex(order) * 100
         # Diverging around the panel's median: red cells hold more multiplicity than is typical for this sheet.
         center = float(np.nanmedian(table.to_numpy())) if table.notna().any().any() else 0.0
-        sns.heatmap(table, ax=axis, annot=True, fmt=".2f", cmap="vlag", center=center,
-                    cbar_kws={"label": MEASURE_LABELS[measure]}, linewidths=0.5, annot_kws={"fontsize": 8})
+        sns.heatmap(table, ax=axis, annot=True, fmt=".1f", cmap="vlag", center=center,
+                    cbar_kws={"label": MEASURE_LABELS[measure], "shrink": 0.6}, linewidths=0.5,
+                    annot_kws={"fontsize": 7})
         axis.set_title(MEASURE_LABELS[measure], fontsize=10)
-        axis.set_xlabel("intervention")
-        axis.set_ylabel("source of variation (Rashomon set)")
-        axis.tick_params(axis="x", rotation=45)
-        axis.tick_params(axis="y", rotation=0)
+        axis.set_xlabel("source of variation (Rashomon set)")
+        axis.set_ylabel("intervention" if axis is axes[0][0] else "")
+        axis.tick_params(axis="x", rotation=30)
+        axis.tick_params(axis="y", rotation=0, labelsize=8)
         if axis is not axes[0][0]:
-            axis.set_ylabel("")
+            axis.set_yticklabels([])
     figure.suptitle(title, fontsize=11)
     figure.tight_layout()
     return figure
+
+
+def accuracy_label(intervention: str) -> str:
+    """What the `accuracy` column means for an intervention (an attack's accuracy for membership inference)."""
+    if intervention == "ece":
+        return "ECE, clean test (%)"
+    if intervention.startswith("mia_"):
+        return f"{intervention} attack accuracy (%)"
+    return f"{intervention} accuracy (%)"
+
+
+def headline_interventions(names: list[str]) -> list[str]:
+    """A readable subset for figures with one panel or line per intervention: clean, the corruption mean, the
+    two smallest L-inf PGD budgets, fairness, the loss-based membership attack, shift sets and calibration."""
+    pgd = [name for name in names if name.startswith("pgd_linf/")][:2]
+    keep = {"val", "clean", "corruption_mean", "worst_class", "worst_group", "mia_loss", "ece", *pgd}
+    return [name for name in names if name in keep or name.startswith("shift=")]
 
 
 def dimension_trends(metrics: pd.DataFrame, membership: pd.DataFrame, title: str) -> plt.Figure:
@@ -66,7 +88,7 @@ def dimension_trends(metrics: pd.DataFrame, membership: pd.DataFrame, title: str
     marked "(base)"."""
     ok = metrics[metrics["status"] != "diverged"]
     dimensions = [d for d in ok["dimension"].dropna().unique() if d and d in ok.columns]
-    interventions = list(ok["intervention"].unique())
+    interventions = headline_interventions(list(ok["intervention"].unique()))
     figure, axes = plt.subplots(
         len(interventions), max(len(dimensions), 1), figsize=(3.4 * max(len(dimensions), 1), 2.6 * len(interventions)),
         squeeze=False, sharey="row",
@@ -93,7 +115,7 @@ def dimension_trends(metrics: pd.DataFrame, membership: pd.DataFrame, title: str
                              label="in Rashomon set" if member else "outside")
             axis.set_xticks(range(len(order)), labels)
             axis.set_xlabel(dimension if row == len(interventions) - 1 else "")
-            axis.set_ylabel(f"{intervention} accuracy (%)" if column == 0 else "")
+            axis.set_ylabel(accuracy_label(intervention) if column == 0 else "")
             if row == 0 and column == 0:
                 axis.legend(fontsize=7, loc="best")
     figure.suptitle(title, fontsize=11)
@@ -127,6 +149,7 @@ def intervention_palette(families: pd.Series) -> dict[str, tuple]:
 
 def epsilon_curves(curves: pd.DataFrame, families: pd.Series, title: str) -> plt.Figure:
     """Rashomon-set size, accuracy range and disagreement against epsilon, one row per scenario."""
+    curves = curves[curves["intervention"].isin(headline_interventions(list(curves["intervention"].unique())))]
     scenarios = list(curves["scenario"].unique())
     panels = (("n_runs", "runs in Rashomon set", 1), ("range", "accuracy range (pp)", 100),
               ("disagreement", "mean pairwise disagreement (%)", 100))
@@ -178,18 +201,20 @@ def selection_effect(sheet: pd.DataFrame, steps: pd.DataFrame, title: str, scena
     """Spread per intervention over the Rashomon set vs over the runs that survive the extra specifications."""
     panels = (("range", "accuracy range (pp)"), ("disagreement", "mean pairwise disagreement (%)"))
     data = sheet[(sheet["scenario"] == scenario) & sheet["measure"].isin([m for m, _ in panels])]
-    figure, axes = plt.subplots(1, 2, figsize=(max(7.0, 1.0 * data["intervention"].nunique() + 4), 3.6), squeeze=False)
+    order = list(data["intervention"].unique())
+    figure, axes = plt.subplots(1, 2, figsize=(10, 0.28 * len(order) + 1.8), squeeze=False, sharey=True)
     for axis, (measure, label) in zip(axes[0], panels):
         points = data[data["measure"] == measure].assign(value_pct=lambda t: t["value"] * 100)
-        sns.pointplot(data=points, x="intervention", y="value_pct", hue="selection", ax=axis, dodge=0.3,
+        sns.pointplot(data=points, y="intervention", x="value_pct", hue="selection", ax=axis, dodge=0.3,
                       linestyles="none", markers=["o", "D"], palette={"rashomon": "0.5", "selected": "tab:red"},
-                      hue_order=["rashomon", "selected"], errorbar=None)
-        axis.set_ylabel(label)
-        axis.set_xlabel("intervention")
-        axis.tick_params(axis="x", rotation=45)
+                      hue_order=["rashomon", "selected"], order=order, errorbar=None, markersize=4)
+        axis.set_xlabel(label)
+        axis.set_ylabel("intervention" if axis is axes[0][0] else "")
+        axis.tick_params(axis="y", labelsize=8)
+        axis.grid(axis="x", alpha=0.3)
     sizes = steps[steps["scenario"] == scenario]
     chain = " → ".join(f"{row.specification} ({row.n_after})" for row in sizes.itertuples())
-    figure.suptitle(f"{title}\nscenario '{scenario}': Rashomon set ({sizes['n_before'].iloc[0] if len(sizes) else '?'})"
-                    f" → {chain}", fontsize=9)
+    start = sizes["n_before"].iloc[0] if len(sizes) else "?"
+    figure.suptitle(f"{title}\nscenario '{scenario}': Rashomon set ({start}) → {chain}", fontsize=9)
     figure.tight_layout()
     return figure
