@@ -2,13 +2,10 @@
 
 import numpy as np
 import pytest
-import torch
 
 from multisheets.data import DataError, load_info, load_split, make_synthetic, prepare, read_shift_set, write_imagefolder
 from multisheets.evaluate import evaluate_runs, load_logits
-from multisheets.interventions import (
-    AdversarialFamily, CorruptionFamily, PrivacyFamily, aggregates, corrupted_test_set, format_eps,
-)
+from multisheets.interventions import aggregates, corrupted_test_set, format_eps
 from multisheets.study import expand_study
 from multisheets.train import train_batch
 

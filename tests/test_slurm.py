@@ -232,7 +232,7 @@ def test_slurm_profile_submits_gpu_training_with_plugin_resources(tmp_path):
             problems.append(f"expected partition {profile_partition()!r} from the profile, got {partitions}")
 
         assert not problems, (
-            f"sbatch arguments of the training job are wrong:\n  "
+            "sbatch arguments of the training job are wrong:\n  "
             + "\n  ".join(problems)
             + f"\nargv: {argv}"
             + report

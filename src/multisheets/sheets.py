@@ -22,7 +22,6 @@ from multisheets.selection import Specification, apply_selection
 
 VAL_INTERVENTION = "val"
 ACCURACY_MEASURES = ("mean", "range", "std", "iqr")
-SHEET_MEASURES = ACCURACY_MEASURES + ("expected_range", "noise_floor", "disagreement", "ambiguity", "discrepancy")
 
 
 def collect_metrics(metric_paths: list[str | Path], runs: pd.DataFrame) -> pd.DataFrame:
