@@ -39,7 +39,7 @@ def tiny_study(data_path: Path, shift_path: Path, groups_csv: Path) -> dict:
         "study": "tiny",
         "data": {"source": "imagefolder", "path": str(data_path), "val_size": 40},
         "base": {"model": "cnn", "width": 4, "epochs": 1, "batch_size": 32, "lr": 0.05},
-        "dimensions": {"lr": [0.02, 0.1]},
+        "dimensions": {"lr": [0.02, 0.1, 1e12]},  # 1e12 diverges: recorded, excluded, and the study goes on
         "seeds": [0, 1],
         "train": {"runs_per_job": 4, "device": "cpu"},
         "sheet": {"epsilon": 0.5, "bootstrap": 20},
@@ -74,7 +74,7 @@ def finished_study(tmp_path_factory):
 
 def test_study_runs_end_to_end(finished_study):
     workdir, _ = finished_study
-    runs = [f"{setting}__seed={seed}" for setting in ("base", "lr=0.02", "lr=0.1") for seed in (0, 1)]
+    runs = [f"{setting}__seed={seed}" for setting in ("base", "lr=0.02", "lr=0.1", "lr=1e+12") for seed in (0, 1)]
     for run_id in runs:
         assert (workdir / "results/runs" / run_id / "model.pt").exists()
         assert (workdir / "results/runs" / run_id / "predictions/clean.npz").exists()
@@ -82,6 +82,7 @@ def test_study_runs_end_to_end(finished_study):
         for suffix in (".png", ".pdf"):
             assert (workdir / "results/figures" / f"{figure}{suffix}").stat().st_size > 1000
     assert (workdir / "logs/train/b000.log").read_text().count("epoch 1/1") == 4
+    assert "lr=1e+12__seed=0 diverged" in (workdir / "logs/train/b001.log").read_text()
     assert "| scenario |" in (workdir / "results/sheets/sheet.md").read_text()
 
 
@@ -95,16 +96,20 @@ def test_sheet_agrees_with_metrics_table(finished_study):
                 "pgd_l2/eps=0.25", "mia_loss", "mia_confidence", "shift=resampled", "group=a", "group=b"}
     derived = {"corruption=gaussian_noise", "corruption=fog", "corruption_mean", "worst_class", "ece", "worst_group"}
     assert set(metrics["intervention"]) == measured | derived
-    assert len(metrics) == 6 * len(measured | derived)
+    assert len(metrics) == 8 * len(measured | derived)
+    diverged = metrics[metrics["run_id"].str.startswith("lr=1e+12")]
+    assert (diverged["status"] == "diverged").all() and diverged["accuracy"].isna().all()
+    membership = pd.read_csv(workdir / "results/tables/rashomon.csv")
+    assert not membership[membership["run_id"].str.startswith("lr=1e+12")]["member"].any()
     fog = metrics[metrics["intervention"].str.startswith("corruption=fog/")].groupby("run_id")["accuracy"].mean()
     summary = metrics[metrics["intervention"] == "corruption=fog"].set_index("run_id")["accuracy"]
-    assert np.allclose(fog.sort_index(), summary.sort_index())
+    assert np.allclose(fog.sort_index(), summary.sort_index(), equal_nan=True)
     assert set(sheet["intervention"]) == {"val", "clean", "fgsm/eps=2/255", "pgd_linf/eps=2/255", "pgd_l2/eps=0.25",
                                           "mia_loss", "mia_confidence", "shift=resampled", "group=a",
                                           "group=b"} | derived
     groups = metrics[metrics["intervention"].isin(["group=a", "group=b"])].groupby("run_id")["accuracy"].min()
     worst = metrics[metrics["intervention"] == "worst_group"].set_index("run_id")["accuracy"]
-    assert np.allclose(groups.sort_index(), worst.sort_index())
+    assert np.allclose(groups.sort_index(), worst.sort_index(), equal_nan=True)
     for scenario in ("seed", "lr", "all"):
         members = membership[(membership["scenario"] == scenario) & membership["member"]]["run_id"]
         best = metrics[(metrics["intervention"] == "val") & metrics["run_id"].isin(

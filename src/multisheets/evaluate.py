@@ -92,7 +92,9 @@ def evaluate_runs(
         started = time.perf_counter()
         model, checkpoint = load_model(model_path, runtime)
         rows, arrays = [], {}
-        if checkpoint["status"] == "diverged":
+        finite = all(value.isfinite().all() for value in checkpoint["state_dict"].values() if value.is_floating_point())
+        status = checkpoint["status"] if finite else "diverged"
+        if status == "diverged":
             # A diverged model's logits are NaN: record the state instead of meaningless numbers.
             for intervention, n in sets.shapes().items():
                 arrays[intervention] = np.full((n, checkpoint["num_classes"]), np.nan, dtype=np.float16)
@@ -108,7 +110,7 @@ def evaluate_runs(
         table = pd.DataFrame(rows)
         table.insert(0, "family", family)
         table.insert(0, "run_id", checkpoint["run_id"])
-        table["status"] = checkpoint["status"]
+        table["status"] = status
         Path(prediction_path).parent.mkdir(parents=True, exist_ok=True)
         np.savez(prediction_path, **arrays)
         Path(metric_path).parent.mkdir(parents=True, exist_ok=True)

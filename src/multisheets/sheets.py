@@ -48,7 +48,11 @@ def derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
         rows.append(summary.reset_index().assign(intervention=name, family="corruption", derived=True))
     groups = metrics[metrics["intervention"].str.startswith("group=")]
     if len(groups):
-        worst = groups.loc[groups.groupby("run_id")["accuracy"].idxmin()]
+        measured = groups.dropna(subset=["accuracy"])
+        worst = measured.loc[measured.groupby("run_id")["accuracy"].idxmin()]
+        # Diverged runs have no accuracy in any group: they keep one NaN row so the table stays rectangular.
+        unmeasured = groups[~groups["run_id"].isin(worst["run_id"])].drop_duplicates("run_id")
+        worst = pd.concat([worst, unmeasured])
         rows.append(worst.assign(worst_group=worst["intervention"].str.removeprefix("group="),
                                  intervention="worst_group", family="fairness", derived=True))
     clean = metrics[metrics["intervention"] == "clean"]

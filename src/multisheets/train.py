@@ -128,14 +128,16 @@ def train_run(
         train_loss = float(loss_sum) / seen
         record = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": int(correct) / seen,
                   "lr": optimizer.param_groups[0]["lr"]}
-        if not math.isfinite(train_loss):
+        val_logits = predict(forward, val[0], runtime)
+        record["val_loss"] = float(F.cross_entropy(val_logits, val[1]))
+        # The last steps of an epoch can blow the weights up after a finite loss: check the weights and the
+        # validation loss too, or a broken model would pass as "completed".
+        if not (math.isfinite(train_loss) and math.isfinite(record["val_loss"]) and weights_finite(module)):
             status = "diverged"
-            record.update(val_loss=float("nan"), val_accuracy=float("nan"), seconds=time.perf_counter() - epoch_start)
+            record.update(val_accuracy=float("nan"), seconds=time.perf_counter() - epoch_start)
             history.append(record)
             log.warning("%s diverged in epoch %d (train loss %s); recorded, moving on", run.run_id, epoch, train_loss)
             break
-        val_logits = predict(forward, val[0], runtime)
-        record["val_loss"] = float(F.cross_entropy(val_logits, val[1]))
         record["val_accuracy"] = float((val_logits.argmax(1) == val[1]).float().mean())
         record["seconds"] = time.perf_counter() - epoch_start
         history.append(record)
@@ -157,6 +159,11 @@ def train_run(
         "wall_seconds": time.perf_counter() - started,
     }
     return module, summary
+
+
+def weights_finite(module: nn.Module) -> bool:
+    return bool(torch.stack([tensor.isfinite().all() for tensor in module.state_dict().values()
+                             if tensor.is_floating_point()]).all())
 
 
 def _progress(total: int, label: str, enabled: bool):
