@@ -89,10 +89,7 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[
         images, labels, shape = [], [], None
         for label, class_name in enumerate(classes):
             for name, payload in sorted(by_class.get(class_name, [])):
-                try:
-                    array = np.asarray(Image.open(io.BytesIO(payload)).convert("RGB"))
-                except Exception as error:  # PIL raises several types for broken files
-                    raise DataError(f"{path}: cannot decode image {name}: {error}") from error
+                array = _decode(path, name, payload)
                 if shape is None:
                     shape = array.shape
                 elif array.shape != shape:
@@ -104,6 +101,14 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[
         raise DataError(f"{path}: train and test images differ in size")
     checksum = sha256_file(path) if path.is_file() else _directory_checksum(path)
     return splits, classes, checksum
+
+
+def _decode(source: Path, name: str, payload: bytes) -> np.ndarray:
+    """An image file's bytes as uint8 RGB (H, W, 3); a broken file is an error naming it."""
+    try:
+        return np.asarray(Image.open(io.BytesIO(payload)).convert("RGB"))
+    except Exception as error:  # PIL raises several types for broken files
+        raise DataError(f"{source}: cannot decode image {name}: {error}") from error
 
 
 def _directory_checksum(path: Path) -> str:
@@ -189,7 +194,7 @@ def read_shift_set(name: str, sources: list[str], info: dict[str, Any], download
         class_name = Path(file_name).parts[-2]
         if class_name not in info["classes"]:
             raise DataError(f"shift set {name}: class folder {class_name!r} ({file_name}) is not one of {info['classes']}")
-        array = np.asarray(Image.open(io.BytesIO(payload)).convert("RGB"))
+        array = _decode(Path(source), file_name, payload)
         if list(array.shape) != info["image_shape"]:
             raise DataError(f"shift set {name}: {file_name} has shape {array.shape}, the study's images {info['image_shape']}")
         images.append(array)

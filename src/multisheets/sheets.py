@@ -208,7 +208,8 @@ def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStor
     epsilon = settings["epsilon"]
     sheet, membership, steps, curves, flips = [], [], [], [], []
     interventions = [name for name in sheet_interventions(metrics, settings) if store.has(name)]
-    for name, run_ids in scenarios(runs).items():
+    study_scenarios = scenarios(runs)
+    for name, run_ids in study_scenarios.items():
         members = rashomon_members(metrics, run_ids, epsilon)
         selected, scenario_steps = apply_selection(metrics, members, specifications or [])
         steps += [{"scenario": name, **step} for step in scenario_steps]
@@ -227,7 +228,7 @@ def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStor
                        for row in spread_rows(curve_members, interventions, metrics, store)]
         if len(members):
             flips += [{"scenario": name, **row} for row in flip_rows(members, interventions, store)]
-    base_runs = [run for run in scenarios(runs)["seed"] if run in set(metrics["run_id"])]
+    base_runs = [run for run in study_scenarios["seed"] if run in set(metrics["run_id"])]
     return SheetTables(pd.DataFrame(sheet), pd.DataFrame(membership), pd.DataFrame(steps), pd.DataFrame(curves),
                        pd.DataFrame(flips), disagreement_pairs(base_runs, interventions, store))
 
