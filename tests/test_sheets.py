@@ -91,3 +91,14 @@ def test_selection_names_a_missing_intervention(study):
     specs = parse_specifications([{"intervention": "fog", "keep": "at_least", "value": 0.5}])
     with pytest.raises(ValueError, match="'fog'"):
         build_sheet(metrics, runs, store, {"epsilon": 0.3, "bootstrap": 0}, specs)
+
+
+def test_diverged_base_runs_stay_out_of_the_disagreement_matrix(study):
+    metrics, runs, store = study
+    metrics = metrics.copy()
+    diverged = metrics["run_id"] == "base__seed=1"
+    metrics.loc[diverged, ["accuracy", "status"]] = [np.nan, "diverged"]
+    tables = build_sheet(metrics, runs, store, {"epsilon": 0.3, "bootstrap": 0})
+    assert set(tables.disagreement["run_a"]) == {"base__seed=0"}
+    summary = tables.membership[tables.membership["scenario"] == "seed"].set_index("run_id")
+    assert not summary.loc["base__seed=1", "member"]

@@ -228,7 +228,9 @@ def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStor
                        for row in spread_rows(curve_members, interventions, metrics, store)]
         if len(members):
             flips += [{"scenario": name, **row} for row in flip_rows(members, interventions, store)]
-    base_runs = [run for run in study_scenarios["seed"] if run in set(metrics["run_id"])]
+    # Diverged runs have NaN logits (argmax 0): they would show up as fake disagreement.
+    trained = metrics.loc[(metrics["intervention"] == VAL_INTERVENTION) & metrics["accuracy"].notna(), "run_id"]
+    base_runs = [run for run in study_scenarios["seed"] if run in set(trained)]
     return SheetTables(pd.DataFrame(sheet), pd.DataFrame(membership), pd.DataFrame(steps), pd.DataFrame(curves),
                        pd.DataFrame(flips), disagreement_pairs(base_runs, interventions, store))
 
