@@ -14,6 +14,10 @@ def test_run_ids_are_readable_and_stable():
 def test_run_id_rejects_unsafe_values():
     with pytest.raises(ValueError, match="run id"):
         make_run_id({"model": "a/b"}, 0)
+    for ambiguous in ("a__b", "_a", "a_"):  # `__` separates a run id's parts
+        with pytest.raises(ValueError, match="run id"):
+            make_run_id({"augment": ambiguous}, 0)
+    assert make_run_id({"augment": "crop_flip"}, 1) == "augment=crop_flip__seed=1"
 
 
 def test_one_at_a_time_expansion_dedupes_the_base_value():

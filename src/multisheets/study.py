@@ -29,12 +29,15 @@ HYPERPARAMETER_DEFAULTS: dict[str, Any] = {
     "warmup_epochs": 1,
     "label_smoothing": 0.0,
     "augment": "crop_flip",
+    "tta": "none",
+    "recipe": "standard",
     "init_seed": None,
     "data_seed": None,
     "aug_seed": None,
 }
 
-RUN_ID_VALUE = re.compile(r"^[A-Za-z0-9.+\-]+$")
+# Single underscores are fine inside a value (`crop_flip`); double ones separate the parts of a run id.
+RUN_ID_VALUE = re.compile(r"^[A-Za-z0-9.+\-]+(_[A-Za-z0-9.+\-]+)*$")
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ def format_value(value: Any) -> str:
     else:
         text = str(value)
     if not RUN_ID_VALUE.match(text):
-        raise ValueError(f"value {value!r} cannot appear in a run id (allowed: letters, digits, '.', '+', '-')")
+        raise ValueError(f"value {value!r} cannot appear in a run id (allowed: letters, digits, '.', '+', '-', "
+                         "and single '_' between them)")
     return text
 
 
