@@ -131,3 +131,29 @@ def test_subgroups_give_one_intervention_per_group(trained, data_dir, cpu, tmp_p
     bad.write_text("position,group\n0,a\n")
     with pytest.raises(ValueError, match="'index' and 'group'"):
         evaluate("subgroups", trained, data_dir, cpu, tmp_path, {}, [str(bad)])
+
+
+def test_test_time_augmentation_is_what_every_family_evaluates(data_dir, cpu, tmp_path):
+    """A fast-recipe checkpoint is evaluated with its TTA, and attacks differentiate through it."""
+    import torch
+
+    from multisheets.evaluate import load_model
+    from multisheets.interventions import device_images, predict
+
+    model_path = train_one(data_dir, cpu, tmp_path, model="fastnet", width=4, recipe="fast", epochs=8, lr=1.5,
+                           momentum=0.85, schedule="triangle", warmup_epochs=1, label_smoothing=0.2,
+                           augment="translate2_altflip", tta="flip_translate")
+    table, logits = evaluate("clean", model_path, data_dir, cpu, tmp_path, {})
+    model, _ = load_model(model_path, cpu)
+    assert model.tta == "flip_translate"
+    test = device_images(load_split(data_dir, "test").images, cpu)
+    with_tta = predict(model, test, cpu).half().numpy()
+    model.tta = "none"
+    without = predict(model, test, cpu).half().numpy()
+    assert np.array_equal(logits["clean"], with_tta) and not np.allclose(logits["clean"], without, atol=1e-2)
+
+    settings = {"n": 40, "seed": 0, "fgsm_eps": [], "linf_eps": [0, 16], "l2_eps": [], "steps": 3,
+                "step_size_factor": 2.5, "restarts": 1, "batch_size": 20}
+    table, _ = evaluate("adversarial", model_path, data_dir, cpu, tmp_path, settings)
+    assert table.loc["pgd_linf/eps=16/255", "accuracy"] < table.loc["pgd_linf/eps=0/255", "accuracy"]
+    assert torch.isfinite(torch.tensor(table["accuracy"].to_numpy())).all()

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from multisheets.models import build_model
+from multisheets.models import FrozenScaleBatchNorm, IdentityInitConv, Whitening, build_model, init_whitening
 
 
-@pytest.mark.parametrize("name,width", [("resnet18", 8), ("cnn", 8)])
+@pytest.mark.parametrize("name,width", [("resnet18", 8), ("cnn", 8), ("fastnet", 8)])
 @pytest.mark.parametrize("size", [32, 24])
 def test_output_shapes(name, width, size):
     model = build_model(name, num_classes=7, mean=[0.5] * 3, std=[0.25] * 3, width=width)
@@ -22,3 +22,71 @@ def test_resnet18_is_the_cifar_variant():
 def test_unknown_model_is_named():
     with pytest.raises(ValueError, match="unknown model 'vgg'"):
         build_model("vgg", 10, [0.5] * 3, [0.25] * 3)
+
+
+def test_fastnet_is_residual_free_with_a_fixed_whitening_stem():
+    model = build_model("fastnet", 10, [0.5] * 3, [0.25] * 3)
+    stem = model.backbone[0]
+    assert isinstance(stem, Whitening) and stem.out_channels == 24 and not stem.weight.requires_grad
+    assert stem.bias.requires_grad
+    norms = [m for m in model.modules() if isinstance(m, FrozenScaleBatchNorm)]
+    assert len(norms) == 6 and not any(m.weight.requires_grad for m in norms)
+    convs = [m for m in model.modules() if isinstance(m, IdentityInitConv)]
+    assert [c.out_channels for c in convs] == [64, 64, 256, 256, 256, 256]
+    assert 1.9e6 < sum(p.numel() for p in model.parameters()) < 2.1e6
+    first = convs[1].weight  # 64 -> 64: every filter starts as the identity
+    assert torch.equal(first[:, :, 1, 1], torch.eye(64)) and first[:, :, 0].abs().sum() == 0
+
+
+def test_whitening_stem_decorrelates_normalised_patches():
+    torch.manual_seed(0)
+    # Correlated channels and smooth images, like photographs: the raw 2x2 patch covariance is far from identity.
+    base = torch.nn.functional.interpolate(torch.rand(200, 1, 8, 8), size=16, mode="bilinear")
+    images = (255 * (0.6 * base + 0.4 * torch.rand(200, 3, 16, 16)).clamp(0, 1)).to(torch.uint8)
+    model = build_model("fastnet", 10, [0.5] * 3, [0.2] * 3, width=8)
+    init_whitening(model, images)
+    stem = model.backbone[0]
+    x = (images.float() / 255 - model.mean) / model.std
+    features = torch.nn.functional.conv2d(x, stem.weight[:12]).permute(0, 2, 3, 1).reshape(-1, 12)
+    covariance = features.T @ features / len(features)
+    assert torch.allclose(covariance, torch.eye(12), atol=0.05)  # eps slightly shrinks the smallest directions
+    assert torch.equal(stem.weight[12:], -stem.weight[:12])
+
+
+def test_init_whitening_leaves_models_without_a_stem_alone():
+    model = build_model("cnn", 10, [0.5] * 3, [0.25] * 3, width=4)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    init_whitening(model, torch.randint(0, 256, (8, 3, 16, 16), dtype=torch.uint8))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_test_time_augmentation_averages_the_documented_views():
+    torch.manual_seed(0)
+    images = torch.rand(5, 3, 16, 16)
+    plain = build_model("cnn", 10, [0.5] * 3, [0.25] * 3, width=4).eval()
+    flip = build_model("cnn", 10, [0.5] * 3, [0.25] * 3, width=4, tta="flip").eval()
+    full = build_model("cnn", 10, [0.5] * 3, [0.25] * 3, width=4, tta="flip_translate").eval()
+    flip.load_state_dict(plain.state_dict())
+    full.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(flip(images), flip(images.flip(3)), atol=1e-6)  # mirror-invariant
+        both = (plain(images) + plain(images.flip(3))) / 2
+        assert torch.allclose(flip(images), both, atol=1e-6)
+        padded = torch.nn.functional.pad(images, (1, 1, 1, 1), mode="reflect")
+        shifted = [(plain(v) + plain(v.flip(3))) / 2 for v in (padded[:, :, :16, :16], padded[:, :, 2:, 2:])]
+        assert torch.allclose(full(images), both / 2 + (shifted[0] + shifted[1]) / 4, atol=1e-5)
+        full.train()  # training sees the plain model
+        plain.train()
+        assert torch.allclose(full(images), plain(images), atol=1e-6)
+
+
+def test_test_time_augmentation_is_differentiable_for_attacks():
+    model = build_model("cnn", 10, [0.5] * 3, [0.25] * 3, width=4, tta="flip_translate").eval()
+    images = torch.rand(3, 3, 16, 16, requires_grad=True)
+    model(images).logsumexp(1).sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def test_unknown_tta_is_named():
+    with pytest.raises(ValueError, match="unknown tta 'crops'"):
+        build_model("cnn", 10, [0.5] * 3, [0.25] * 3, tta="crops")

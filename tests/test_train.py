@@ -4,9 +4,18 @@ import numpy as np
 import pytest
 import torch
 
-from multisheets.optim import lr_factor
+from multisheets.optim import (
+    LOOKAHEAD_DECAY,
+    NORM_BIAS_LR_SCALE,
+    WHITENING_BIAS_EPOCHS,
+    Lookahead,
+    build_optimizer,
+    group_lr_factors,
+    lr_factor,
+    parameter_groups,
+)
 from multisheets.study import expand_study
-from multisheets.train import augment, train_batch
+from multisheets.train import train_batch
 
 TINY = {"model": "cnn", "width": 8, "epochs": 2, "batch_size": 32, "lr": 0.05, "warmup_epochs": 0}
 
@@ -56,20 +65,6 @@ def test_same_seeds_give_bit_identical_weights_on_cpu(data_dir, cpu, tmp_path):
     assert not all(torch.equal(a[key], c[key]) for key in a)
 
 
-def test_augment_translates_and_flips_within_range():
-    images = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
-    out = augment(images, "crop_flip", torch.Generator().manual_seed(0))
-    assert out.shape == (64, 3, 8, 8) and out.dtype == torch.float32
-    assert 0 <= out.min() and out.max() <= 1
-    assert not torch.equal(out, images.float() / 255)
-    same = augment(images, "crop_flip", torch.Generator().manual_seed(0))
-    assert torch.equal(out, same)
-    assert torch.equal(augment(images, "none", torch.Generator()), images.float() / 255)
-    flipped = augment(images, "flip", torch.Generator().manual_seed(1))
-    plain = images.float() / 255
-    assert all(torch.equal(f, p) or torch.equal(f, p.flip(2)) for f, p in zip(flipped, plain))
-
-
 @pytest.mark.parametrize("name", ["cosine", "onecycle", "step", "constant"])
 def test_schedules_warm_up_then_follow_their_shape(name):
     factor = lr_factor(name, total_steps=100, warmup_steps=10)
@@ -81,3 +76,83 @@ def test_schedules_warm_up_then_follow_their_shape(name):
         assert values[60] == pytest.approx(0.1) and values[90] == pytest.approx(0.01)
     if name == "constant":
         assert values[-1] == 1.0
+
+
+def test_triangle_schedule_is_airbench94s():
+    factor = lr_factor("triangle", total_steps=100, warmup_steps=23)
+    assert factor(0) == pytest.approx(0.2) and factor(23) == pytest.approx(1.0)
+    assert factor(99) == pytest.approx(1 - 0.93 * 76 / 77) and factor(100) == pytest.approx(0.07)
+    values = [factor(step) for step in range(100)]
+    assert values.index(max(values)) == 23
+
+
+FAST = {"model": "fastnet", "width": 4, "recipe": "fast", "epochs": 8, "batch_size": 32, "lr": 1.5, "momentum": 0.85,
+        "weight_decay": 0.00133, "schedule": "triangle", "warmup_epochs": 1, "label_smoothing": 0.2,
+        "augment": "translate2_altflip", "tta": "flip_translate"}
+
+
+def test_fast_recipe_groups_norm_biases_and_the_whitening_bias():
+    from multisheets.models import build_model
+
+    model = build_model("fastnet", 10, [0.5] * 3, [0.25] * 3, width=4)
+    hp = {**FAST, "optimizer": "sgd", "nesterov": True}
+    groups = {g["name"]: g for g in parameter_groups(model, hp)}
+    assert set(groups) == {"norm_bias", "whitening_bias", "other"}
+    assert groups["norm_bias"]["lr"] == 1.5 * NORM_BIAS_LR_SCALE
+    assert groups["norm_bias"]["lr"] * groups["norm_bias"]["weight_decay"] == pytest.approx(1.5 * 0.00133)
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    grouped = [id(p) for g in groups.values() for p in g["params"]]
+    assert sorted(grouped) == sorted(trainable)  # every trainable parameter exactly once, frozen ones not at all
+    (standard,) = parameter_groups(model, {**hp, "recipe": "standard"})
+    assert len(standard["params"]) == len(trainable)
+
+    optimizer = build_optimizer("sgd", parameter_groups(model, hp), hp)
+    factors = group_lr_factors(optimizer.param_groups, lambda step: 1.0, steps_per_epoch=10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factors)
+    for _ in range(WHITENING_BIAS_EPOCHS * 10):
+        optimizer.step()
+        schedule.step()
+    lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    assert lrs["whitening_bias"] == 0 and lrs["other"] == 1.5 and lrs["norm_bias"] == 1.5 * NORM_BIAS_LR_SCALE
+
+
+def test_lookahead_pulls_harder_as_training_ends_and_finishes_on_the_average():
+    module = torch.nn.Linear(2, 1, bias=False)
+    torch.nn.init.zeros_(module.weight)
+    lookahead = Lookahead(module, total_steps=10)
+    with torch.no_grad():
+        module.weight.fill_(1.0)
+    lookahead.step(3)  # only every 5th step
+    assert module.weight[0, 0] == 1.0
+    lookahead.step(5)  # decay 0.95^5 * (1/2)^3: the average moves most of the way
+    expected = 1 - LOOKAHEAD_DECAY * 0.5**3
+    assert module.weight[0, 0].item() == pytest.approx(expected)
+    with torch.no_grad():
+        module.weight.fill_(5.0)
+    lookahead.step(10)  # decay 0.95^5: the average keeps 77 % of its old value
+    assert module.weight[0, 0].item() == pytest.approx(LOOKAHEAD_DECAY * expected + (1 - LOOKAHEAD_DECAY) * 5)
+    with torch.no_grad():
+        module.weight.fill_(-3.0)
+    lookahead.finish()  # the model handed on is the average, not the last iterate
+    assert module.weight[0, 0].item() == pytest.approx(LOOKAHEAD_DECAY * expected + (1 - LOOKAHEAD_DECAY) * 5)
+
+
+def test_fast_recipe_learns_and_is_bit_identical_on_cpu(data_dir, cpu, tmp_path):
+    runs = expand_study({"base": FAST, "seeds": [0]})
+    (summary,), first, _ = train(runs, data_dir, cpu, tmp_path / "a")
+    assert summary["status"] == "completed"
+    assert summary["epochs"][-1]["val_accuracy"] > 0.5  # 4 classes
+    _, second, _ = train(runs, data_dir, cpu, tmp_path / "b")
+    a, b = (torch.load(path[0], weights_only=True) for path in (first, second))
+    assert a["tta"] == "flip_translate"
+    assert all(torch.equal(a["state_dict"][key], b["state_dict"][key]) for key in a["state_dict"])
+    # the stem was set from the data (not its random init) and kept fixed by training
+    from multisheets.data import load_split
+    from multisheets.models import build_model, init_whitening
+
+    reference = build_model("fastnet", 4, [0.5] * 3, [0.25] * 3, width=4)
+    reference.mean.copy_(a["state_dict"]["mean"])
+    reference.std.copy_(a["state_dict"]["std"])
+    train_images = torch.from_numpy(load_split(data_dir, "train").images).permute(0, 3, 1, 2)
+    init_whitening(reference, train_images[:5000])
+    assert torch.allclose(a["state_dict"]["backbone.0.weight"], reference.backbone[0].weight, atol=1e-5)

@@ -29,7 +29,8 @@ def load_model(path: str | Path, runtime: Runtime) -> tuple[torch.nn.Module, dic
 
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     model = build_model(
-        checkpoint["model"], checkpoint["num_classes"], checkpoint["mean"], checkpoint["std"], checkpoint["width"]
+        checkpoint["model"], checkpoint["num_classes"], checkpoint["mean"], checkpoint["std"], checkpoint["width"],
+        checkpoint.get("tta", "none"),
     )
     model.load_state_dict(checkpoint["state_dict"])
     model = model.to(runtime.device).eval()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -64,28 +65,135 @@ def small_cnn(num_classes: int, width: int = 32) -> nn.Module:
     )
 
 
+class Whitening(nn.Conv2d):
+    """2x2 patch-whitening stem: fixed filters set from the training data (`init_whitening`), a trainable bias.
+
+    Each of the 12 eigenvectors of the 2x2x3 patch covariance appears with both signs, so the GELU after it
+    passes every direction. Until `init_whitening` runs the filters are random, as any conv's are.
+    """
+
+    def __init__(self, kernel_size: int = 2):
+        super().__init__(3, 2 * 3 * kernel_size**2, kernel_size, bias=True)
+        self.weight.requires_grad_(False)
+
+
+class FrozenScaleBatchNorm(nn.BatchNorm2d):
+    """Batch norm whose scale stays 1 (only the shift learns); fast-moving statistics for short runs."""
+
+    def __init__(self, channels: int):
+        # torch's momentum is the weight of the new batch: 0.4 = airbench94's 0.6 decay of the running average
+        super().__init__(channels, eps=1e-12, momentum=0.4)
+        self.weight.requires_grad_(False)
+
+
+class IdentityInitConv(nn.Conv2d):
+    """3x3 'same' conv whose first c_in filters start as the identity (Dirac), so a fresh deep stack without
+    residual connections still passes its input through."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__(c_in, c_out, 3, padding="same", bias=False)
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        with torch.no_grad():
+            nn.init.dirac_(self.weight[: min(self.in_channels, self.out_channels)])
+
+
+def conv_group(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        IdentityInitConv(c_in, c_out), nn.MaxPool2d(2), FrozenScaleBatchNorm(c_out), nn.GELU(),
+        IdentityInitConv(c_out, c_out), FrozenScaleBatchNorm(c_out), nn.GELU(),
+    )
+
+
+class Scale(nn.Module):
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+
+def fastnet(num_classes: int, width: int = 64) -> nn.Module:
+    """Residual-free conv net after airbench94 (Jordan, 2024): whitening stem, three conv groups of widths
+    (w, 4w, 4w) that each halve the resolution, global max-pool, a bias-free linear head scaled by 1/9.
+
+    ~2 M parameters at w = 64; built for ~10-epoch runs with `recipe: fast` (see `multisheets.optim`).
+    """
+    stem = Whitening()
+    return nn.Sequential(
+        stem, nn.GELU(),
+        conv_group(stem.out_channels, width), conv_group(width, 4 * width), conv_group(4 * width, 4 * width),
+        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(4 * width, num_classes, bias=False), Scale(1 / 9),
+    )
+
+
+@torch.no_grad()
+def init_whitening(model: nn.Module, images: torch.Tensor, eps: float = 5e-4) -> None:
+    """Set every `Whitening` stem of `model` (a `Classifier`) from training images, uint8 NCHW.
+
+    The filters project 2x2 patches of the *normalised* images (what the stem sees) onto the eigenvectors of
+    their second-moment matrix, scaled by 1/sqrt(eigenvalue + eps): whitened, decorrelated features from the
+    first step, which is much of why the fast recipe converges in a few epochs. No-op without a stem.
+    """
+    for stem in (m for m in model.modules() if isinstance(m, Whitening)):
+        x = (images.float().div(255) - model.mean) / model.std
+        k = stem.kernel_size[0]
+        patches = x.unfold(2, k, 1).unfold(3, k, 1).permute(0, 2, 3, 1, 4, 5).reshape(-1, 3 * k * k)
+        second_moment = (patches.T @ patches / len(patches)).double()
+        eigenvalues, eigenvectors = torch.linalg.eigh(second_moment)  # ascending
+        filters = (eigenvectors.T / (eigenvalues[:, None] + eps).sqrt()).flip(0).reshape(-1, 3, k, k)
+        stem.weight.copy_(torch.cat([filters, -filters]).to(stem.weight))
+
+
 # name -> (constructor, default width)
 MODELS: dict[str, tuple[Callable[..., nn.Module], int]] = {
     "resnet18": (resnet18, 64),
     "cnn": (small_cnn, 32),
+    "fastnet": (fastnet, 64),
 }
+TEST_TIME_AUGMENTATIONS = ("none", "flip", "flip_translate")
 
 
 class Classifier(nn.Module):
-    """Normalise pixel-space inputs with the training split's statistics, then apply the backbone."""
+    """Normalise pixel-space inputs with the training split's statistics, then apply the backbone.
 
-    def __init__(self, backbone: nn.Module, mean: Sequence[float], std: Sequence[float]):
+    In eval mode, `tta` averages the logits over views of each image: ``flip`` over the image and its mirror;
+    ``flip_translate`` (airbench94's level 2) gives that pair weight 1/2 and the mirrored pairs of the image
+    shifted by one pixel up-left and down-right 1/4 each. Being part of `forward`, it is what every
+    intervention measures, attacks included: they differentiate through the averaged views.
+    """
+
+    def __init__(self, backbone: nn.Module, mean: Sequence[float], std: Sequence[float], tta: str = "none"):
         super().__init__()
-        self.backbone = backbone
+        if tta not in TEST_TIME_AUGMENTATIONS:
+            raise ValueError(f"unknown tta {tta!r} (known: {', '.join(TEST_TIME_AUGMENTATIONS)})")
+        self.backbone, self.tta = backbone, tta
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.backbone((images - self.mean) / self.std)
+        if self.training or self.tta == "none":
+            return self.backbone((images - self.mean) / self.std)
+        views = [images]
+        if self.tta == "flip_translate":
+            height, width = images.shape[2:]
+            padded = F.pad(images, (1, 1, 1, 1), mode="reflect")
+            views += [padded[:, :, :height, :width], padded[:, :, 2:, 2:]]
+        views += [view.flip(3) for view in views]  # one forward pass over every view: larger, faster kernels
+        logits = self.backbone((torch.cat(views) - self.mean) / self.std).unflatten(0, (len(views), len(images)))
+        if self.tta == "flip":
+            return logits.mean(0)
+        weights = logits.new_tensor([2, 1, 1, 2, 1, 1]) / 8  # (x, up-left, down-right, then their mirrors)
+        return (logits * weights[:, None, None]).sum(0)
 
 
-def build_model(name: str, num_classes: int, mean: Sequence[float], std: Sequence[float], width: int | None = None):
+def build_model(
+    name: str, num_classes: int, mean: Sequence[float], std: Sequence[float], width: int | None = None,
+    tta: str = "none",
+) -> Classifier:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r} (known: {sorted(MODELS)})")
     constructor, default_width = MODELS[name]
-    return Classifier(constructor(num_classes, width or default_width), mean, std)
+    return Classifier(constructor(num_classes, width or default_width), mean, std, tta)

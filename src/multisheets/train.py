@@ -20,42 +20,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from multisheets.augment import Augmenter
 from multisheets.data import load_info, load_split
 from multisheets.interventions import device_images, predict
-from multisheets.models import build_model
-from multisheets.optim import build_optimizer, lr_factor
+from multisheets.models import build_model, init_whitening
+from multisheets.optim import Lookahead, build_optimizer, group_lr_factors, lr_factor, parameter_groups
 from multisheets.runtime import Runtime, environment
 from multisheets.study import Run
 
 log = logging.getLogger(__name__)
 
-AUGMENTATIONS = ("crop_flip", "flip", "none")
-CROP_PADDING = 4
-
-
-def augment(batch: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
-    """Random translation by up to 4 px (reflect padding) and horizontal flip, batched on the batch's device.
-
-    Takes uint8 NCHW, returns float [0, 1] NCHW.
-    """
-    images = batch.float().div_(255)
-    if kind == "none":
-        return images
-    if kind not in AUGMENTATIONS:
-        raise ValueError(f"unknown augment {kind!r} (known: {', '.join(AUGMENTATIONS)})")
-    n, _, height, width = images.shape
-    device = images.device
-    if kind == "crop_flip":
-        padded = F.pad(images, (CROP_PADDING,) * 4, mode="reflect")
-        shift = torch.randint(0, 2 * CROP_PADDING + 1, (2, n, 1), device=device, generator=generator)
-        rows = torch.arange(height, device=device) + shift[0]  # (n, H): the rows each example keeps
-        cols = torch.arange(width, device=device) + shift[1]  # (n, W)
-        channels, padded_width = images.shape[1], padded.shape[3]
-        images = padded.gather(2, rows[:, None, :, None].expand(n, channels, height, padded_width))
-        images = images.gather(3, cols[:, None, None, :].expand(n, channels, height, width))
-    flip = torch.rand(n, device=device, generator=generator) < 0.5
-    return torch.where(flip[:, None, None, None], images.flip(3), images)
-
+WHITENING_IMAGES = 5000  # enough 2x2 patches (~5 M) for a stable 12x12 second-moment estimate
 
 class ModelCache:
     """One module per architecture for the whole process; runs reset its weights in place."""
@@ -66,9 +41,11 @@ class ModelCache:
 
     def fresh(self, hp: dict[str, Any], init_seed: int) -> tuple[nn.Module, nn.Module]:
         """(module, callable) with weights drawn from `init_seed`; callable is the compiled module when enabled."""
-        key = (hp["model"], hp["width"])
+        key = (hp["model"], hp["width"], hp["tta"])
         torch.manual_seed(init_seed)
-        initial = build_model(hp["model"], len(self.info["classes"]), self.info["mean"], self.info["std"], hp["width"])
+        initial = build_model(
+            hp["model"], len(self.info["classes"]), self.info["mean"], self.info["std"], hp["width"], hp["tta"]
+        )
         if key not in self.modules:
             module = initial.to(self.runtime.device)
             if self.runtime.channels_last:
@@ -86,17 +63,20 @@ def train_run(
 ) -> tuple[nn.Module, dict[str, Any]]:
     hp, seeds = run.hyperparameters, run.seeds
     module, forward = models.fresh(hp, seeds["init_seed"])
-    optimizer = build_optimizer(hp["optimizer"], module.parameters(), hp)
+    # Data-dependent init (a no-op for models without a whitening stem): the same fixed images for every seed.
+    init_whitening(module, train_x[:WHITENING_IMAGES])
+    groups = parameter_groups(module, hp)
+    optimizer = build_optimizer(hp["optimizer"], groups, hp)
     n = len(train_y)
     batch_size = min(hp["batch_size"], n)
     steps_per_epoch = n // batch_size  # drop the ragged last batch: a tiny batch would upset batch norm
     total_steps = steps_per_epoch * hp["epochs"]
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_factor(hp["schedule"], total_steps, round(hp["warmup_epochs"] * steps_per_epoch))
-    )
+    factor = lr_factor(hp["schedule"], total_steps, round(hp["warmup_epochs"] * steps_per_epoch))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, group_lr_factors(groups, factor, steps_per_epoch))
+    lookahead = Lookahead(module, total_steps) if hp["recipe"] == "fast" else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=hp["label_smoothing"])
     order_rng = np.random.default_rng(seeds["data_seed"])
-    aug_generator = torch.Generator(device=runtime.device).manual_seed(seeds["aug_seed"])
+    augment = Augmenter(hp["augment"], n, torch.Generator(device=runtime.device).manual_seed(seeds["aug_seed"]))
 
     history, status, started = [], "completed", time.perf_counter()
     progress = _progress(total_steps, run.run_id, show_progress)
@@ -108,7 +88,7 @@ def train_run(
         correct = torch.zeros((), device=runtime.device, dtype=torch.long)
         for step in range(steps_per_epoch):
             index = order[step * batch_size : (step + 1) * batch_size]
-            images = augment(train_x[index], hp["augment"], aug_generator)
+            images = augment(train_x[index], index, epoch)
             if runtime.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             labels = train_y[index]
@@ -119,11 +99,15 @@ def train_run(
             loss.backward()
             optimizer.step()
             schedule.step()
+            if lookahead is not None:
+                lookahead.step((epoch - 1) * steps_per_epoch + step + 1)
             # Accumulate on the device: no host sync per step; divergence is checked once per epoch.
             loss_sum += loss.detach() * len(index)
             correct += (logits.argmax(1) == labels).sum()
             if progress is not None:
                 progress.update(1)
+        if lookahead is not None and epoch == hp["epochs"]:
+            lookahead.finish()  # the model handed on is the average
         seen = steps_per_epoch * batch_size
         train_loss = float(loss_sum) / seen
         record = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": int(correct) / seen,
@@ -181,6 +165,7 @@ def save_run(module: nn.Module, summary: dict[str, Any], info: dict[str, Any], m
         "status": summary["status"],
         "model": hp["model"],
         "width": hp["width"],
+        "tta": hp["tta"],
         "num_classes": len(info["classes"]),
         "mean": info["mean"],
         "std": info["std"],
