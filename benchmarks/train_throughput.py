@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Training throughput: models/hour of our batched trainer against a tutorial-style loop and airbench94.
 
-(a) ours: `multisheets.train.train_batch` trains N runs (seeds 0..N-1) in this process; (b) naive: one fresh
-process per model, torchvision transforms + DataLoader workers, fp32, no compile; (c) airbench94 where installed.
-One table (CSV with --out); `--smoke` is a scaled-down CPU run for CI. What each time includes: benchmarks/README.md.
+Four rows, in two matched pairs. At the fast recipe: (a) ours, `train_batch` on the `config/cifar10-fast.yaml`
+base (N runs, seeds 0..N-1, one process) and (b) airbench94 where installed. At the standard ResNet-18 recipe:
+(c) ours and (d) naive: one fresh process per model, torchvision transforms + DataLoader workers, fp32, no
+compile. One table (CSV with --out); `--smoke` is a scaled-down CPU run for CI. What each time includes:
+benchmarks/README.md.
 """
 
 import argparse
@@ -21,14 +23,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from PIL import Image
 
 from multisheets.data import load_info, load_split, prepare
 from multisheets.runtime import cpu_name, make_runtime
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
-GPU_DEFAULTS = {"data": str(DEFAULT_DATA), "models": 4, "epochs": 10, "model": "resnet18", "device": "auto"}
-SMOKE_DEFAULTS = {"data": "synthetic", "models": 2, "epochs": 1, "model": "cnn", "width": 4, "device": "cpu"}
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+FAST_PRESET = ROOT / "config" / "cifar10-fast.yaml"
+METHODS = ("fast", "airbench", "standard", "naive")
+GPU_DEFAULTS = {"data": str(DEFAULT_DATA), "models": 8, "standard_models": 2, "epochs": 5, "model": "resnet18",
+                "device": "auto"}
+SMOKE_DEFAULTS = {"data": "synthetic", "models": 2, "standard_models": 2, "epochs": 1, "model": "cnn", "width": 4,
+                  "device": "cpu", "fast_width": 4, "fast_epochs": 1, "fast_batch_size": 256}
 SYNTHETIC = {"source": "synthetic", "path": "", "val_size": 500, "split_seed": 0,
              "synthetic": {"train_per_class": 200, "test_per_class": 50}}
 EVAL_BATCH = 1024
@@ -36,7 +44,15 @@ NAN = float("nan")
 
 
 def hyperparameters(args) -> dict:
+    """The standard recipe's settings that ours and naive share."""
     return {key: getattr(args, key) for key in ("model", "width", "epochs", "batch_size", "lr")}
+
+
+def fast_hyperparameters(args) -> dict:
+    """The fast preset's base, with --fast-* overrides (the smoke run shrinks it)."""
+    base = yaml.safe_load(FAST_PRESET.read_text())["base"]
+    overrides = {"width": args.fast_width, "epochs": args.fast_epochs, "batch_size": args.fast_batch_size}
+    return base | {key: value for key, value in overrides.items() if value is not None}
 
 
 def timed(device: str, work) -> tuple[float, object]:
@@ -80,15 +96,17 @@ def resolve_data(source: str, work: Path, val_size: int) -> Path:
     return out
 
 
-def bench_ours(args, data_dir: Path, work: Path, device: str, name: str) -> dict:
+def bench_ours(args, data_dir: Path, work: Path, device: str, name: str, recipe: str) -> dict:
     from multisheets.evaluate import load_model
     from multisheets.interventions import device_images, predict
     from multisheets.study import expand_study
     from multisheets.train import train_batch
 
     runtime = make_runtime({"device": device, "compile": args.compile})
-    runs = expand_study({"base": hyperparameters(args), "seeds": list(range(args.models))})
-    paths = [work / "ours" / run.run_id for run in runs]
+    base, n = (fast_hyperparameters(args), args.models) if recipe == "fast" else (hyperparameters(args),
+                                                                                    args.standard_models)
+    runs = expand_study({"base": base, "seeds": list(range(n))})
+    paths = [work / f"ours-{recipe}" / run.run_id for run in runs]
     seconds, _ = timed(device, lambda: train_batch(
         runs, data_dir, [str(p / "model.pt") for p in paths], [str(p / "train_log.json") for p in paths], runtime,
         show_progress=False))
@@ -96,7 +114,7 @@ def bench_ours(args, data_dir: Path, work: Path, device: str, name: str) -> dict
     images, labels = device_images(test.images, runtime), torch.from_numpy(test.labels).to(runtime.device)
     models = (load_model(path / "model.pt", runtime)[0] for path in paths)  # one at a time
     accuracies = [float((predict(model, images, runtime).argmax(1) == labels).float().mean()) for model in models]
-    method = "ours (train_batch" + (", compile)" if args.compile else ")")
+    method = f"ours {recipe} ({base['model']}" + (", compile)" if args.compile else ")")
     return row(method, name, "ok", len(runs), seconds, accuracies, peak_mib(device))
 
 
@@ -169,7 +187,7 @@ def naive_worker(args) -> None:
 
 def bench_naive(args, data_dir: Path, device: str, name: str) -> dict:
     seconds, accuracies, peaks = 0.0, [], []
-    for seed in range(args.models):
+    for seed in range(args.standard_models):
         command = [sys.executable, str(Path(__file__).resolve()), "--naive-worker", "--data", str(data_dir),
                    "--seed", str(seed), "--device", device, "--model", args.model, "--epochs", str(args.epochs),
                    "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--workers", str(args.workers)]
@@ -180,7 +198,8 @@ def bench_naive(args, data_dir: Path, device: str, name: str) -> dict:
         result = json.loads(done.stdout.strip().splitlines()[-1])
         accuracies.append(result["test_accuracy"])
         peaks.append(result["peak_gpu_mib"])
-    return row(f"naive (DataLoader x{args.workers}, fp32)", name, "ok", args.models, seconds, accuracies, max(peaks))
+    return row(f"naive ({args.model}, DataLoader x{args.workers}, fp32)", name, "ok", args.standard_models, seconds,
+               accuracies, max(peaks))
 
 
 def bench_airbench(args, data_dir: Path, device: str, name: str) -> dict:
@@ -229,8 +248,8 @@ def show(table: pd.DataFrame) -> str:
         return format(value, spec) if np.isfinite(value) else "-"
 
     return pd.DataFrame({
-        "method": table["method"], "device": table["device"], "models": table["models"],
-        "s/model": [number(v, ".1f") for v in table["s_per_model"]],
+        "method": table["method"], "epochs": table["epochs"], "device": table["device"], "models": table["models"],
+        "s/model": [number(v, ".2f") for v in table["s_per_model"]],
         "models/hour": [number(v, ".1f") for v in table["models_per_hour"]],
         "test accuracy": [f"{m:.4f}" + (f" ± {s:.4f}" if np.isfinite(s) else "") if np.isfinite(m) else "-"
                           for m, s in zip(table["test_acc_mean"], table["test_acc_std"])],
@@ -243,27 +262,34 @@ def parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("--data", help=f"prepared data dir, ImageFolder folder/archive, or 'synthetic' (default {DEFAULT_DATA})")
-    add("--models", type=int, help="models per method (default 4; --smoke 2)")
-    add("--epochs", type=int, help="epochs per model (default 10; --smoke 1)")
-    add("--model", choices=["cnn", "resnet18"], help="default resnet18; --smoke cnn")
-    add("--width", type=int, help="model width (default: the model's own; --smoke 4)")
-    add("--batch-size", type=int, default=128)
-    add("--lr", type=float, default=0.1)
-    add("--compile", action="store_true", help="torch.compile the model in our trainer")
+    add("--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)} (default all)")
+    add("--models", type=int, help="models for the fast recipe and airbench94 (default 8; --smoke 2)")
+    add("--fast-width", type=int, help="override the fast preset's width (--smoke 4)")
+    add("--fast-epochs", type=int, help="override the fast preset's epochs (--smoke 1)")
+    add("--fast-batch-size", type=int, help="override the fast preset's batch size (--smoke 256)")
+    add("--standard-models", type=int, help="models for ours/naive at the standard recipe (default 2)")
+    add("--epochs", type=int, help="standard recipe: epochs per model (default 5; --smoke 1)")
+    add("--model", choices=["cnn", "resnet18"], help="standard recipe: default resnet18; --smoke cnn")
+    add("--width", type=int, help="standard recipe: model width (default: the model's own; --smoke 4)")
+    add("--batch-size", type=int, default=128, help="standard recipe (default 128)")
+    add("--lr", type=float, default=0.1, help="standard recipe (default 0.1)")
+    add("--compile", action="store_true", help="torch.compile the model in our trainer (both recipes)")
     add("--workers", type=int, default=min(4, os.cpu_count() or 1), help="DataLoader workers of the naive loop")
     add("--val-size", type=int, default=5000, help="validation images held out of an ImageFolder's train/")
     add("--device", choices=["auto", "cpu", "cuda"], help="default auto; --smoke cpu")
     add("--work", help="keep prepared data and models here (default: a temporary directory)")
     add("--out", help="write the table as CSV here")
-    add("--skip-naive", action="store_true")
-    add("--skip-airbench", action="store_true")
-    add("--smoke", action="store_true", help="scaled-down CPU run: synthetic data, cnn width 4, 1 epoch, 2 models")
+    add("--smoke", action="store_true", help="scaled-down CPU run: synthetic data, width-4 models, 1 epoch, 2 models")
     add("--naive-worker", action="store_true", help=argparse.SUPPRESS)
     add("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for key, value in (SMOKE_DEFAULTS if args.smoke else GPU_DEFAULTS).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = set(args.methods) - set(METHODS)
+    if unknown:
+        parser.error(f"unknown --methods {sorted(unknown)} (known: {', '.join(METHODS)})")
     return args
 
 
@@ -274,21 +300,42 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     name = torch.cuda.get_device_name() if device == "cuda" else f"{cpu_name()} ({torch.get_num_threads()} threads)"
+    fast, standard = fast_hyperparameters(args), hyperparameters(args)
+    benches = {
+        "fast": (f"ours fast ({fast['model']})", lambda: bench_ours(args, data_dir, work, device, name, "fast")),
+        "airbench": ("airbench94", lambda: bench_airbench(args, data_dir, device, name)),
+        "standard": (f"ours standard ({args.model})",
+                     lambda: bench_ours(args, data_dir, work, device, name, "standard")),
+        "naive": (f"naive ({args.model})", lambda: bench_naive(args, data_dir, device, name)),
+    }
+    recipe = {"fast": fast, "airbench": {"model": "airbench94", "epochs": 9.9}, "standard": standard,
+              "naive": standard}
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work) if args.work else Path(tmp)
         data_dir = resolve_data(args.data, work, args.val_size)
         info = load_info(data_dir)
-        rows = [bench_ours(args, data_dir, work, device, name)]
-        torch.cuda.empty_cache()  # hand what our trainer cached to the naive processes (no-op on a CPU)
-        rows.append(row("naive", name, "skipped") if args.skip_naive else bench_naive(args, data_dir, device, name))
-        rows.append(row("airbench94", name, "skipped") if args.skip_airbench
-                    else bench_airbench(args, data_dir, device, name))
+        for method in METHODS:
+            label, bench = benches[method]
+            if method not in args.methods:
+                result = row(label, name, "skipped")
+            else:
+                try:
+                    result = bench()
+                except Exception as error:  # keep the other rows
+                    logging.exception("%s failed", label)
+                    result = row(label, name, f"failed: {type(error).__name__}")
+            rows.append(result | {"model": recipe[method]["model"], "epochs": recipe[method]["epochs"]})
+            if device == "cuda":
+                torch.cuda.empty_cache()  # hand what one method cached to the next (naive runs in other processes)
     table = pd.DataFrame(rows)
     setup = {"date": date.today().isoformat(), "data": args.data, **{f"n_{k}": v for k, v in info["sizes"].items()},
-             **hyperparameters(args), "compile": args.compile, "workers": args.workers, "torch": torch.__version__}
+             "compile": args.compile, "workers": args.workers, "torch": torch.__version__}
     for key, value in setup.items():
         table[key] = value
     print("\n" + "  ".join(f"{key} {value}" for key, value in setup.items()))
+    print("fast: " + " ".join(f"{key}={value}" for key, value in fast.items()))
+    print("standard: " + " ".join(f"{key}={value}" for key, value in standard.items()))
     print(show(table))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
