@@ -203,7 +203,7 @@ def bench_naive(args, data_dir: Path, device: str, name: str) -> dict:
 
 
 def bench_airbench(args, data_dir: Path, device: str, name: str) -> dict:
-    """UNTESTED (written without a GPU or the package), after airbench 0.1.x: train94, CifarLoader, evaluate.
+    """Not yet run (no GPU so far); written against the package's source: train94, CifarLoader, evaluate.
 
     airbench reads ./cifar10/{train,test}.pt (its default train loader already at import) and downloads CIFAR-10
     where they are missing, so we write our arrays there, in a temporary working directory, first."""

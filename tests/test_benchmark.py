@@ -24,8 +24,8 @@ def test_smoke_run_writes_one_row_per_method(tmp_path):
     assert "s/model" in done.stdout and "models/hour" in done.stdout  # the printed table
 
     methods = list(table["method"])
-    assert len(methods) == 3
-    for prefix in ("ours", "naive"):
+    assert len(methods) == 4
+    for prefix in ("ours fast", "ours standard", "naive"):
         (method,) = [name for name in methods if name.startswith(prefix)]
         result = table.loc[method]
         assert result["status"] == "ok"
@@ -38,4 +38,5 @@ def test_smoke_run_writes_one_row_per_method(tmp_path):
     # loader, and download CIFAR-10 into the working directory.)
     installed = importlib.util.find_spec("airbench") is not None
     assert table.loc["airbench94", "status"] == ("needs CUDA" if installed else "not installed")
-    assert set(table["model"]) == {"cnn"} and set(table["epochs"]) == {1}
+    assert list(table["model"]) == ["fastnet", "airbench94", "cnn", "cnn"]
+    assert list(table["epochs"]) == [1, 9.9, 1, 1]

@@ -76,6 +76,10 @@ class Whitening(nn.Conv2d):
         super().__init__(3, 2 * 3 * kernel_size**2, kernel_size, bias=True)
         self.weight.requires_grad_(False)
 
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        nn.init.zeros_(self.bias)  # the whitened features start centred; the bias learns any shift
+
 
 class FrozenScaleBatchNorm(nn.BatchNorm2d):
     """Batch norm whose scale stays 1 (only the shift learns); fast-moving statistics for short runs."""
