@@ -40,3 +40,23 @@ def test_smoke_run_writes_one_row_per_method(tmp_path):
     assert table.loc["airbench94", "status"] == ("needs CUDA" if installed else "not installed")
     assert list(table["model"]) == ["fastnet", "airbench94", "cnn", "cnn"]
     assert list(table["epochs"]) == [1, 9.9, 1, 1]
+
+
+EVAL_SCRIPT = SCRIPT.with_name("eval_throughput.py")
+
+
+@pytest.mark.slow
+def test_eval_smoke_run_times_every_family(tmp_path):
+    out = tmp_path / "e.csv"
+    done = subprocess.run(
+        [sys.executable, str(EVAL_SCRIPT), "--smoke", "--out", str(out), "--train-models", "2"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = pd.read_csv(out).set_index("family")
+    assert list(table.index) == ["clean", "corruption", "adversarial", "privacy"]
+    assert (table["s_per_model"] > 0).all() and (table["models"] == 2).all()
+    # 2 corruption types x severities 1 and 3 of the 500 test images; clean = val + test
+    assert table.loc["corruption", "interventions"] == 4 and table.loc["corruption", "images"] == 2000
+    assert table.loc["corruption", "prepare_s"] > 0 and table.loc["clean", "images"] == 1000
+    assert "s per model" in done.stdout

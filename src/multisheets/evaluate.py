@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from multisheets.interventions import FAMILIES, Prediction
+from multisheets.interventions import FAMILIES, Family, Prediction
 from multisheets.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -75,11 +75,11 @@ def metric_row(prediction: Prediction, num_classes: int) -> dict[str, Any]:
     return row
 
 
-def evaluate_runs(
-    family: str, model_paths: list[str], data_dir: str | Path, prediction_paths: list[str], metric_paths: list[str],
-    runtime: Runtime, settings: dict[str, Any] | None = None, inputs: list[str] | None = None,
-) -> pd.DataFrame:
-    """Apply one family to every run of a job; write ``<family>.npz`` logits and ``<family>.csv`` metrics per run.
+def load_family(
+    family: str, data_dir: str | Path, runtime: Runtime, settings: dict[str, Any] | None = None,
+    inputs: list[str] | None = None,
+) -> Family:
+    """A family with its data on the device, ready for any number of models.
 
     `inputs` are the family's prepared files (corrupted sets, shift sets), when it has any.
     """
@@ -88,37 +88,54 @@ def evaluate_runs(
     started = time.perf_counter()
     sets = FAMILIES[family](Path(data_dir), settings or {}, runtime, inputs)
     log.info("%s: %d interventions loaded in %.1f s", family, len(sets.shapes()), time.perf_counter() - started)
-    tables = []
-    for model_path, prediction_path, metric_path in zip(model_paths, prediction_paths, metric_paths, strict=True):
-        started = time.perf_counter()
-        model, checkpoint = load_model(model_path, runtime)
-        rows, arrays = [], {}
-        finite = all(value.isfinite().all() for value in checkpoint["state_dict"].values() if value.is_floating_point())
-        status = checkpoint["status"] if finite else "diverged"
-        if status == "diverged":
-            # A diverged model's logits are NaN: record the state instead of meaningless numbers.
-            for intervention, n in sets.shapes().items():
-                arrays[intervention] = np.full((n, checkpoint["num_classes"]), np.nan, dtype=np.float16)
-                rows.append({"intervention": intervention, "n": n, "accuracy": np.nan})
-        else:
-            for prediction in sets(model):
-                arrays[prediction.intervention] = prediction.logits.cpu().numpy().astype(np.float16)
-                if prediction.indices is not None:
-                    arrays[f"{prediction.intervention}#indices"] = prediction.indices
-                if prediction.own_labels:
-                    arrays[f"{prediction.intervention}#labels"] = prediction.labels.cpu().numpy()
-                rows.append(metric_row(prediction, checkpoint["num_classes"]))
-        table = pd.DataFrame(rows)
-        table.insert(0, "family", family)
-        table.insert(0, "run_id", checkpoint["run_id"])
-        table["status"] = status
-        Path(prediction_path).parent.mkdir(parents=True, exist_ok=True)
-        np.savez(prediction_path, **arrays)
-        Path(metric_path).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(metric_path, index=False)
-        tables.append(table)
-        log.info("%s %s: mean accuracy %.4f over %d interventions in %.1f s", checkpoint["run_id"], family,
-                 table["accuracy"].mean(), len(table), time.perf_counter() - started)
+    return sets
+
+
+def evaluate_model(
+    sets: Family, family: str, model_path: str, prediction_path: str, metric_path: str, runtime: Runtime
+) -> pd.DataFrame:
+    """Apply a loaded family to one run; write its ``<family>.npz`` logits and ``<family>.csv`` metrics."""
+    started = time.perf_counter()
+    model, checkpoint = load_model(model_path, runtime)
+    rows, arrays = [], {}
+    finite = all(value.isfinite().all() for value in checkpoint["state_dict"].values() if value.is_floating_point())
+    status = checkpoint["status"] if finite else "diverged"
+    if status == "diverged":
+        # A diverged model's logits are NaN: record the state instead of meaningless numbers.
+        for intervention, n in sets.shapes().items():
+            arrays[intervention] = np.full((n, checkpoint["num_classes"]), np.nan, dtype=np.float16)
+            rows.append({"intervention": intervention, "n": n, "accuracy": np.nan})
+    else:
+        for prediction in sets(model):
+            arrays[prediction.intervention] = prediction.logits.cpu().numpy().astype(np.float16)
+            if prediction.indices is not None:
+                arrays[f"{prediction.intervention}#indices"] = prediction.indices
+            if prediction.own_labels:
+                arrays[f"{prediction.intervention}#labels"] = prediction.labels.cpu().numpy()
+            rows.append(metric_row(prediction, checkpoint["num_classes"]))
+    table = pd.DataFrame(rows)
+    table.insert(0, "family", family)
+    table.insert(0, "run_id", checkpoint["run_id"])
+    table["status"] = status
+    Path(prediction_path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(prediction_path, **arrays)
+    Path(metric_path).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(metric_path, index=False)
+    log.info("%s %s: mean accuracy %.4f over %d interventions in %.1f s", checkpoint["run_id"], family,
+             table["accuracy"].mean(), len(table), time.perf_counter() - started)
+    return table
+
+
+def evaluate_runs(
+    family: str, model_paths: list[str], data_dir: str | Path, prediction_paths: list[str], metric_paths: list[str],
+    runtime: Runtime, settings: dict[str, Any] | None = None, inputs: list[str] | None = None,
+) -> pd.DataFrame:
+    """Apply one family to every run of a job, loading its data once."""
+    sets = load_family(family, data_dir, runtime, settings, inputs)
+    tables = [
+        evaluate_model(sets, family, model_path, prediction_path, metric_path, runtime)
+        for model_path, prediction_path, metric_path in zip(model_paths, prediction_paths, metric_paths, strict=True)
+    ]
     return pd.concat(tables, ignore_index=True)
 
 

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Every GPU figure of docs/benchmarks.md in one command, sized for a short lease (~6 min on an H100).
+#
+# Prepare once, on the machine with the checkout (from the repository root; .gpu/ is git-ignored locally):
+#   echo /.gpu/ >> .git/info/exclude && mkdir -p .gpu
+#   cp ../shared/data/cifar10-jpeg.tar.gz .gpu/
+#   pip download --no-deps airbench==0.1.8 -d /tmp/airbench && pip wheel --no-deps /tmp/airbench/airbench-0.1.8.tar.gz -w .gpu
+# Then on the GPU machine (the `device` tool: carry [".gpu"]):
+#   bash benchmarks/gpu_session.sh
+# Outputs land in $OUT (the device tool's) or results/benchmarks: two CSVs and their logs.
+set -euo pipefail
+export PYTHONUNBUFFERED=1
+OUT=${OUT:-results/benchmarks}
+mkdir -p "$OUT"
+if ls .gpu/*.whl >/dev/null 2>&1; then  # airbench, where carried; the GPU image has everything else
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/*.whl
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
+if command -v nvidia-smi >/dev/null; then
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/device.txt"
+fi
+python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)" \
+    | tee -a "$OUT/device.txt"
+# SMOKE=1: the same plumbing at CPU scale (synthetic data), to check this script without a GPU.
+if [[ "${SMOKE:-0}" == 1 ]]; then
+    train_args=(--smoke) eval_args=(--smoke)
+else
+    # fast recipe (8 models, compiled once) vs airbench94 (8 models); ResNet-18 ours vs naive (2 models x 5 epochs)
+    train_args=(--data .gpu/cifar10-jpeg.tar.gz --compile --models 8 --standard-models 2 --epochs 5 --workers 8)
+    eval_args=(--data /tmp/bench/data)
+fi
+log_lines='^20[0-9][0-9]-'  # per-epoch and per-model log lines: in the .log files, not on the screen
+
+python3 benchmarks/train_throughput.py "${train_args[@]}" --work /tmp/bench --out "$OUT/train_throughput.csv" 2>&1 \
+    | tee "$OUT/train_throughput.log" | grep -v "$log_lines"
+# every family on 4 of the fast models just trained (corrupted sets generated first, timed apart)
+python3 benchmarks/eval_throughput.py "${eval_args[@]}" --models /tmp/bench/ours-fast --max-models 4 \
+    --work /tmp/bench --out "$OUT/eval_throughput.csv" 2>&1 | tee "$OUT/eval_throughput.log" | grep -v "$log_lines"
