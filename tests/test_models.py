@@ -90,3 +90,16 @@ def test_test_time_augmentation_is_differentiable_for_attacks():
 def test_unknown_tta_is_named():
     with pytest.raises(ValueError, match="unknown tta 'crops'"):
         build_model("cnn", 10, [0.5] * 3, [0.25] * 3, tta="crops")
+
+
+def test_predict_can_skip_test_time_augmentation_and_restores_it():
+    from multisheets.interventions import predict
+    from multisheets.runtime import make_runtime
+
+    cpu = make_runtime({"device": "cpu"})
+    model = build_model("cnn", 10, [0.5] * 3, [0.25] * 3, width=4, tta="flip").train()
+    images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8)
+    plain = predict(model, images, cpu, tta=False)
+    assert model.tta == "flip" and model.training
+    model.tta = "none"
+    assert torch.allclose(plain, predict(model, images, cpu))

@@ -86,7 +86,7 @@ def test_triangle_schedule_is_airbench94s():
     assert values.index(max(values)) == 23
 
 
-FAST = {"model": "fastnet", "width": 4, "recipe": "fast", "epochs": 8, "batch_size": 32, "lr": 1.5, "momentum": 0.85,
+FAST = {"model": "fastnet", "width": 8, "recipe": "fast", "epochs": 8, "batch_size": 32, "lr": 1.5, "momentum": 0.85,
         "weight_decay": 0.00133, "schedule": "triangle", "warmup_epochs": 1, "label_smoothing": 0.2,
         "augment": "translate2_altflip", "tta": "flip_translate"}
 
@@ -142,6 +142,7 @@ def test_fast_recipe_learns_and_is_bit_identical_on_cpu(data_dir, cpu, tmp_path)
     (summary,), first, _ = train(runs, data_dir, cpu, tmp_path / "a")
     assert summary["status"] == "completed"
     assert summary["epochs"][-1]["val_accuracy"] > 0.5  # 4 classes
+    assert [epoch["val_tta"] for epoch in summary["epochs"]] == [False] * 7 + [True]  # the last as evaluated
     _, second, _ = train(runs, data_dir, cpu, tmp_path / "b")
     a, b = (torch.load(path[0], weights_only=True) for path in (first, second))
     assert a["tta"] == "flip_translate"

@@ -37,11 +37,18 @@ def device_images(images: np.ndarray, runtime: Runtime) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict(forward: Callable, images: torch.Tensor, runtime: Runtime, batch_size: int = EVAL_BATCH_SIZE):
-    """Logits (float32, N x C) for uint8 NCHW images already on the device, in eval mode, batched."""
+def predict(
+    forward: Callable, images: torch.Tensor, runtime: Runtime, batch_size: int = EVAL_BATCH_SIZE, tta: bool = True
+):
+    """Logits (float32, N x C) for uint8 NCHW images already on the device, in eval mode, batched.
+
+    ``tta=False`` skips the model's test-time augmentation (cheap monitoring during training); evaluation keeps it.
+    """
     module = getattr(forward, "_orig_mod", forward)
-    was_training = module.training
+    was_training, own_tta = module.training, getattr(module, "tta", None)
     module.eval()
+    if not tta and own_tta is not None:
+        module.tta = "none"
     outputs = []
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size].float().div_(255)
@@ -50,6 +57,8 @@ def predict(forward: Callable, images: torch.Tensor, runtime: Runtime, batch_siz
         with runtime.autocast():
             outputs.append(forward(batch).float())
     module.train(was_training)
+    if own_tta is not None:
+        module.tta = own_tta
     return torch.cat(outputs)
 
 
