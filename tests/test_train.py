@@ -157,3 +157,28 @@ def test_fast_recipe_learns_and_is_bit_identical_on_cpu(data_dir, cpu, tmp_path)
     train_images = torch.from_numpy(load_split(data_dir, "train").images).permute(0, 3, 1, 2)
     init_whitening(reference, train_images[:5000])
     assert torch.allclose(a["state_dict"]["backbone.0.weight"], reference.backbone[0].weight, atol=1e-5)
+
+
+def test_compiled_module_is_traced_once_for_a_whole_batch_of_runs(data_dir, cpu, tmp_path, monkeypatch):
+    """Compile once per process: later runs reuse the graphs (train, eval, eval with test-time augmentation).
+
+    Dynamo's tracing decides recompilation, not the backend, so the test traces with the eager backend and is
+    spared inductor's C++ build."""
+    import functools
+
+    from torch._dynamo.utils import counters
+
+    from multisheets.runtime import make_runtime
+
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    compiled = make_runtime({"device": "cpu", "compile": True})
+    runs = expand_study({"base": {**FAST, "epochs": 2}, "seeds": [0, 1, 2]})
+    graphs = []
+    for count in (1, 3):
+        torch._dynamo.reset()
+        counters.clear()
+        summaries, _, _ = train(runs[:count], data_dir, compiled, tmp_path / f"compiled{count}")
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs[0] == graphs[1] <= 3
+    eager, _, _ = train(runs, data_dir, cpu, tmp_path / "eager")
+    assert [s["final_val_accuracy"] for s in summaries] == [s["final_val_accuracy"] for s in eager]
