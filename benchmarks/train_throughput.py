@@ -70,12 +70,17 @@ def peak_mib(device: str) -> float:
     return torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else NAN
 
 
-def row(method: str, device: str, status: str, n=0, seconds=0.0, accuracies=(), peak=NAN) -> dict:
+def row(method: str, device: str, status: str, n=0, seconds=0.0, accuracies=(), peak=NAN, per_model=()) -> dict:
+    """`seconds`: the whole method; `per_model`: each model's own training time, where the method exposes it (the
+    first pays compilation and autotuning, the others show the steady state a long job converges to)."""
     acc, ok = np.asarray(accuracies, dtype=float), status == "ok" and n > 0
+    per_model = np.asarray(per_model, dtype=float)
     return {
         "method": method, "device": device, "models": n,
         "s_per_model": seconds / n if ok else NAN,
         "models_per_hour": 3600 * n / seconds if ok else NAN,
+        "first_model_s": per_model[0] if len(per_model) else NAN,
+        "steady_s_per_model": per_model[1:].mean() if len(per_model) > 1 else NAN,
         "test_acc_mean": acc.mean() if ok else NAN,
         "test_acc_std": acc.std(ddof=1) if ok and len(acc) > 1 else NAN,
         "peak_gpu_mib": peak, "status": status,
@@ -107,7 +112,7 @@ def bench_ours(args, data_dir: Path, work: Path, device: str, name: str, recipe:
                                                                                     args.standard_models)
     runs = expand_study({"base": base, "seeds": list(range(n))})
     paths = [work / f"ours-{recipe}" / run.run_id for run in runs]
-    seconds, _ = timed(device, lambda: train_batch(
+    seconds, summaries = timed(device, lambda: train_batch(
         runs, data_dir, [str(p / "model.pt") for p in paths], [str(p / "train_log.json") for p in paths], runtime,
         show_progress=False))
     test = load_split(data_dir, "test")
@@ -115,7 +120,8 @@ def bench_ours(args, data_dir: Path, work: Path, device: str, name: str, recipe:
     models = (load_model(path / "model.pt", runtime)[0] for path in paths)  # one at a time
     accuracies = [float((predict(model, images, runtime).argmax(1) == labels).float().mean()) for model in models]
     method = f"ours {recipe} ({base['model']}" + (", compile)" if args.compile else ")")
-    return row(method, name, "ok", len(runs), seconds, accuracies, peak_mib(device))
+    return row(method, name, "ok", len(runs), seconds, accuracies, peak_mib(device),
+               [summary["wall_seconds"] for summary in summaries])
 
 
 class ArrayDataset(torch.utils.data.Dataset):
@@ -226,16 +232,18 @@ def bench_airbench(args, data_dir: Path, device: str, name: str) -> dict:
             def train_all():
                 import airbench  # its default train loader reads ./cifar10/train.pt at import
 
-                models = []
+                models, per_model = [], []
                 for seed in range(args.models):
                     torch.manual_seed(seed)
-                    models.append(airbench.train94(verbose=False))
-                return airbench, models
+                    model_seconds, model = timed(device, lambda: airbench.train94(verbose=False))
+                    models.append(model)
+                    per_model.append(model_seconds)
+                return airbench, models, per_model
 
-            seconds, (airbench, models) = timed(device, train_all)
+            seconds, (airbench, models, per_model) = timed(device, train_all)
             test_loader = airbench.CifarLoader("cifar10", train=False, batch_size=2000)
             accuracies = [airbench.evaluate(model, test_loader, tta_level=2) for model in models]
-            return row("airbench94", name, "ok", args.models, seconds, accuracies, peak_mib(device))
+            return row("airbench94", name, "ok", args.models, seconds, accuracies, peak_mib(device), per_model)
         except Exception as error:  # report it and keep the other rows
             logging.exception("airbench94 failed")
             return row("airbench94", name, f"failed: {type(error).__name__}")
@@ -250,6 +258,8 @@ def show(table: pd.DataFrame) -> str:
     return pd.DataFrame({
         "method": table["method"], "epochs": table["epochs"], "device": table["device"], "models": table["models"],
         "s/model": [number(v, ".2f") for v in table["s_per_model"]],
+        "first s": [number(v, ".2f") for v in table["first_model_s"]],
+        "steady s/model": [number(v, ".2f") for v in table["steady_s_per_model"]],
         "models/hour": [number(v, ".1f") for v in table["models_per_hour"]],
         "test accuracy": [f"{m:.4f}" + (f" ± {s:.4f}" if np.isfinite(s) else "") if np.isfinite(m) else "-"
                           for m, s in zip(table["test_acc_mean"], table["test_acc_std"])],

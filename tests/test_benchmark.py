@@ -33,6 +33,8 @@ def test_smoke_run_writes_one_row_per_method(tmp_path):
         assert result["s_per_model"] > 0 and result["models_per_hour"] > 0
         assert 0 <= result["test_acc_mean"] <= 1 and math.isfinite(result["test_acc_std"])
         assert math.isnan(result["peak_gpu_mib"])  # CPU: no GPU memory
+        # our trainer reports each model's time: the first pays one-off costs, the rest are the steady state
+        assert (result["first_model_s"] > 0 and result["steady_s_per_model"] > 0) == prefix.startswith("ours")
 
     # On a CPU the airbench row says why it has no numbers. (find_spec: importing airbench would build its CIFAR-10
     # loader, and download CIFAR-10 into the working directory.)
