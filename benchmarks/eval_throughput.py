@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from multisheets.interventions import corrupted_test_set
 from multisheets.runtime import cpu_name, make_runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import DEFAULT_DATA, FAST_PRESET, resolve_data  # noqa: E402
+from train_throughput import DEFAULT_DATA, FAST_PRESET, resolve_data
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -67,6 +68,40 @@ def train_models(data_dir: Path, out: Path, n: int, runtime, smoke: bool) -> lis
     return paths
 
 
+def bench_family(family: str, args, data_dir: Path, models: list[Path], work: Path, runtime, name: str) -> dict:
+    device = runtime.device.type
+    settings = family_settings(family, args.smoke, args.batch_size)
+    inputs, prepare_seconds = None, 0.0
+    if family == "corruption":
+        test, inputs = load_split(data_dir, "test"), []
+        started = time.perf_counter()
+        for corruption in settings["types"]:
+            path = work / "corruptions" / f"{corruption}.npy"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, corrupted_test_set(corruption, test, settings["seed"], None, None))
+            inputs.append(str(path))
+        prepare_seconds = time.perf_counter() - started
+    load_seconds, sets = synced(device, partial(load_family, family, data_dir, runtime, settings, inputs))
+    per_model = []
+    for index, model in enumerate(models):
+        out = work / "eval" / f"m{index}"
+        evaluate = partial(evaluate_model, sets, family, str(model), str(out / f"{family}.npz"),
+                           str(out / f"{family}.csv"), runtime)
+        per_model.append(synced(device, evaluate)[0])
+    # the first model pays one-off costs (cuDNN autotuning, lazy initialisation): report it apart
+    steady = per_model[1:] or per_model
+    result = {
+        "family": family, "device": name, "interventions": len(sets.shapes()), "images": sum(sets.shapes().values()),
+        "prepare_s": prepare_seconds, "load_s": load_seconds, "first_model_s": per_model[0],
+        "s_per_model": float(np.mean(steady)), "models": len(models),
+        "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else float("nan"),
+    }
+    del sets  # free the device before the next family loads
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    return result
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
@@ -88,7 +123,6 @@ def main(argv=None) -> None:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     name = torch.cuda.get_device_name() if device == "cuda" else f"{cpu_name()} ({torch.get_num_threads()} threads)"
     runtime = make_runtime({"device": device})
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work) if args.work else Path(tmp)
         data_dir = resolve_data(args.data, work, args.val_size)
@@ -97,37 +131,7 @@ def main(argv=None) -> None:
         models = models[: args.max_models]
         if not models:
             parser.error(f"no model.pt under {args.models}")
-        for family in families:
-            settings = family_settings(family, args.smoke, args.batch_size)
-            inputs, prepare_seconds = None, 0.0
-            if family == "corruption":
-                test, inputs = load_split(data_dir, "test"), []
-                started = time.perf_counter()
-                for corruption in settings["types"]:
-                    path = work / "corruptions" / f"{corruption}.npy"
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    np.save(path, corrupted_test_set(corruption, test, settings["seed"], None, None))
-                    inputs.append(str(path))
-                prepare_seconds = time.perf_counter() - started
-            load_seconds, sets = synced(device, lambda: load_family(family, data_dir, runtime, settings, inputs))
-            images = sum(sets.shapes().values())
-            per_model = []
-            for index, model in enumerate(models):
-                out = work / "eval" / f"m{index}"
-                seconds, _ = synced(device, lambda: evaluate_model(
-                    sets, family, str(model), str(out / f"{family}.npz"), str(out / f"{family}.csv"), runtime))
-                per_model.append(seconds)
-            # the first model pays one-off costs (cuDNN autotuning, lazy initialisation): report it apart
-            steady = per_model[1:] or per_model
-            rows.append({
-                "family": family, "device": name, "interventions": len(sets.shapes()), "images": images,
-                "prepare_s": prepare_seconds, "load_s": load_seconds, "first_model_s": per_model[0],
-                "s_per_model": float(np.mean(steady)), "models": len(models),
-                "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else float("nan"),
-            })
-            del sets
-            if device == "cuda":
-                torch.cuda.empty_cache()
+        rows = [bench_family(family, args, data_dir, models, work, runtime, name) for family in families]
     table = pd.DataFrame(rows)
     table["date"], table["torch"], table["data"] = date.today().isoformat(), torch.__version__, args.data
     print(table.drop(columns=["date", "torch", "data"]).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
