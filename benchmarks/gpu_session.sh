@@ -7,7 +7,7 @@
 #   pip download --no-deps airbench==0.1.8 -d /tmp/airbench && pip wheel --no-deps /tmp/airbench/airbench-0.1.8.tar.gz -w .gpu
 # Then on the GPU machine (the `device` tool: carry [".gpu"]):
 #   bash benchmarks/gpu_session.sh
-# Outputs land in $OUT (the device tool's) or results/benchmarks: two CSVs and their logs.
+# Outputs land in $OUT (the device tool's) or results/benchmarks: two CSVs, their logs and the GPU tests' log.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-results/benchmarks}
@@ -31,6 +31,9 @@ else
     eval_args=(--data /tmp/bench/data)
 fi
 log_lines='^20[0-9][0-9]-'  # per-epoch and per-model log lines: in the .log files, not on the screen
+
+# GPU-only tests first (bf16 learning, bit-identical reruns with deterministic: true); a failure stops nothing else
+python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tee "$OUT/test_gpu.log" | tail -5 || true
 
 python3 benchmarks/train_throughput.py "${train_args[@]}" --work /tmp/bench --out "$OUT/train_throughput.csv" 2>&1 \
     | tee "$OUT/train_throughput.log" | grep -v "$log_lines"

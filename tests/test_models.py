@@ -103,3 +103,23 @@ def test_predict_can_skip_test_time_augmentation_and_restores_it():
     assert model.tta == "flip" and model.training
     model.tta = "none"
     assert torch.allclose(plain, predict(model, images, cpu))
+
+
+# Modules whose CUDA backward has no deterministic kernel (torch.use_deterministic_algorithms raises on them).
+NONDETERMINISTIC_ON_CUDA = (torch.nn.AdaptiveAvgPool2d, torch.nn.AdaptiveMaxPool2d, torch.nn.AvgPool3d,
+                            torch.nn.MaxPool3d, torch.nn.ReflectionPad2d, torch.nn.ReplicationPad2d)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "cnn", "fastnet"])
+def test_models_avoid_modules_without_deterministic_cuda_backward(name):
+    model = build_model(name, 10, [0.5] * 3, [0.25] * 3, width=8)
+    assert not [m for m in model.modules() if isinstance(m, NONDETERMINISTIC_ON_CUDA)]
+
+
+def test_deterministic_stand_ins_match_the_torch_modules():
+    from multisheets.models import GlobalPool, reflect_pad1
+
+    x = torch.randn(3, 5, 7, 6)
+    assert torch.equal(GlobalPool("max")(x), torch.nn.AdaptiveMaxPool2d(1)(x))
+    assert torch.allclose(GlobalPool("mean")(x), torch.nn.AdaptiveAvgPool2d(1)(x), atol=1e-6)
+    assert torch.equal(reflect_pad1(x), torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"))

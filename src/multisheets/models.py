@@ -9,8 +9,26 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+
+class GlobalPool(nn.Module):
+    """Average or max over all positions, keeping (N, C, 1, 1). Same as AdaptiveAvg/MaxPool2d(1), whose CUDA
+    backward kernels have no deterministic implementation: with `deterministic: true` they would stop a GPU run."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3), keepdim=True) if self.kind == "mean" else x.amax((2, 3), keepdim=True)
+
+
+def reflect_pad1(x: torch.Tensor) -> torch.Tensor:
+    """Reflect-pad H and W by one pixel with slices and concatenation, whose backward is deterministic on GPUs
+    (reflection_pad2d's is not), since attacks differentiate through test-time augmentation."""
+    x = torch.cat([x[:, :, 1:2], x, x[:, :, -2:-1]], dim=2)
+    return torch.cat([x[:, :, :, 1:2], x, x[:, :, :, -2:-1]], dim=3)
 
 
 def conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
@@ -46,7 +64,7 @@ def resnet18(num_classes: int, width: int = 64) -> nn.Module:
             stride = 2 if stage > 0 and block == 0 else 1
             layers.append(BasicBlock(c_in, c_out, stride))
             c_in = c_out
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes)]
+    layers += [GlobalPool("mean"), nn.Flatten(), nn.Linear(c_in, num_classes)]
     return nn.Sequential(*layers)
 
 
@@ -59,7 +77,7 @@ def small_cnn(num_classes: int, width: int = 32) -> nn.Module:
         nn.MaxPool2d(2),
         conv_bn(2 * width, 4 * width),
         nn.MaxPool2d(2),
-        nn.AdaptiveAvgPool2d(1),
+        GlobalPool("mean"),
         nn.Flatten(),
         nn.Linear(4 * width, num_classes),
     )
@@ -129,7 +147,7 @@ def fastnet(num_classes: int, width: int = 64) -> nn.Module:
     return nn.Sequential(
         stem, nn.GELU(),
         conv_group(stem.out_channels, width), conv_group(width, 4 * width), conv_group(4 * width, 4 * width),
-        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(4 * width, num_classes, bias=False), Scale(1 / 9),
+        GlobalPool("max"), nn.Flatten(), nn.Linear(4 * width, num_classes, bias=False), Scale(1 / 9),
     )
 
 
@@ -183,7 +201,7 @@ class Classifier(nn.Module):
         views = [images]
         if self.tta == "flip_translate":
             height, width = images.shape[2:]
-            padded = F.pad(images, (1, 1, 1, 1), mode="reflect")
+            padded = reflect_pad1(images)
             views += [padded[:, :, :height, :width], padded[:, :, 2:, 2:]]
         views += [view.flip(3) for view in views]  # one forward pass over every view: larger, faster kernels
         logits = self.backbone((torch.cat(views) - self.mean) / self.std).unflatten(0, (len(views), len(images)))
