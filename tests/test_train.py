@@ -143,6 +143,7 @@ def test_fast_recipe_learns_and_is_bit_identical_on_cpu(data_dir, cpu, tmp_path)
     assert summary["status"] == "completed"
     assert summary["epochs"][-1]["val_accuracy"] > 0.5  # 4 classes
     assert [epoch["val_tta"] for epoch in summary["epochs"]] == [False] * 7 + [True]  # the last as evaluated
+    assert max(epoch["lr"] for epoch in summary["epochs"]) <= FAST["lr"]  # the logged lr is `lr`'s, not 64x
     _, second, _ = train(runs, data_dir, cpu, tmp_path / "b")
     a, b = (torch.load(path[0], weights_only=True) for path in (first, second))
     assert a["tta"] == "flip_translate"
@@ -182,3 +183,10 @@ def test_compiled_module_is_traced_once_for_a_whole_batch_of_runs(data_dir, cpu,
     assert graphs[0] == graphs[1] <= 3
     eager, _, _ = train(runs, data_dir, cpu, tmp_path / "eager")
     assert [s["final_val_accuracy"] for s in summaries] == [s["final_val_accuracy"] for s in eager]
+
+
+def test_runs_differing_only_in_tta_share_a_module_and_keep_their_own_tta(data_dir, cpu, tmp_path):
+    runs = expand_study({"base": {**FAST, "epochs": 1}, "dimensions": {"tta": ["none", "flip"]}, "seeds": [0]})
+    summaries, models, _ = train(runs, data_dir, cpu, tmp_path)
+    assert [torch.load(path, weights_only=True)["tta"] for path in models] == ["flip_translate", "none", "flip"]
+    assert [s["epochs"][-1]["val_tta"] for s in summaries] == [True, False, True]

@@ -27,6 +27,7 @@ def parameter_groups(module: nn.Module, hp: dict[str, Any]) -> list[dict[str, An
     ``standard``: one group. ``fast``: batch-norm shifts (``norm_bias``) at `NORM_BIAS_LR_SCALE` x the learning
     rate and weight decay / that scale (the same decay per step), the whitening stem's bias
     (``whitening_bias``; frozen after `WHITENING_BIAS_EPOCHS` by `group_lr_factors`), and the rest (``other``).
+    The group that follows `lr` itself always comes last.
     """
     recipe = hp.get("recipe", "standard")
     if recipe not in RECIPES:

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 WHITENING_IMAGES = 5000  # enough 2x2 patches (~5 M) for a stable 12x12 second-moment estimate
 
+
 class ModelCache:
     """One module per architecture for the whole process; runs reset its weights in place."""
 
@@ -41,7 +42,7 @@ class ModelCache:
 
     def fresh(self, hp: dict[str, Any], init_seed: int) -> tuple[nn.Module, nn.Module]:
         """(module, callable) with weights drawn from `init_seed`; callable is the compiled module when enabled."""
-        key = (hp["model"], hp["width"], hp["tta"])
+        key = (hp["model"], hp["width"])
         torch.manual_seed(init_seed)
         initial = build_model(
             hp["model"], len(self.info["classes"]), self.info["mean"], self.info["std"], hp["width"], hp["tta"]
@@ -54,6 +55,7 @@ class ModelCache:
             self.modules[key] = (module, forward)
         module, forward = self.modules[key]
         module.load_state_dict(initial.state_dict())
+        module.tta = hp["tta"]  # a plain attribute: runs differing only in tta share the module
         return module, forward
 
 
@@ -111,7 +113,7 @@ def train_run(
         seen = steps_per_epoch * batch_size
         train_loss = float(loss_sum) / seen
         record = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": int(correct) / seen,
-                  "lr": optimizer.param_groups[0]["lr"]}
+                  "lr": optimizer.param_groups[-1]["lr"]}  # the last group follows `lr` itself (see optim)
         # Intermediate epochs skip test-time augmentation (up to 6x the validation cost, ~20 % of a fast-recipe
         # epoch); the last epoch validates the model as it will be evaluated.
         record["val_tta"] = epoch == hp["epochs"] and hp["tta"] != "none"
