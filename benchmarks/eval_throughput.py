@@ -27,13 +27,13 @@ from multisheets.interventions import corrupted_test_set
 from multisheets.runtime import cpu_name, make_runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import DEFAULT_DATA, FAST_PRESET, resolve_data
+from train_throughput import DEFAULT_DATA, FAST_SMOKE, fast_base, peak_mib, resolve_data, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 FAMILIES = ("clean", "corruption", "adversarial", "privacy")
 SMOKE = {"corruption": {"types": ["gaussian_noise", "fog"], "severities": [1, 3]},
-         "adversarial": {"n": 50, "steps": 2, "batch_size": 50, "linf_eps": [2], "l2_eps": [0.25]},
+         "adversarial": {"n": 50, "steps": 2, "linf_eps": [2], "l2_eps": [0.25]},
          "privacy": {"n": 100}}
 
 
@@ -42,26 +42,15 @@ def family_settings(family: str, smoke: bool, batch_size: int) -> dict:
     schema = yaml.safe_load(SCHEMA.read_text())["properties"]["interventions"]["properties"]
     properties = schema.get(family, {}).get("properties", {})
     settings = {key: spec["default"] for key, spec in properties.items() if "default" in spec}
-    settings = {"batch_size": batch_size, **settings}  # the family's own batch size (adversarial) wins
+    settings |= {"batch_size": batch_size}  # as rules/common.smk's family_settings does
     return settings | (SMOKE.get(family, {}) if smoke else {})
-
-
-def synced(device: str, work):
-    started = time.perf_counter()
-    result = work()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - started, result
 
 
 def train_models(data_dir: Path, out: Path, n: int, runtime, smoke: bool) -> list[Path]:
     from multisheets.study import expand_study
     from multisheets.train import train_batch
 
-    base = yaml.safe_load(FAST_PRESET.read_text())["base"]
-    if smoke:
-        base |= {"width": 4, "epochs": 1, "batch_size": 256}
-    runs = expand_study({"base": base, "seeds": list(range(n))})
+    runs = expand_study({"base": fast_base(FAST_SMOKE if smoke else None), "seeds": list(range(n))})
     paths = [out / run.run_id / "model.pt" for run in runs]
     train_batch(runs, data_dir, [str(p) for p in paths], [str(p.with_suffix(".json")) for p in paths], runtime,
                 show_progress=False)
@@ -81,20 +70,20 @@ def bench_family(family: str, args, data_dir: Path, models: list[Path], work: Pa
             np.save(path, corrupted_test_set(corruption, test, settings["seed"], None, None))
             inputs.append(str(path))
         prepare_seconds = time.perf_counter() - started
-    load_seconds, sets = synced(device, partial(load_family, family, data_dir, runtime, settings, inputs))
+    load_seconds, sets = timed(device, partial(load_family, family, data_dir, runtime, settings, inputs))
     per_model = []
     for index, model in enumerate(models):
         out = work / "eval" / f"m{index}"
         evaluate = partial(evaluate_model, sets, family, str(model), str(out / f"{family}.npz"),
                            str(out / f"{family}.csv"), runtime)
-        per_model.append(synced(device, evaluate)[0])
+        per_model.append(timed(device, evaluate)[0])
     # the first model pays one-off costs (cuDNN autotuning, lazy initialisation): report it apart
     steady = per_model[1:] or per_model
     result = {
         "family": family, "device": name, "interventions": len(sets.shapes()), "images": sum(sets.shapes().values()),
         "prepare_s": prepare_seconds, "load_s": load_seconds, "first_model_s": per_model[0],
         "s_per_model": float(np.mean(steady)), "models": len(models),
-        "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else float("nan"),
+        "peak_gpu_mib": peak_mib(device),  # while evaluating the last model, the family's data loaded
     }
     del sets  # free the device before the next family loads
     if device == "cuda":

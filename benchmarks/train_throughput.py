@@ -35,8 +35,9 @@ FAST_PRESET = ROOT / "config" / "cifar10-fast.yaml"
 METHODS = ("fast", "airbench", "standard", "naive")
 GPU_DEFAULTS = {"data": str(DEFAULT_DATA), "models": 8, "standard_models": 2, "epochs": 5, "model": "resnet18",
                 "device": "auto"}
+FAST_SMOKE = {"width": 4, "epochs": 1, "batch_size": 256}  # the fast preset shrunk for CPU smoke runs
 SMOKE_DEFAULTS = {"data": "synthetic", "models": 2, "standard_models": 2, "epochs": 1, "model": "cnn", "width": 4,
-                  "device": "cpu", "fast_width": 4, "fast_epochs": 1, "fast_batch_size": 256}
+                  "device": "cpu", **{f"fast_{key}": value for key, value in FAST_SMOKE.items()}}
 SYNTHETIC = {"source": "synthetic", "path": "", "val_size": 500, "split_seed": 0,
              "synthetic": {"train_per_class": 200, "test_per_class": 50}}
 EVAL_BATCH = 1024
@@ -48,11 +49,15 @@ def hyperparameters(args) -> dict:
     return {key: getattr(args, key) for key in ("model", "width", "epochs", "batch_size", "lr")}
 
 
-def fast_hyperparameters(args) -> dict:
-    """The fast preset's base, with --fast-* overrides (the smoke run shrinks it)."""
+def fast_base(overrides: dict | None = None) -> dict:
+    """The fast preset's base hyperparameters, with the overrides that are not None."""
     base = yaml.safe_load(FAST_PRESET.read_text())["base"]
-    overrides = {"width": args.fast_width, "epochs": args.fast_epochs, "batch_size": args.fast_batch_size}
-    return base | {key: value for key, value in overrides.items() if value is not None}
+    return base | {key: value for key, value in (overrides or {}).items() if value is not None}
+
+
+def fast_hyperparameters(args) -> dict:
+    """The fast preset's base with --fast-* overrides (the smoke run shrinks it)."""
+    return fast_base({key: getattr(args, f"fast_{key}") for key in FAST_SMOKE})
 
 
 def timed(device: str, work) -> tuple[float, object]:

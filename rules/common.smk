@@ -32,17 +32,10 @@ def batch_files(batch, name):
     return [run_file(run.run_id, name) for run in BATCHES[batch]]
 
 
-def all_metric_files():
+def all_family_files(folder, suffix):
+    """Every run's file of every family, e.g. results/runs/<run_id>/metrics/<family>.csv."""
     return [
-        run_file(run.run_id, f"metrics/{family}.csv")
-        for run in RUNS
-        for family in FAMILIES
-    ]
-
-
-def all_prediction_files():
-    return [
-        run_file(run.run_id, f"predictions/{family}.npz")
+        run_file(run.run_id, f"{folder}/{family}.{suffix}")
         for run in RUNS
         for family in FAMILIES
     ]

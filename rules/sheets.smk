@@ -3,7 +3,7 @@
 
 rule collect_metrics:
     input:
-        all_metric_files(),
+        all_family_files("metrics", "csv"),
     output:
         parquet="results/tables/metrics.parquet",
         csv="results/tables/metrics.csv",
@@ -22,7 +22,7 @@ rule multiplicity_sheet:
     input:
         metrics="results/tables/metrics.parquet",
         runs="results/tables/runs.csv",
-        predictions=all_prediction_files(),
+        predictions=all_family_files("predictions", "npz"),
         data=DATA_FILES,
     output:
         long="results/tables/sheet.parquet",

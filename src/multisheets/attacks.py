@@ -15,12 +15,11 @@ Conventions
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from multisheets.runtime import autocast, eval_mode
 
 __all__ = ["fgsm", "pgd", "robust_predictions", "NORMS", "ATTACKS"]
 
@@ -29,24 +28,6 @@ ATTACKS = ("fgsm", "pgd_linf", "pgd_l2")
 
 # Smallest norm used when dividing by a per-example L2 norm (guards against zero gradients/perturbations).
 _TINY = 1e-12
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Put every submodule in eval mode, restoring each module's own training flag on exit."""
-    previous = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, training in previous:
-            module.training = training
-
-
-def _autocast(device_type: str, dtype: torch.dtype | None):
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device_type, dtype=dtype)
 
 
 def _per_example(norms: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -68,7 +49,7 @@ def _input_grad(
 ) -> torch.Tensor:
     """Gradient of the summed cross-entropy loss w.r.t. the (float32) input only."""
     x_adv = x_adv.detach().requires_grad_(True)
-    with torch.enable_grad(), _autocast(x_adv.device.type, autocast_dtype):
+    with torch.enable_grad(), autocast(x_adv.device.type, autocast_dtype):
         logits = model(x_adv)
     loss = F.cross_entropy(logits.float(), labels, reduction="sum")
     (grad,) = torch.autograd.grad(loss, x_adv)
@@ -79,7 +60,7 @@ def _input_grad(
 def _loss_and_fooled(
     model: nn.Module, x_adv: torch.Tensor, labels: torch.Tensor, autocast_dtype: torch.dtype | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    with _autocast(x_adv.device.type, autocast_dtype):
+    with autocast(x_adv.device.type, autocast_dtype):
         logits = model(x_adv)
     logits = logits.float()
     loss = F.cross_entropy(logits, labels, reduction="none")
@@ -99,7 +80,7 @@ def fgsm(
     if eps == 0:
         return images.detach().clone()
     x = images.detach().float()
-    with _eval_mode(model):
+    with eval_mode(model):
         grad = _input_grad(model, x, labels, autocast_dtype)
     adv = (x + eps * grad.sign()).clamp(0.0, 1.0)
     return adv.to(images.dtype)
@@ -202,7 +183,7 @@ def pgd(
     x = images.detach().float()
     y = labels.detach()
     args = (norm, eps, step_size, steps, random_start, generator, autocast_dtype)
-    with _eval_mode(model):
+    with eval_mode(model):
         best = _pgd_once(model, x, y, *args)
         if restarts > 1:
             best_loss, best_fooled = _loss_and_fooled(model, best, y, autocast_dtype)
@@ -256,7 +237,7 @@ def robust_predictions(
     device = _model_device(model, images.device)
     autocast_dtype = attack_kwargs.get("autocast_dtype")
     outputs = []
-    with _eval_mode(model):
+    with eval_mode(model):
         for start in range(0, len(images), batch_size):
             x = images[start : start + batch_size].to(device)
             y = labels[start : start + batch_size].to(device)
@@ -264,7 +245,7 @@ def robust_predictions(
                 adv = fgsm(model, x, y, **attack_kwargs)
             else:
                 adv = pgd(model, x, y, norm=attack.removeprefix("pgd_"), **attack_kwargs)
-            with torch.no_grad(), _autocast(device.type, autocast_dtype):
+            with torch.no_grad(), autocast(device.type, autocast_dtype):
                 logits = model(adv)
             outputs.append(logits.float().cpu())
     if not outputs:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-AUGMENTATIONS = ("crop_flip", "translate2_altflip", "flip", "none")
-PADDING = {"crop_flip": 4, "translate2_altflip": 2, "flip": 0, "none": 0}
+PADDING = {"crop_flip": 4, "translate2_altflip": 2, "flip": 0, "none": 0}  # translation range per kind
+AUGMENTATIONS = tuple(PADDING)
 
 
 def translate(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:

@@ -69,7 +69,11 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[
     if not path.exists():
         raise DataError(f"imagefolder path {path} does not exist")
     files: dict[str, dict[str, list[tuple[str, bytes]]]] = {"train": {}, "test": {}}
+    directory_digest = hashlib.sha256()  # an archive is checksummed as a file; a directory from what is read here
     for name, payload in _imagefolder_entries(path):
+        if path.is_dir():
+            directory_digest.update(name.encode())
+            directory_digest.update(hashlib.sha256(payload).digest())
         parts = Path(name).parts
         split_at = next((i for i, part in enumerate(parts) if part in files and len(parts) - i == 3), None)
         if split_at is None:
@@ -99,7 +103,7 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[
         splits[split] = LabelledImages(np.stack(images), np.asarray(labels, dtype=np.int64))
     if splits["train"].images.shape[1:] != splits["test"].images.shape[1:]:
         raise DataError(f"{path}: train and test images differ in size")
-    checksum = sha256_file(path) if path.is_file() else _directory_checksum(path)
+    checksum = sha256_file(path) if path.is_file() else directory_digest.hexdigest()
     return splits, classes, checksum
 
 
@@ -109,14 +113,6 @@ def _decode(source: Path, name: str, payload: bytes) -> np.ndarray:
         return np.asarray(Image.open(io.BytesIO(payload)).convert("RGB"))
     except Exception as error:  # PIL raises several types for broken files
         raise DataError(f"{source}: cannot decode image {name}: {error}") from error
-
-
-def _directory_checksum(path: Path) -> str:
-    digest = hashlib.sha256()
-    for name, payload in _imagefolder_entries(path):
-        digest.update(name.encode())
-        digest.update(hashlib.sha256(payload).digest())
-    return digest.hexdigest()
 
 
 def read_cifar10(root: str | Path) -> tuple[dict[str, LabelledImages], list[str], str]:
@@ -257,9 +253,12 @@ def prepare(data_config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
     return info
 
 
-def load_split(data_dir: str | Path, split: str) -> LabelledImages:
+def load_split(data_dir: str | Path, split: str, mmap: bool = False) -> LabelledImages:
+    """A prepared split; ``mmap=True`` maps the images instead of reading them, for callers that need the
+    labels or a subset only."""
     data_dir = Path(data_dir)
-    return LabelledImages(np.load(data_dir / f"{split}_images.npy"), np.load(data_dir / f"{split}_labels.npy"))
+    images = np.load(data_dir / f"{split}_images.npy", mmap_mode="r" if mmap else None)
+    return LabelledImages(images, np.load(data_dir / f"{split}_labels.npy"))
 
 
 def load_info(data_dir: str | Path) -> dict[str, Any]:

@@ -69,9 +69,10 @@ def metric_row(prediction: Prediction, num_classes: int) -> dict[str, Any]:
         "worst_class": int(np.nanargmin(per_class)),
         "worst_class_n": int((labels_np == np.nanargmin(per_class)).sum()),
     }
-    if prediction.extra and "attack_accuracy" in prediction.extra:
-        row |= {"classifier_accuracy": row["accuracy"], "accuracy": prediction.extra["attack_accuracy"],
-                "accuracy_kind": "attack", "n": int(prediction.extra["n_attack_eval"])}
+    if prediction.extra:  # a family's own fields; one that redefines `accuracy` keeps the classifier's apart
+        if "accuracy" in prediction.extra:
+            row["classifier_accuracy"] = row["accuracy"]
+        row |= prediction.extra
     return row
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from multisheets.data import load_split
-from multisheets.runtime import Runtime
+from multisheets.runtime import Runtime, eval_mode
 
 EVAL_BATCH_SIZE = 1024
 
@@ -27,7 +27,7 @@ class Prediction(NamedTuple):
     labels: torch.Tensor  # int64 (N,)
     indices: np.ndarray | None = None  # positions in the test split when an intervention uses a subset
     own_labels: bool = False  # labels are not the test split's (stored next to the logits)
-    extra: dict[str, float] | None = None  # metrics only this family knows (e.g. membership attack accuracy)
+    extra: dict[str, Any] | None = None  # metric-row fields this family sets itself (membership: the attack's)
 
 
 def device_images(images: np.ndarray, runtime: Runtime) -> torch.Tensor:
@@ -45,21 +45,27 @@ def predict(
     ``tta=False`` skips the model's test-time augmentation (cheap monitoring during training); evaluation keeps it.
     """
     module = getattr(forward, "_orig_mod", forward)
-    was_training, own_tta = module.training, getattr(module, "tta", None)
-    module.eval()
+    own_tta = getattr(module, "tta", None)
     if not tta and own_tta is not None:
         module.tta = "none"
     outputs = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size].float().div_(255)
-        if runtime.channels_last:
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        with runtime.autocast():
-            outputs.append(forward(batch).float())
-    module.train(was_training)
+    with eval_mode(module):
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size].float().div_(255)
+            if runtime.channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with runtime.autocast():
+                outputs.append(forward(batch).float())
     if own_tta is not None:
         module.tta = own_tta
     return torch.cat(outputs)
+
+
+class ImageSet(NamedTuple):
+    images: torch.Tensor  # uint8 (N, 3, H, W) on the device
+    labels: torch.Tensor  # int64 (N,) on the device
+    indices: np.ndarray | None = None  # positions in the test split (see Prediction)
+    own_labels: bool = False
 
 
 class Family:
@@ -68,17 +74,20 @@ class Family:
     def __init__(self, data_dir: Path, settings: dict[str, Any], runtime: Runtime, inputs: list[str] | None = None):
         self.runtime, self.settings = runtime, settings
         self.batch_size = settings.get("batch_size", EVAL_BATCH_SIZE)
-        self.sets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.sets: dict[str, ImageSet] = {}
 
-    def add(self, name: str, images: np.ndarray, labels: np.ndarray) -> None:
-        self.sets[name] = (device_images(images, self.runtime), torch.from_numpy(labels).to(self.runtime.device))
+    def add(self, name: str, images: np.ndarray, labels: np.ndarray, indices: np.ndarray | None = None,
+            own_labels: bool = False) -> None:
+        labels_on_device = torch.from_numpy(np.asarray(labels)).to(self.runtime.device)
+        self.sets[name] = ImageSet(device_images(images, self.runtime), labels_on_device, indices, own_labels)
 
     def shapes(self) -> dict[str, int]:
-        return {name: len(labels) for name, (_, labels) in self.sets.items()}
+        return {name: len(image_set.labels) for name, image_set in self.sets.items()}
 
     def __call__(self, forward: Callable) -> Iterator[Prediction]:
-        for name, (images, labels) in self.sets.items():
-            yield Prediction(name, predict(forward, images, self.runtime, self.batch_size), labels)
+        for name, (images, labels, indices, own_labels) in self.sets.items():
+            logits = predict(forward, images, self.runtime, self.batch_size)
+            yield Prediction(name, logits, labels, indices, own_labels)
 
 
 class CleanFamily(Family):
@@ -96,7 +105,7 @@ class CorruptionFamily(Family):
 
     def __init__(self, data_dir, settings, runtime, inputs=None):
         super().__init__(data_dir, settings, runtime)
-        labels = load_split(data_dir, "test").labels
+        labels = load_split(data_dir, "test", mmap=True).labels
         for path in inputs or []:
             images = np.load(path, mmap_mode="r")
             n = len(labels)
@@ -120,7 +129,7 @@ class AdversarialFamily(Family):
 
     def __init__(self, data_dir, settings, runtime, inputs=None):
         super().__init__(data_dir, settings, runtime)
-        test = load_split(data_dir, "test")
+        test = load_split(data_dir, "test", mmap=True)
         n = min(settings["n"], len(test.labels))
         self.indices = np.sort(np.random.default_rng(settings["seed"]).choice(len(test.labels), n, replace=False))
         self.images = device_images(test.images[self.indices], runtime)
@@ -161,7 +170,7 @@ class PrivacyFamily(Family):
 
     def __init__(self, data_dir, settings, runtime, inputs=None):
         super().__init__(data_dir, settings, runtime)
-        train, val = load_split(data_dir, "train"), load_split(data_dir, "val")
+        train, val = load_split(data_dir, "train", mmap=True), load_split(data_dir, "val", mmap=True)
         n = min(settings["n"], len(train.labels), len(val.labels))
         rng = np.random.default_rng(settings["seed"])
         members = rng.choice(len(train.labels), n, replace=False)
@@ -176,7 +185,7 @@ class PrivacyFamily(Family):
     def __call__(self, forward: Callable) -> Iterator[Prediction]:
         from multisheets.trust import membership_inference, per_example_loss, softmax_confidence
 
-        images, labels = self.sets["membership"]
+        images, labels, _, _ = self.sets["membership"]
         logits = predict(forward, images, self.runtime, self.batch_size)
         logits_np, labels_np = logits.cpu().numpy(), labels.cpu().numpy()
         scores = {"loss": (per_example_loss(logits_np, labels_np), False),
@@ -185,7 +194,8 @@ class PrivacyFamily(Family):
             attack = membership_inference(values[self.is_member], values[~self.is_member],
                                           seed=self.settings["seed"], higher_is_member=higher_is_member)
             yield Prediction(f"mia_{score}", logits, labels, own_labels=True,
-                             extra={"attack_accuracy": attack["attack_accuracy"], "n_attack_eval": attack["n_eval"]})
+                             extra={"accuracy": attack["attack_accuracy"], "accuracy_kind": "attack",
+                                    "n": int(attack["n_eval"])})
 
 
 class ShiftFamily(Family):
@@ -195,11 +205,7 @@ class ShiftFamily(Family):
         super().__init__(data_dir, settings, runtime)
         for path in inputs or []:
             with np.load(path) as archive:
-                self.add(f"shift={Path(path).stem}", archive["images"], archive["labels"])
-
-    def __call__(self, forward: Callable) -> Iterator[Prediction]:
-        for prediction in super().__call__(forward):
-            yield prediction._replace(own_labels=True)
+                self.add(f"shift={Path(path).stem}", archive["images"], archive["labels"], own_labels=True)
 
 
 class SubgroupFamily(Family):
@@ -213,22 +219,16 @@ class SubgroupFamily(Family):
         import pandas as pd
 
         super().__init__(data_dir, settings, runtime)
-        test = load_split(data_dir, "test")
+        test = load_split(data_dir, "test", mmap=True)
         (groups_csv,) = inputs or [settings["groups_csv"]]
         table = pd.read_csv(groups_csv)
         if not {"index", "group"} <= set(table.columns):
             raise ValueError(f"{groups_csv}: needs columns 'index' and 'group', has {list(table.columns)}")
         if not table["index"].between(0, len(test.labels) - 1).all():
             raise ValueError(f"{groups_csv}: indices must lie in 0..{len(test.labels) - 1} (the test split)")
-        self.indices = {}
         for group, rows in table.groupby("group", sort=True):
             index = np.sort(rows["index"].to_numpy())
-            self.indices[f"group={group}"] = index
-            self.add(f"group={group}", test.images[index], test.labels[index])
-
-    def __call__(self, forward: Callable) -> Iterator[Prediction]:
-        for prediction in super().__call__(forward):
-            yield prediction._replace(indices=self.indices[prediction.intervention])
+            self.add(f"group={group}", test.images[index], test.labels[index], indices=index)
 
 
 FAMILIES: dict[str, type[Family]] = {

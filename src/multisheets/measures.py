@@ -30,6 +30,7 @@ __all__ = [
     "noise_floor",
     "expected_range",
     "bootstrap_spread_ci",
+    "bootstrap_spread_cis",
     "disagreement_matrix",
     "mean_pairwise_disagreement",
     "ambiguity",
@@ -125,17 +126,9 @@ def accuracy_spread(accuracies: np.ndarray) -> dict[str, float]:
     NaN values raise (filter diverged runs first).
     """
     acc = _accuracies(accuracies)
-    dev = acc - acc.min()  # shift so identical runs give exactly 0 spread
-    q25, q75 = np.percentile(dev, [25, 75])
-    return {
-        "n_runs": int(acc.size),
-        "mean": float(acc.mean()),
-        "min": float(acc.min()),
-        "max": float(acc.max()),
-        "range": float(acc.max() - acc.min()),
-        "std": float(dev.std(ddof=1)) if acc.size > 1 else 0.0,
-        "iqr": float(q75 - q25),
-    }
+    spread = {statistic: float(_spread_stat(acc[None, :], statistic)[0]) for statistic in ("range", "std", "iqr")}
+    return {"n_runs": int(acc.size), "mean": float(acc.mean()), "min": float(acc.min()), "max": float(acc.max()),
+            **spread}
 
 
 def noise_floor(p: float | np.ndarray, n: int) -> float | np.ndarray:
@@ -149,13 +142,12 @@ def noise_floor(p: float | np.ndarray, n: int) -> float | np.ndarray:
     return float(se) if se.ndim == 0 else se
 
 
-def expected_range(accuracies, k: int, n_resamples: int = 2000, seed: int = 0) -> float:
+def expected_range(accuracies, k: int) -> float:
     """Expected ``max - min`` of ``k`` runs drawn without replacement from the population.
 
     Exact and deterministic: with ascending values ``x_(1) <= ... <= x_(R)``,
     ``E[max] = sum_i x_(i) C(i-1, k-1) / C(R, k)`` and ``E[min] = sum_i x_(i) C(R-i, k-1) / C(R, k)``.
-    ``k == 1`` -> 0.0; ``k > R`` -> NaN. ``n_resamples`` and ``seed`` are accepted for API
-    compatibility and unused (no resampling is needed).
+    ``k == 1`` -> 0.0; ``k > R`` -> NaN.
     """
     acc = np.sort(_accuracies(accuracies))
     if isinstance(k, bool) or int(k) != k or k < 1:
@@ -195,11 +187,23 @@ def bootstrap_spread_ci(
     seed: int = 0,
     alpha: float = 0.05,
 ) -> tuple[float, float]:
-    """Two-level percentile bootstrap CI for a spread statistic of per-run accuracies.
+    """Two-level percentile bootstrap CI for one spread statistic (see `bootstrap_spread_cis`)."""
+    return bootstrap_spread_cis(correct, (statistic,), n_boot, seed, alpha)[statistic]
+
+
+def bootstrap_spread_cis(
+    correct: np.ndarray,
+    statistics: tuple[str, ...] = ("range", "std", "iqr"),
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> dict[str, tuple[float, float]]:
+    """Two-level percentile bootstrap CIs for spread statistics of per-run accuracies, from one set of draws.
 
     Each replicate resamples runs (with replacement) and test examples (with replacement; the same
     example indices for every run, keeping the pairing), recomputes per-run accuracies and applies
-    ``statistic`` ("range" | "std" | "iqr"). Returns the ``(alpha/2, 1 - alpha/2)`` percentiles.
+    each of ``statistics`` ("range" | "std" | "iqr"). Returns the ``(alpha/2, 1 - alpha/2)`` percentiles per
+    statistic; the draws do not depend on the statistic, so each CI is what a single-statistic call gives.
     Deterministic per ``seed``. All runs identical (or one run) -> ``(0.0, 0.0)``.
 
     Implementation: example resampling is expressed as multinomial count vectors ``w`` so that all
@@ -215,10 +219,9 @@ def bootstrap_spread_ci(
         if not np.all((c == 0) | (c == 1)):
             raise ValueError("correct must be boolean (or 0/1)")
         c = c.astype(bool)
-    if statistic not in ("range", "std", "iqr"):
-        raise ValueError(
-            f"statistic must be 'range', 'std' or 'iqr', got {statistic!r}"
-        )
+    for statistic in statistics:
+        if statistic not in ("range", "std", "iqr"):
+            raise ValueError(f"statistic must be 'range', 'std' or 'iqr', got {statistic!r}")
     if isinstance(n_boot, bool) or int(n_boot) != n_boot or n_boot < 1:
         raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
     if not 0.0 < float(alpha) < 1.0:
@@ -233,7 +236,7 @@ def bootstrap_spread_ci(
     chunk = max(
         1, min(n_boot, 2**24 // max(n, r))
     )  # bound temporary memory (~chunk * N)
-    stats = np.empty(n_boot)
+    stats = np.empty((len(statistics), n_boot))
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
         ex = rng.integers(0, n, size=(b, n))
@@ -244,9 +247,10 @@ def bootstrap_spread_ci(
         ) / n  # (b, R): every run on each resample
         runs = rng.integers(0, r, size=(b, r))
         acc = np.take_along_axis(acc_all, runs, axis=1)
-        stats[start : start + b] = _spread_stat(acc, statistic)
-    lo, hi = np.quantile(stats, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return float(lo), float(hi)
+        for row, statistic in enumerate(statistics):
+            stats[row, start : start + b] = _spread_stat(acc, statistic)
+    bounds = np.quantile(stats, [alpha / 2.0, 1.0 - alpha / 2.0], axis=1)  # (2, statistics)
+    return {statistic: (float(lo), float(hi)) for statistic, lo, hi in zip(statistics, *bounds)}
 
 
 # --------------------------------------------------------------------------- prediction-level measures

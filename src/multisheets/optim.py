@@ -8,6 +8,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from multisheets.models import Whitening
+
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "onecycle", "step", "constant", "triangle")
 RECIPES = ("standard", "fast")
@@ -32,8 +34,6 @@ def parameter_groups(module: nn.Module, hp: dict[str, Any]) -> list[dict[str, An
     recipe = hp.get("recipe", "standard")
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r} (known: {', '.join(RECIPES)})")
-    from multisheets.models import Whitening
-
     trainable = {id(p): p for p in module.parameters() if p.requires_grad}
     if recipe == "standard":
         return [{"name": "all", "params": list(trainable.values())}]

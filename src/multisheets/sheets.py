@@ -124,16 +124,16 @@ def scenario_rows(
         spread = measures.accuracy_spread(accuracy)
         values = {measure: (spread[measure], np.nan, np.nan) for measure in ACCURACY_MEASURES}
         k = settings.get("expected_range_k", 5)
-        values["expected_range"] = (measures.expected_range(accuracy, k) if len(accuracy) >= k else np.nan, np.nan, np.nan)
+        values["expected_range"] = (measures.expected_range(accuracy, k), np.nan, np.nan)  # NaN when k > runs
         binomial = (table["accuracy_kind"] != "ece").all()  # ECE is no proportion: no binomial floor
         values["noise_floor"] = (float(measures.noise_floor(spread["mean"], n)) if binomial else np.nan, np.nan, np.nan)
         if store.has(intervention):
             preds = store.predictions(run_ids, intervention)
             if settings.get("bootstrap", 0) > 0 and len(run_ids) > 1 and (table["accuracy_kind"] == "classifier").all():
                 correct = preds == store.labels(run_ids[0], intervention)[None, :]
-                for measure in ("range", "std", "iqr"):
-                    low, high = measures.bootstrap_spread_ci(correct, statistic=measure, n_boot=settings["bootstrap"],
-                                                             seed=settings.get("seed", 0))
+                intervals = measures.bootstrap_spread_cis(correct, ("range", "std", "iqr"), settings["bootstrap"],
+                                                          settings.get("seed", 0))
+                for measure, (low, high) in intervals.items():
                     values[measure] = (spread[measure], low, high)
             reference_preds = preds[run_ids.index(reference)] if reference in run_ids else preds[0]
             values["disagreement"] = (measures.mean_pairwise_disagreement(preds), np.nan, np.nan)

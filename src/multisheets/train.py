@@ -23,7 +23,7 @@ from torch import nn
 from multisheets.augment import Augmenter
 from multisheets.data import load_info, load_split
 from multisheets.interventions import device_images, predict
-from multisheets.models import build_model, init_whitening
+from multisheets.models import Whitening, build_model, init_whitening
 from multisheets.optim import Lookahead, build_optimizer, group_lr_factors, lr_factor, parameter_groups
 from multisheets.runtime import Runtime, environment
 from multisheets.study import Run
@@ -34,11 +34,16 @@ WHITENING_IMAGES = 5000  # enough 2x2 patches (~5 M) for a stable 12x12 second-m
 
 
 class ModelCache:
-    """One module per architecture for the whole process; runs reset its weights in place."""
+    """One module per architecture for the whole process; runs reset its weights in place.
 
-    def __init__(self, info: dict[str, Any], runtime: Runtime):
-        self.info, self.runtime = info, runtime
+    Data-dependent initialisation (a whitening stem's filters, a function of the training images alone) is
+    fitted once per architecture and given to every run, whatever its seed.
+    """
+
+    def __init__(self, info: dict[str, Any], runtime: Runtime, whitening_images: torch.Tensor):
+        self.info, self.runtime, self.whitening_images = info, runtime, whitening_images
         self.modules: dict[tuple, tuple[nn.Module, nn.Module]] = {}
+        self.fitted: dict[tuple, dict[str, torch.Tensor]] = {}
 
     def fresh(self, hp: dict[str, Any], init_seed: int) -> tuple[nn.Module, nn.Module]:
         """(module, callable) with weights drawn from `init_seed`; callable is the compiled module when enabled."""
@@ -51,10 +56,13 @@ class ModelCache:
             module = initial.to(self.runtime.device)
             if self.runtime.channels_last:
                 module = module.to(memory_format=torch.channels_last)
+            init_whitening(module, self.whitening_images)
+            stems = {f"{name}.weight" for name, m in module.named_modules() if isinstance(m, Whitening)}
+            self.fitted[key] = {name: t.clone() for name, t in module.state_dict().items() if name in stems}
             forward = torch.compile(module) if self.runtime.compile else module
             self.modules[key] = (module, forward)
         module, forward = self.modules[key]
-        module.load_state_dict(initial.state_dict())
+        module.load_state_dict(initial.state_dict() | self.fitted[key])
         module.tta = hp["tta"]  # a plain attribute: runs differing only in tta share the module
         return module, forward
 
@@ -65,8 +73,6 @@ def train_run(
 ) -> tuple[nn.Module, dict[str, Any]]:
     hp, seeds = run.hyperparameters, run.seeds
     module, forward = models.fresh(hp, seeds["init_seed"])
-    # Data-dependent init (a no-op for models without a whitening stem): the same fixed images for every seed.
-    init_whitening(module, train_x[:WHITENING_IMAGES])
     groups = parameter_groups(module, hp)
     optimizer = build_optimizer(hp["optimizer"], groups, hp)
     n = len(train_y)
@@ -190,7 +196,7 @@ def train_batch(
     train, val = load_split(data_dir, "train"), load_split(data_dir, "val")
     train_x, train_y = device_images(train.images, runtime), torch.from_numpy(train.labels).to(runtime.device)
     val_pair = (device_images(val.images, runtime), torch.from_numpy(val.labels).to(runtime.device))
-    models = ModelCache(info, runtime)
+    models = ModelCache(info, runtime, train_x[:WHITENING_IMAGES])  # the same fixed images for every seed
     env = environment(runtime)
     if show_progress is None:
         show_progress = sys.stderr.isatty()

@@ -17,7 +17,7 @@ data_dir = Path(snakemake.input.data[0]).parent
 store = PredictionStore(
     paths=snakemake.input.predictions,
     families=dict(zip(metrics.loc[~metrics["derived"], "intervention"], metrics.loc[~metrics["derived"], "family"])),
-    split_labels={split: load_split(data_dir, split).labels for split in ("val", "test")},
+    split_labels={split: load_split(data_dir, split, mmap=True).labels for split in ("val", "test")},
 )
 tables = build_sheet(metrics, runs, store, settings, parse_specifications(snakemake.params.selection))
 tables.sheet.to_parquet(out.long, index=False)
