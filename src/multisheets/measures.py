@@ -19,7 +19,6 @@ All functions are pure numpy/pandas and raise ``ValueError`` on malformed input.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
@@ -27,10 +26,6 @@ import pandas as pd
 __all__ = [
     "rashomon_set",
     "accuracy_spread",
-    "noise_floor",
-    "expected_range",
-    "bootstrap_spread_ci",
-    "bootstrap_spread_cis",
     "disagreement_matrix",
     "mean_pairwise_disagreement",
     "ambiguity",
@@ -131,41 +126,6 @@ def accuracy_spread(accuracies: np.ndarray) -> dict[str, float]:
             **spread}
 
 
-def noise_floor(p: float | np.ndarray, n: int) -> float | np.ndarray:
-    """Binomial standard error ``sqrt(p (1 - p) / n)`` of one model's accuracy ``p`` on ``n`` examples."""
-    if isinstance(n, bool) or int(n) != n or n <= 0:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    arr = np.asarray(p, dtype=np.float64)
-    if np.any(~np.isfinite(arr)) or np.any((arr < 0) | (arr > 1)):
-        raise ValueError("p must lie in [0, 1]")
-    se = np.sqrt(arr * (1.0 - arr) / int(n))
-    return float(se) if se.ndim == 0 else se
-
-
-def expected_range(accuracies, k: int) -> float:
-    """Expected ``max - min`` of ``k`` runs drawn without replacement from the population.
-
-    Exact and deterministic: with ascending values ``x_(1) <= ... <= x_(R)``,
-    ``E[max] = sum_i x_(i) C(i-1, k-1) / C(R, k)`` and ``E[min] = sum_i x_(i) C(R-i, k-1) / C(R, k)``.
-    ``k == 1`` -> 0.0; ``k > R`` -> NaN.
-    """
-    acc = np.sort(_accuracies(accuracies))
-    if isinstance(k, bool) or int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    k, r = int(k), acc.size
-    if k > r:
-        return float("nan")
-    if k == 1:
-        return 0.0
-    total = math.comb(r, k)
-    # weight of the i-th smallest (0-based) being the max resp. the min of a random k-subset;
-    # exact big-int true division gives correctly rounded floats for any R.
-    w_max = np.array([math.comb(i, k - 1) / total for i in range(r)])
-    w_min = w_max[::-1]
-    # weights sum to 0, so shifting by the minimum is exact in theory and makes constant input give 0.0
-    return float(np.dot(w_max - w_min, acc - acc[0]))
-
-
 def _spread_stat(acc: np.ndarray, statistic: str) -> np.ndarray:
     """Row-wise statistic of a (B, R) accuracy matrix (rows shifted by their minimum so that
     identical runs give exactly 0)."""
@@ -178,79 +138,6 @@ def _spread_stat(acc: np.ndarray, statistic: str) -> np.ndarray:
         return acc.std(axis=1, ddof=1)
     q25, q75 = np.percentile(acc, [25, 75], axis=1)
     return q75 - q25
-
-
-def bootstrap_spread_ci(
-    correct: np.ndarray,
-    statistic: str = "range",
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> tuple[float, float]:
-    """Two-level percentile bootstrap CI for one spread statistic (see `bootstrap_spread_cis`)."""
-    return bootstrap_spread_cis(correct, (statistic,), n_boot, seed, alpha)[statistic]
-
-
-def bootstrap_spread_cis(
-    correct: np.ndarray,
-    statistics: tuple[str, ...] = ("range", "std", "iqr"),
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> dict[str, tuple[float, float]]:
-    """Two-level percentile bootstrap CIs for spread statistics of per-run accuracies, from one set of draws.
-
-    Each replicate resamples runs (with replacement) and test examples (with replacement; the same
-    example indices for every run, keeping the pairing), recomputes per-run accuracies and applies
-    each of ``statistics`` ("range" | "std" | "iqr"). Returns the ``(alpha/2, 1 - alpha/2)`` percentiles per
-    statistic; the draws do not depend on the statistic, so each CI is what a single-statistic call gives.
-    Deterministic per ``seed``. All runs identical (or one run) -> ``(0.0, 0.0)``.
-
-    Implementation: example resampling is expressed as multinomial count vectors ``w`` so that all
-    per-run accuracies of a replicate are one product ``correct @ w / N``; counts are integers, so the
-    products are exact and identical runs give exactly equal accuracies.
-    """
-    c = np.asarray(correct)
-    if c.ndim != 2:
-        raise ValueError(f"correct must be 2-D (runs, examples), got shape {c.shape}")
-    if c.shape[0] == 0 or c.shape[1] == 0:
-        raise ValueError(f"correct is empty, shape {c.shape}")
-    if c.dtype != bool:
-        if not np.all((c == 0) | (c == 1)):
-            raise ValueError("correct must be boolean (or 0/1)")
-        c = c.astype(bool)
-    for statistic in statistics:
-        if statistic not in ("range", "std", "iqr"):
-            raise ValueError(f"statistic must be 'range', 'std' or 'iqr', got {statistic!r}")
-    if isinstance(n_boot, bool) or int(n_boot) != n_boot or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
-    if not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
-
-    r, n = c.shape
-    n_boot = int(n_boot)
-    # float32 sums of integers are exact below 2**24
-    dtype = np.float32 if n < 2**24 else np.float64
-    cf = c.astype(dtype)
-    rng = np.random.default_rng(seed)
-    chunk = max(
-        1, min(n_boot, 2**24 // max(n, r))
-    )  # bound temporary memory (~chunk * N)
-    stats = np.empty((len(statistics), n_boot))
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        ex = rng.integers(0, n, size=(b, n))
-        flat = (ex + (np.arange(b) * n)[:, None]).ravel()
-        counts = np.bincount(flat, minlength=b * n).reshape(b, n).astype(dtype)
-        acc_all = (counts @ cf.T).astype(
-            np.float64
-        ) / n  # (b, R): every run on each resample
-        runs = rng.integers(0, r, size=(b, r))
-        acc = np.take_along_axis(acc_all, runs, axis=1)
-        for row, statistic in enumerate(statistics):
-            stats[row, start : start + b] = _spread_stat(acc, statistic)
-    bounds = np.quantile(stats, [alpha / 2.0, 1.0 - alpha / 2.0], axis=1)  # (2, statistics)
-    return {statistic: (float(lo), float(hi)) for statistic, lo, hi in zip(statistics, *bounds)}
 
 
 # --------------------------------------------------------------------------- prediction-level measures
