@@ -23,7 +23,7 @@ import yaml
 
 from multisheets.data import load_split
 from multisheets.evaluate import evaluate_model, load_family
-from multisheets.interventions import corrupted_test_set
+from multisheets.interventions import corrupted_split
 from multisheets.runtime import cpu_name, make_runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -67,7 +67,7 @@ def bench_family(family: str, args, data_dir: Path, models: list[Path], work: Pa
         for corruption in settings["types"]:
             path = work / "corruptions" / f"{corruption}.npy"
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, corrupted_test_set(corruption, test, settings["seed"], None, None))
+            np.save(path, corrupted_split(corruption, test, "test", settings["seed"], None, None))
             inputs.append(str(path))
         prepare_seconds = time.perf_counter() - started
     load_seconds, sets = timed(device, partial(load_family, family, data_dir, runtime, settings, inputs))

@@ -1,6 +1,12 @@
 # Helpers shared by the rules: the study's runs, their batches, and every output path in one place.
 from pathlib import Path
 
+from multisheets.interventions import subgroup_rows
+from multisheets.selection import (
+    check_specifications,
+    parse_specifications,
+    selection_families,
+)
 from multisheets.study import batch_runs, expand_study, run_dimension
 
 RESULTS = Path("results")
@@ -18,6 +24,16 @@ if "subgroups" in FAMILIES and not config["interventions"]["subgroups"]["groups_
     raise ValueError(
         "interventions.families lists 'subgroups' but interventions.subgroups.groups_csv is not set"
     )
+# Selection reads the validation split: checked here, before any job, and only the families it needs
+# (clean always: Rashomon sets) are evaluated there.
+SPECIFICATIONS = parse_specifications(config["selection"])
+check_specifications(SPECIFICATIONS, FAMILIES)
+if "subgroups" in selection_families(SPECIFICATIONS):
+    subgroup_rows(config["interventions"]["subgroups"]["groups_csv"], "val")
+EVALUATED_SPLITS = {
+    family: ["test"] + (["val"] if family in selection_families(SPECIFICATIONS) else [])
+    for family in FAMILIES
+}
 CORRUPTIONS = config["interventions"]["corruption"]["types"]
 SHIFT_SETS = (
     ["cifar10_1"] if config["interventions"]["shift"]["cifar10_1"] else []
@@ -32,12 +48,14 @@ def batch_files(batch, name):
     return [run_file(run.run_id, name) for run in BATCHES[batch]]
 
 
-def all_family_files(folder, suffix):
-    """Every run's file of every family, e.g. results/runs/<run_id>/metrics/<family>.csv."""
+def all_family_files(folder, suffix, splits=("val", "test")):
+    """Every run's file of every evaluated family and split, e.g. results/runs/<run_id>/metrics/test/clean.csv."""
     return [
-        run_file(run.run_id, f"{folder}/{family}.{suffix}")
+        run_file(run.run_id, f"{folder}/{split}/{family}.{suffix}")
         for run in RUNS
         for family in FAMILIES
+        for split in EVALUATED_SPLITS[family]
+        if split in splits
     ]
 
 
@@ -94,15 +112,16 @@ def batch_params(batch):
             "seed": run.seed,
             "changed": run.changed,
             "hyperparameters": run.hyperparameters,
+            "seed_streams": run.seed_streams,
         }
         for run in BATCHES[batch]
     ]
 
 
-def family_inputs(family):
-    """Prepared files a family reads besides the data splits: corrupted test sets, extra test sets."""
+def family_inputs(family, split):
+    """Prepared files a family reads besides the data splits: corrupted splits, extra test sets."""
     if family == "corruption":
-        return [f"results/corruptions/{name}.npy" for name in CORRUPTIONS]
+        return [f"results/corruptions/{split}/{name}.npy" for name in CORRUPTIONS]
     if family == "shift":
         return [f"results/shift/{name}.npz" for name in SHIFT_SETS]
     if family == "subgroups":

@@ -1,23 +1,24 @@
-# Data that intervention families read besides the splits: corrupted test sets and extra test sets.
+# Data that intervention families read besides the splits: corrupted held-out splits and extra test sets.
 
 
-rule corrupt_test_set:
+rule corrupt_split:
     input:
-        "results/data/test_images.npy",
-        "results/data/test_labels.npy",
+        "results/data/{split}_images.npy",
+        "results/data/{split}_labels.npy",
     output:
-        "results/corruptions/{corruption}.npy",
+        "results/corruptions/{split}/{corruption}.npy",
     log:
-        "logs/corruptions/{corruption}.log",
+        "logs/corruptions/{split}/{corruption}.log",
     wildcard_constraints:
         corruption="|".join(CORRUPTIONS) or "none",
+        split="val|test",
     conda:
         "../envs/multisheets.yaml"
     threads: 2
     params:
         settings=corruption_settings(),
     script:
-        "../workflow/scripts/corrupt_test_set.py"
+        "../workflow/scripts/corrupt_split.py"
 
 
 rule prepare_shift:

@@ -22,7 +22,7 @@ rule multiplicity_sheet:
     input:
         metrics="results/tables/metrics.parquet",
         runs="results/tables/runs.csv",
-        predictions=all_family_files("predictions", "npz"),
+        predictions=all_family_files("predictions", "npz", splits=("test",)),
         data=DATA_FILES,
     output:
         long="results/tables/sheet.parquet",
@@ -43,5 +43,6 @@ rule multiplicity_sheet:
         sheet=config["sheet"],
         selection=config["selection"],
         measures=WIDE_MEASURES,
+        seed_streams=config["seed_streams"],
     script:
         "../workflow/scripts/multiplicity_sheet.py"

@@ -34,12 +34,15 @@ def trained(data_dir, cpu, tmp_path_factory):
 
 def test_evaluate_writes_float16_logits_and_tidy_metrics(trained, data_dir, cpu):
     out, runs, models = trained
-    predictions = [str(out / run.run_id / "predictions" / "clean.npz") for run in runs]
-    metrics = [str(out / run.run_id / "metrics" / "clean.csv") for run in runs]
+    predictions = [str(out / run.run_id / "predictions" / "test" / "clean.npz") for run in runs]
+    metrics = [str(out / run.run_id / "metrics" / "test" / "clean.csv") for run in runs]
     table = evaluate_runs("clean", models, data_dir, predictions, metrics, cpu)
-    assert list(table.columns[:3]) == ["run_id", "family", "intervention"]
+    assert list(table.columns[:4]) == ["run_id", "family", "split", "intervention"]
     base = table[table["run_id"] == "base__seed=0"].set_index("intervention")
-    assert base.loc["val", "n"] == 60 and base.loc["clean", "n"] == 80
+    assert base.loc["clean", "n"] == 80 and base.loc["clean", "split"] == "test"
+    on_val = evaluate_runs("clean", models[:1], data_dir, [str(out / "val.npz")], [str(out / "val.csv")], cpu,
+                           split="val")
+    assert on_val.loc[0, "split"] == "val" and on_val.loc[0, "n"] == 60  # the selection split's own images
     logits = load_logits(predictions[0])
     assert logits["clean"].dtype == np.float16 and logits["clean"].shape == (80, 4)
     labels = np.load(data_dir / "test_labels.npy")

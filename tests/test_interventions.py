@@ -5,7 +5,7 @@ import pytest
 
 from multisheets.data import DataError, load_info, load_split, make_synthetic, prepare, read_shift_set, write_imagefolder
 from multisheets.evaluate import evaluate_runs, load_logits
-from multisheets.interventions import aggregates, corrupted_test_set, format_eps
+from multisheets.interventions import aggregates, corrupted_split, format_eps
 from multisheets.study import expand_study
 from multisheets.train import train_batch
 
@@ -31,10 +31,10 @@ def evaluate(family, model, data_dir, cpu, out, settings, inputs=None):
 
 def test_corrupted_sets_are_deterministic_in_official_layout(data_dir):
     test = load_split(data_dir, "test")
-    first = corrupted_test_set("gaussian_noise", test, seed=3)
+    first = corrupted_split("gaussian_noise", test, "test", seed=3)
     assert first.shape == (5 * len(test.labels), *test.images.shape[1:]) and first.dtype == np.uint8
-    assert np.array_equal(first, corrupted_test_set("gaussian_noise", test, seed=3))
-    assert not np.array_equal(first, corrupted_test_set("gaussian_noise", test, seed=4))
+    assert np.array_equal(first, corrupted_split("gaussian_noise", test, "test", seed=3))
+    assert not np.array_equal(first, corrupted_split("gaussian_noise", test, "test", seed=4))
 
 
 def synthetic_dir(directory, val_size, train_per_class, test_per_class, seed):
@@ -57,7 +57,7 @@ def test_accuracy_falls_with_corruption_severity(larger_test_dir, cpu, tmp_path)
     names = ["gaussian_noise", "shot_noise", "impulse_noise", "contrast", "fog", "brightness", "defocus_blur", "pixelate"]
     inputs = []
     for name in names:
-        np.save(tmp_path / f"{name}.npy", corrupted_test_set(name, test, seed=0))
+        np.save(tmp_path / f"{name}.npy", corrupted_split(name, test, "test", seed=0))
         inputs.append(str(tmp_path / f"{name}.npy"))
     table, logits = evaluate("corruption", model, larger_test_dir, cpu, tmp_path, {"severities": [1, 5]}, inputs)
     assert "corruption=contrast/severity=5" in logits and len(table) == 2 * len(names)

@@ -6,6 +6,8 @@ from multisheets.selection import parse_specifications
 from multisheets.sheets import PredictionStore, build_sheet, scenarios, wide
 
 LABELS = {"val": np.array([0, 1, 0, 1]), "test": np.array([0, 0, 1, 1, 0])}
+ECE_ON_VAL = {"base__seed=0": 0.2, "base__seed=1": 0.05, "lr=0.1__seed=0": 0.05, "lr=0.1__seed=1": 0.05}
+SETTINGS = {"epsilon": 0.3, "confidence": 0.95, "expected_range_k": 3}
 # run -> (val predictions, clean predictions)
 PREDICTIONS = {
     "base__seed=0": ([0, 1, 0, 1], [0, 0, 1, 1, 0]),  # val 1.00, clean 1.0
@@ -19,17 +21,18 @@ PREDICTIONS = {
 def study(tmp_path):
     rows, paths = [], []
     for run_id, (val, clean) in PREDICTIONS.items():
-        path = tmp_path / run_id / "predictions" / "clean.npz"
+        path = tmp_path / run_id / "predictions" / "test" / "clean.npz"
         path.parent.mkdir(parents=True)
-        np.savez(path, val=np.eye(2, dtype=np.float16)[val], clean=np.eye(2, dtype=np.float16)[clean])
+        np.savez(path, clean=np.eye(2, dtype=np.float16)[clean])  # the sheet reads test-split predictions only
         paths.append(path)
-        for intervention, predicted in (("val", val), ("clean", clean)):
-            labels = LABELS["val" if intervention == "val" else "test"]
-            rows.append({"run_id": run_id, "family": "clean", "intervention": intervention, "n": len(labels),
-                         "accuracy": float(np.mean(np.array(predicted) == labels)), "status": "completed",
-                         "accuracy_kind": "classifier"})
+        for split, predicted in (("val", val), ("test", clean)):
+            labels = LABELS[split]
+            rows.append({"run_id": run_id, "family": "clean", "intervention": "clean", "split": split,
+                         "n": len(labels), "accuracy": float(np.mean(np.array(predicted) == labels)),
+                         "ece": ECE_ON_VAL[run_id] if split == "val" else 0.5,
+                         "status": "completed", "accuracy_kind": "classifier"})
     runs = pd.DataFrame({"run_id": list(PREDICTIONS), "dimension": ["", "", "lr", "lr"]})
-    store = PredictionStore(paths, {"val": "clean", "clean": "clean"}, LABELS)
+    store = PredictionStore(paths, {"clean": "clean"}, LABELS["test"])
     return pd.DataFrame(rows), runs, store
 
 
@@ -44,7 +47,7 @@ def test_scenarios_follow_the_dimensions(study):
 
 def test_sheet_numbers_by_hand(study):
     metrics, runs, store = study
-    tables = build_sheet(metrics, runs, store, {"epsilon": 0.3, "bootstrap": 0})
+    tables = build_sheet(metrics, runs, store, SETTINGS)
     sheet, membership = tables.sheet, tables.membership
     # seed: both base runs (val 1.0 and 0.75, within 0.3); lr: base runs + lr=0.1__seed=0.
     members = membership[membership["member"]].groupby("scenario")["run_id"].apply(set)
@@ -63,7 +66,7 @@ def test_sheet_numbers_by_hand(study):
 
 def test_single_run_scenario_has_zero_spread(study):
     metrics, runs, store = study
-    sheet = build_sheet(metrics, runs, store, {"epsilon": 0.0, "bootstrap": 0}).sheet
+    sheet = build_sheet(metrics, runs, store, SETTINGS | {"epsilon": 0.0}).sheet
     assert wide(sheet, "range").loc["seed", "clean"] == 0.0
     assert np.isnan(wide(sheet, "disagreement").loc["seed", "clean"])
 
@@ -71,11 +74,14 @@ def test_single_run_scenario_has_zero_spread(study):
 def test_selection_sheet_epsilon_curves_and_flips(study):
     metrics, runs, store = study
     specs = parse_specifications([{"intervention": "clean", "keep": "top_fraction", "value": 0.5}])
-    tables = build_sheet(metrics, runs, store, {"epsilon": 0.3, "bootstrap": 0, "epsilon_curve": [0.0, 1.0]}, specs)
-    # lr Rashomon set: clean accuracies 1.0, 0.8, 0.6 -> top 50 % keeps ceil(1.5) = 2 runs: 1.0 and 0.8
+    tables = build_sheet(metrics, runs, store, SETTINGS | {"epsilon_curve": [0.0, 1.0]}, specs)
+    # Selection reads validation accuracy: the lr set's 1.0, 0.75, 1.0 -> top 50 % keeps ceil(1.5) = 2 runs, both
+    # at 1.0 (base__seed=0, lr=0.1__seed=0), whose clean *test* accuracies are 1.0 and 0.6. Selecting on the test
+    # split would have kept 1.0 and 0.8.
     steps = tables.selection_steps.set_index("scenario")
     assert steps.loc["lr", "n_before"] == 3 and steps.loc["lr", "n_after"] == 2
-    assert wide(tables.sheet, "range", "selected").loc["lr", "clean"] == pytest.approx(0.2)
+    assert steps.loc["lr", "split"] == "val"
+    assert wide(tables.sheet, "range", "selected").loc["lr", "clean"] == pytest.approx(0.4)
     curves = tables.epsilon_curves.set_index(["scenario", "epsilon", "intervention"])
     assert curves.loc[("lr", 0.0, "clean"), "n_runs"] == 2  # two runs tie at val 1.0
     assert curves.loc[("lr", 1.0, "clean"), "n_runs"] == 4
@@ -86,11 +92,43 @@ def test_selection_sheet_epsilon_curves_and_flips(study):
     assert pairs[("clean", "base__seed=0", "base__seed=1")] == pytest.approx(0.2)
 
 
+def test_reference_after_selection_is_the_best_on_validation_survivor(study):
+    metrics, runs, store = study
+    # ECE on val <= 0.1 removes base__seed=0 (the Rashomon set's best); survivors in run order: base__seed=1
+    # (val 0.75), lr=0.1__seed=0 (val 1.0), lr=0.1__seed=1 (val 0.0). The reference must be lr=0.1__seed=0.
+    specs = parse_specifications([{"intervention": "clean", "metric": "ece", "keep": "at_most", "value": 0.1}])
+    sheet = build_sheet(metrics, runs, store, SETTINGS | {"epsilon": 1.0}, specs).sheet
+    # clean test predictions: base1 [0,0,1,0,0], lr0 [1,0,1,1,1], lr1 [0,0,0,0,0]; against lr0 the most
+    # different run (lr1) differs on 4 of 5 examples; against base1 (the first survivor) it would be 3 of 5.
+    assert wide(sheet, "discrepancy", "selected").loc["all", "clean"] == pytest.approx(0.8)
+
+
+def test_sheet_reports_test_noise_and_its_null(study):
+    metrics, runs, store = study
+    sheet = build_sheet(metrics, runs, store, SETTINGS).sheet
+    cells = sheet[(sheet["scenario"] == "lr") & (sheet["intervention"] == "clean")
+                  & (sheet["selection"] == "rashomon")].set_index("measure")
+    # the lr set's clean test correctness (base__seed=0, base__seed=1, lr=0.1__seed=0)
+    correct = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 1], [0, 1, 1, 1, 0]], float)
+    from multisheets.uncertainty import normal_range_factor, sampling_noise_variance, variance_components
+
+    tau2 = sampling_noise_variance(correct)
+    assert cells.loc["test_noise_sd", "value"] == pytest.approx(np.sqrt(tau2))
+    assert cells.loc["range_null", "value"] == pytest.approx(normal_range_factor(3) * np.sqrt(tau2))
+    expected = variance_components(correct.mean(axis=1), tau2)
+    assert cells.loc["p_between_run", "value"] == pytest.approx(expected.p_value)
+    row = cells.loc["between_run_std"]
+    assert (row["value"], row["ci_low"], row["ci_high"]) == pytest.approx(
+        (expected.between_run_std, expected.between_run_std_low, expected.between_run_std_high))
+    assert cells.loc["expected_range", "ci_high"] == pytest.approx(expected.expected_range(3)[2])
+    assert np.isnan(cells.loc["range", "ci_low"])  # the observed range is descriptive: no interval
+
+
 def test_selection_names_a_missing_intervention(study):
     metrics, runs, store = study
     specs = parse_specifications([{"intervention": "fog", "keep": "at_least", "value": 0.5}])
     with pytest.raises(ValueError, match="'fog'"):
-        build_sheet(metrics, runs, store, {"epsilon": 0.3, "bootstrap": 0}, specs)
+        build_sheet(metrics, runs, store, SETTINGS, specs)
 
 
 def test_diverged_base_runs_stay_out_of_the_disagreement_matrix(study):
@@ -98,7 +136,42 @@ def test_diverged_base_runs_stay_out_of_the_disagreement_matrix(study):
     metrics = metrics.copy()
     diverged = metrics["run_id"] == "base__seed=1"
     metrics.loc[diverged, ["accuracy", "status"]] = [np.nan, "diverged"]
-    tables = build_sheet(metrics, runs, store, {"epsilon": 0.3, "bootstrap": 0})
+    tables = build_sheet(metrics, runs, store, SETTINGS)
     assert set(tables.disagreement["run_a"]) == {"base__seed=0"}
     summary = tables.membership[tables.membership["scenario"] == "seed"].set_index("run_id")
     assert not summary.loc["base__seed=1", "member"]
+
+
+def test_summary_counts_each_image_once(tmp_path):
+    """corruption_mean over two severities of the same 5 images: n is 5 and the test noise uses per-image means."""
+    from multisheets.sheets import derived_metrics
+    from multisheets.uncertainty import sampling_noise_variance
+
+    labels = LABELS["test"]
+    predicted = {"a": ([0, 0, 1, 1, 0], [0, 1, 1, 1, 0]), "b": ([0, 0, 1, 0, 0], [1, 1, 1, 0, 0]),
+                 "c": ([1, 0, 1, 1, 1], [0, 0, 1, 1, 1])}
+    rows, paths, correct = [], [], []
+    for run_id, severities in predicted.items():
+        logits = {f"corruption=fog/severity={k}": np.eye(2, dtype=np.float16)[p] for k, p in zip((1, 3), severities)}
+        path = tmp_path / run_id / "predictions" / "test" / "corruption.npz"
+        path.parent.mkdir(parents=True)
+        np.savez(path, **logits)
+        paths.append(path)
+        correct.append([np.array(p) == labels for p in severities])
+        rows.append({"run_id": run_id, "family": "clean", "intervention": "clean", "split": "val", "n": 4,
+                     "accuracy": 0.9, "status": "completed", "accuracy_kind": "classifier"})
+        rows += [{"run_id": run_id, "family": "corruption", "intervention": name, "split": "test", "n": 5,
+                  "accuracy": float(np.mean(np.argmax(x, 1) == labels)), "status": "completed",
+                  "accuracy_kind": "classifier"} for name, x in logits.items()]
+    metrics = pd.DataFrame(rows)
+    metrics = pd.concat([metrics.assign(derived=False), derived_metrics(metrics)], ignore_index=True)
+    families = {name: "corruption" for name in metrics["intervention"] if name.startswith("corruption=fog/")}
+    store = PredictionStore(paths, families, labels)
+    runs = pd.DataFrame({"run_id": list(predicted), "dimension": ""})
+    sheet = build_sheet(metrics, runs, store, SETTINGS).sheet
+    cells = sheet[(sheet["scenario"] == "seed") & (sheet["intervention"] == "corruption_mean")].set_index("measure")
+    assert set(cells["n"]) == {5}
+    per_image = np.array(correct, float).mean(axis=1)  # (runs, images): mean over the two severities
+    assert cells.loc["test_noise_sd", "value"] == pytest.approx(np.sqrt(sampling_noise_variance(per_image)))
+    summary = metrics[metrics["intervention"] == "corruption_mean"]
+    assert set(summary["n"]) == {5} and set(summary["split"]) == {"test"}

@@ -39,7 +39,7 @@ TINY_STUDY = {
     "dimensions": {"lr": [0.05]},
     "seeds": [0],
     "train": {"device": "auto"},
-    "sheet": {"bootstrap": 0},
+    "sheet": {"epsilon": 0.01},
     "resources": {
         "gpu": GPUS,
         "gpu_model": "h100",

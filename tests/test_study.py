@@ -72,3 +72,22 @@ def test_schema_defaults_match_library_defaults():
     properties = schema["$defs"]["hyperparameters"]["properties"]
     assert {name: spec["default"] for name, spec in properties.items()} == HYPERPARAMETER_DEFAULTS
     assert set(schema["properties"]["dimensions"]["propertyNames"]["enum"]) == set(HYPERPARAMETER_DEFAULTS)
+
+
+def test_settings_draw_independent_streams_unless_common_is_asked_for():
+    config = {"base": {"lr": 0.1}, "dimensions": {"lr": [0.05], "batch_size": [64]}, "seeds": [0, 1]}
+    independent = {run.run_id: run.seeds for run in expand_study(config)}
+    common = {run.run_id: run.seeds for run in expand_study(config | {"seed_streams": "common"})}
+    assert list(independent) == list(common)  # run ids never depend on the choice
+    # base runs draw the plain seed's streams either way, so a finished base population stays valid
+    assert independent["base__seed=0"] == common["base__seed=0"] == derive_seeds(0, HYPERPARAMETER_DEFAULTS)
+    # common random numbers: a setting's seed-0 run starts where the base's does; independent: it does not
+    assert common["lr=0.05__seed=0"] == common["batch_size=64__seed=0"] == common["base__seed=0"]
+    draws = [independent[run]["init_seed"] for run in ("base__seed=0", "lr=0.05__seed=0", "batch_size=64__seed=0")]
+    assert len(set(draws)) == 3
+    for name in ("data_seed", "aug_seed"):
+        assert independent["lr=0.05__seed=0"][name] != independent["base__seed=0"][name]
+    assert independent["lr=0.05__seed=0"] != independent["lr=0.05__seed=1"]
+    # explicit seeds still win
+    pinned = expand_study(config | {"base": {"lr": 0.1, "init_seed": 7}})
+    assert {run.seeds["init_seed"] for run in pinned} == {7}

@@ -42,10 +42,11 @@ def tiny_study(data_path: Path, shift_path: Path, groups_csv: Path) -> dict:
         "dimensions": {"lr": [0.02, 0.1, 1e12]},  # 1e12 diverges: recorded, excluded, and the study goes on
         "seeds": [0, 1],
         "train": {"runs_per_job": 4, "device": "cpu"},
-        "sheet": {"epsilon": 0.5, "bootstrap": 20},
-        "selection": [
+        "sheet": {"epsilon": 0.5},
+        "selection": [  # all read the validation split
             {"intervention": "clean", "keep": "top_fraction", "value": 0.5},
             {"intervention": "pgd_linf/eps=2/255", "keep": "at_least_quantile", "value": 0.2},
+            {"intervention": "worst_group", "keep": "at_least_quantile", "value": 0.1},
         ],
         "interventions": {
             "families": ["clean", "corruption", "adversarial", "privacy", "shift", "subgroups"],
@@ -66,7 +67,8 @@ def finished_study(tmp_path_factory):
     shifted, _, _ = make_synthetic(num_classes=3, image_size=16, train_per_class=1, test_per_class=5, seed=9)
     shift = write_imagefolder(tmp_path_factory.mktemp("images") / "shift", {"test": shifted["test"]}, classes)
     groups = workdir / "groups.csv"
-    groups.write_text("index,group\n" + "".join(f"{i},{'a' if i < 12 else 'b'}\n" for i in range(30)))
+    groups.write_text("index,group,split\n" + "".join(f"{i},{'a' if i < 12 else 'b'},test\n" for i in range(30))
+                      + "".join(f"{i},{'a' if i % 3 else 'b'},val\n" for i in range(40)))
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(tiny_study(images, shift, groups)))
     result = snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
     return workdir, result
@@ -77,7 +79,10 @@ def test_study_runs_end_to_end(finished_study):
     runs = [f"{setting}__seed={seed}" for setting in ("base", "lr=0.02", "lr=0.1", "lr=1e+12") for seed in (0, 1)]
     for run_id in runs:
         assert (workdir / "results/runs" / run_id / "model.pt").exists()
-        assert (workdir / "results/runs" / run_id / "predictions/clean.npz").exists()
+        assert (workdir / "results/runs" / run_id / "predictions/test/clean.npz").exists()
+        # the selection split is evaluated only for the families the specifications read (and clean)
+        evaluated_on_val = {path.stem for path in (workdir / "results/runs" / run_id / "predictions/val").iterdir()}
+        assert evaluated_on_val == {"clean", "adversarial", "subgroups"}
     for figure in ("sheet_heatmap", "dimension_trends", "epsilon_curves", "disagreement_base_seeds", "selection_effect"):
         for suffix in (".png", ".pdf"):
             assert (workdir / "results/figures" / f"{figure}{suffix}").stat().st_size > 1000
@@ -91,37 +96,45 @@ def test_sheet_agrees_with_metrics_table(finished_study):
     metrics = pd.read_parquet(workdir / "results/tables/metrics.parquet")
     sheet = pd.read_parquet(workdir / "results/tables/sheet.parquet")
     membership = pd.read_csv(workdir / "results/tables/rashomon.csv")
-    measured = {"val", "clean", "corruption=gaussian_noise/severity=1", "corruption=gaussian_noise/severity=5",
+    measured = {"clean", "corruption=gaussian_noise/severity=1", "corruption=gaussian_noise/severity=5",
                 "corruption=fog/severity=1", "corruption=fog/severity=5", "fgsm/eps=2/255", "pgd_linf/eps=2/255",
                 "pgd_l2/eps=0.25", "mia_loss", "mia_confidence", "shift=resampled", "group=a", "group=b"}
     derived = {"corruption=gaussian_noise", "corruption=fog", "corruption_mean", "worst_class", "ece", "worst_group"}
-    assert set(metrics["intervention"]) == measured | derived
-    assert len(metrics) == 8 * len(measured | derived)
+    test = metrics[metrics["split"] == "test"]
+    assert set(test["intervention"]) == measured | derived
+    assert len(test) == 8 * len(measured | derived)
+    on_val = {"clean", "fgsm/eps=2/255", "pgd_linf/eps=2/255", "pgd_l2/eps=0.25", "group=a", "group=b",
+              "worst_class", "ece", "worst_group"}
+    assert set(metrics.loc[metrics["split"] == "val", "intervention"]) == on_val
+    assert set(metrics["split"]) == {"val", "test"}
     diverged = metrics[metrics["run_id"].str.startswith("lr=1e+12")]
     assert (diverged["status"] == "diverged").all() and diverged["accuracy"].isna().all()
     membership = pd.read_csv(workdir / "results/tables/rashomon.csv")
     assert not membership[membership["run_id"].str.startswith("lr=1e+12")]["member"].any()
+    assert set(metrics.loc[metrics["intervention"] == "corruption_mean", "n"]) == {30}  # distinct test images
     fog = metrics[metrics["intervention"].str.startswith("corruption=fog/")].groupby("run_id")["accuracy"].mean()
     summary = metrics[metrics["intervention"] == "corruption=fog"].set_index("run_id")["accuracy"]
     assert np.allclose(fog.sort_index(), summary.sort_index(), equal_nan=True)
-    assert set(sheet["intervention"]) == {"val", "clean", "fgsm/eps=2/255", "pgd_linf/eps=2/255", "pgd_l2/eps=0.25",
+    assert set(sheet["intervention"]) == {"clean", "fgsm/eps=2/255", "pgd_linf/eps=2/255", "pgd_l2/eps=0.25",
                                           "mia_loss", "mia_confidence", "shift=resampled", "group=a",
                                           "group=b"} | derived
-    groups = metrics[metrics["intervention"].isin(["group=a", "group=b"])].groupby("run_id")["accuracy"].min()
-    worst = metrics[metrics["intervention"] == "worst_group"].set_index("run_id")["accuracy"]
+    groups = test[test["intervention"].isin(["group=a", "group=b"])].groupby("run_id")["accuracy"].min()
+    worst = test[test["intervention"] == "worst_group"].set_index("run_id")["accuracy"]
     assert np.allclose(groups.sort_index(), worst.sort_index(), equal_nan=True)
     for scenario in ("seed", "lr", "all"):
         members = membership[(membership["scenario"] == scenario) & membership["member"]]["run_id"]
-        best = metrics[(metrics["intervention"] == "val") & metrics["run_id"].isin(
-            membership[membership["scenario"] == scenario]["run_id"])]["accuracy"].max()
-        val = metrics[(metrics["intervention"] == "val")].set_index("run_id")["accuracy"]
+        val = metrics[(metrics["intervention"] == "clean") & (metrics["split"] == "val")].set_index("run_id")["accuracy"]
+        best = val[membership[membership["scenario"] == scenario]["run_id"]].max()
         assert (val[members] >= best - 0.5 - 1e-12).all()
-        clean = metrics[(metrics["intervention"] == "clean") & metrics["run_id"].isin(members)]["accuracy"]
+        clean = test[(test["intervention"] == "clean") & test["run_id"].isin(members)]["accuracy"]
         cells = sheet[(sheet["scenario"] == scenario) & (sheet["intervention"] == "clean")
                       & (sheet["selection"] == "rashomon")].set_index("measure")
         assert cells.loc["range", "value"] == pytest.approx(clean.max() - clean.min())
         assert cells.loc["std", "value"] == pytest.approx(clean.std(ddof=1) if len(clean) > 1 else 0.0)
         assert cells.loc["range", "n_runs"] == len(members)
+        if len(members) > 1:
+            assert 0 <= cells.loc["between_run_std", "ci_low"] <= cells.loc["between_run_std", "ci_high"]
+            assert cells.loc["range_null", "value"] > 0 and 0 <= cells.loc["p_between_run", "value"] <= 1
     wide_csv = pd.read_csv(workdir / "results/sheets/sheet_range.csv", index_col=0)
     long_range = sheet[(sheet["measure"] == "range") & (sheet["selection"] == "rashomon")].set_index(["scenario", "intervention"])["value"]
     assert np.allclose(wide_csv.stack().sort_index(), long_range.sort_index())
@@ -171,6 +184,12 @@ def test_every_preset_resolves(preset):
         ({"dimensions": {"learning_rate": [0.1]}}, "learning_rate"),
         ({"base": {"model": "vgg"}}, "vgg"),
         ({"base": {"optimizer": "lion"}}, "lion"),
+        ({"selection": [{"intervention": "clean", "keep": "top_fraction", "value": 0.5, "split": "test"}]},
+         "The test split is for reporting only"),
+        ({"selection": [{"intervention": "shift=cifar10_1", "keep": "top_fraction", "value": 0.5}]},
+         "shift sets are for reporting only"),
+        ({"selection": [{"intervention": "worst_group", "keep": "top_fraction", "value": 0.5}]},
+         "add it to interventions.families"),
     ],
 )
 def test_config_errors_stop_before_any_job(tmp_path, change, message):

@@ -78,17 +78,18 @@ def metric_row(prediction: Prediction, num_classes: int) -> dict[str, Any]:
 
 def load_family(
     family: str, data_dir: str | Path, runtime: Runtime, settings: dict[str, Any] | None = None,
-    inputs: list[str] | None = None,
+    inputs: list[str] | None = None, split: str = "test",
 ) -> Family:
     """A family with its data on the device, ready for any number of models.
 
-    `inputs` are the family's prepared files (corrupted sets, shift sets), when it has any.
+    `inputs` are the family's prepared files (corrupted sets, shift sets), when it has any; `split` is the
+    held-out split it reads (``test`` for the sheets, ``val`` for model selection).
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown intervention family {family!r} (known: {sorted(FAMILIES)})")
     started = time.perf_counter()
-    sets = FAMILIES[family](Path(data_dir), settings or {}, runtime, inputs)
-    log.info("%s: %d interventions loaded in %.1f s", family, len(sets.shapes()), time.perf_counter() - started)
+    sets = FAMILIES[family](Path(data_dir), settings or {}, runtime, inputs, split=split)
+    log.info("%s on %s: %d interventions loaded in %.1f s", family, split, len(sets.shapes()), time.perf_counter() - started)
     return sets
 
 
@@ -115,6 +116,7 @@ def evaluate_model(
                 arrays[f"{prediction.intervention}#labels"] = prediction.labels.cpu().numpy()
             rows.append(metric_row(prediction, checkpoint["num_classes"]))
     table = pd.DataFrame(rows)
+    table.insert(0, "split", sets.split)
     table.insert(0, "family", family)
     table.insert(0, "run_id", checkpoint["run_id"])
     table["status"] = status
@@ -129,10 +131,10 @@ def evaluate_model(
 
 def evaluate_runs(
     family: str, model_paths: list[str], data_dir: str | Path, prediction_paths: list[str], metric_paths: list[str],
-    runtime: Runtime, settings: dict[str, Any] | None = None, inputs: list[str] | None = None,
+    runtime: Runtime, settings: dict[str, Any] | None = None, inputs: list[str] | None = None, split: str = "test",
 ) -> pd.DataFrame:
-    """Apply one family to every run of a job, loading its data once."""
-    sets = load_family(family, data_dir, runtime, settings, inputs)
+    """Apply one family on one split to every run of a job, loading its data once."""
+    sets = load_family(family, data_dir, runtime, settings, inputs, split)
     tables = [
         evaluate_model(sets, family, model_path, prediction_path, metric_path, runtime)
         for model_path, prediction_path, metric_path in zip(model_paths, prediction_paths, metric_paths, strict=True)

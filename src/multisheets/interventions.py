@@ -1,7 +1,8 @@
 """Intervention families: each turns a model into predictions on one or more named interventions.
 
 A family loads its data once per process (``__init__``) and is then applied to every run of a job
-(``__call__``). Intervention names are hierarchical, ``<kind>=<value>/<parameter>=<value>``, e.g.
+(``__call__``). It reads one held-out *split*: ``test`` for the sheets, or ``val``, the selection split that
+model selection reads so that it never sees the images the sheets report on. Intervention names are hierarchical, ``<kind>=<value>/<parameter>=<value>``, e.g.
 ``corruption=fog/severity=3`` or ``pgd_linf/eps=2/255``; `aggregates` groups instances into the summary
 interventions a sheet shows (``corruption=fog`` over its severities, ``corruption_mean`` over all).
 """
@@ -19,14 +20,16 @@ from multisheets.data import load_split
 from multisheets.runtime import Runtime, eval_mode
 
 EVAL_BATCH_SIZE = 1024
+# The validation split's corruptions draw from another stream than the test split's (seed + this offset).
+VAL_SEED_OFFSET = 1_000_003
 
 
 class Prediction(NamedTuple):
     intervention: str
     logits: torch.Tensor  # float32 (N, C)
     labels: torch.Tensor  # int64 (N,)
-    indices: np.ndarray | None = None  # positions in the test split when an intervention uses a subset
-    own_labels: bool = False  # labels are not the test split's (stored next to the logits)
+    indices: np.ndarray | None = None  # positions in the family's split when an intervention uses a subset
+    own_labels: bool = False  # labels are not the split's (stored next to the logits)
     extra: dict[str, Any] | None = None  # metric-row fields this family sets itself (membership: the attack's)
 
 
@@ -64,15 +67,21 @@ def predict(
 class ImageSet(NamedTuple):
     images: torch.Tensor  # uint8 (N, 3, H, W) on the device
     labels: torch.Tensor  # int64 (N,) on the device
-    indices: np.ndarray | None = None  # positions in the test split (see Prediction)
+    indices: np.ndarray | None = None  # positions in the split (see Prediction)
     own_labels: bool = False
+
+
+HELD_OUT_SPLITS = ("val", "test")
 
 
 class Family:
     """Base: a dict of named uint8 image sets with labels, predicted as they are."""
 
-    def __init__(self, data_dir: Path, settings: dict[str, Any], runtime: Runtime, inputs: list[str] | None = None):
-        self.runtime, self.settings = runtime, settings
+    def __init__(self, data_dir: Path, settings: dict[str, Any], runtime: Runtime, inputs: list[str] | None = None,
+                 split: str = "test"):
+        if split not in HELD_OUT_SPLITS:
+            raise ValueError(f"an intervention family reads a held-out split ({', '.join(HELD_OUT_SPLITS)}), not {split!r}")
+        self.runtime, self.settings, self.split = runtime, settings, split
         self.batch_size = settings.get("batch_size", EVAL_BATCH_SIZE)
         self.sets: dict[str, ImageSet] = {}
 
@@ -91,26 +100,25 @@ class Family:
 
 
 class CleanFamily(Family):
-    """The untouched validation and test splits (interventions ``val`` and ``clean``)."""
+    """The untouched split (intervention ``clean``); on ``val`` it is what Rashomon sets are defined by."""
 
-    def __init__(self, data_dir, settings, runtime, inputs=None):
-        super().__init__(data_dir, settings, runtime)
-        for name, split in (("val", "val"), ("clean", "test")):
-            data = load_split(data_dir, split)
-            self.add(name, data.images, data.labels)
+    def __init__(self, data_dir, settings, runtime, inputs=None, split="test"):
+        super().__init__(data_dir, settings, runtime, split=split)
+        data = load_split(data_dir, split)
+        self.add("clean", data.images, data.labels)
 
 
 class CorruptionFamily(Family):
-    """Common corruptions of the test split, one (5N, H, W, 3) file per corruption type, severity 1 first."""
+    """Common corruptions of the split, one (5N, H, W, 3) file per corruption type, severity 1 first."""
 
-    def __init__(self, data_dir, settings, runtime, inputs=None):
-        super().__init__(data_dir, settings, runtime)
-        labels = load_split(data_dir, "test", mmap=True).labels
+    def __init__(self, data_dir, settings, runtime, inputs=None, split="test"):
+        super().__init__(data_dir, settings, runtime, split=split)
+        labels = load_split(data_dir, split, mmap=True).labels
         for path in inputs or []:
             images = np.load(path, mmap_mode="r")
             n = len(labels)
             if images.shape[0] % n:
-                raise ValueError(f"{path}: {images.shape[0]} images is not a multiple of the {n} test images")
+                raise ValueError(f"{path}: {images.shape[0]} images is not a multiple of the {n} {split} images")
             for severity in settings["severities"]:
                 block = images[(severity - 1) * n : severity * n]
                 self.add(f"corruption={Path(path).stem}/severity={severity}", np.array(block), labels)
@@ -125,15 +133,15 @@ def format_eps(eps: float, norm: str) -> str:
 
 
 class AdversarialFamily(Family):
-    """White-box FGSM and L-inf / L2 PGD on a fixed, seeded subset of the test split, in pixel space."""
+    """White-box FGSM and L-inf / L2 PGD on a fixed, seeded subset of the split, in pixel space."""
 
-    def __init__(self, data_dir, settings, runtime, inputs=None):
-        super().__init__(data_dir, settings, runtime)
-        test = load_split(data_dir, "test", mmap=True)
-        n = min(settings["n"], len(test.labels))
-        self.indices = np.sort(np.random.default_rng(settings["seed"]).choice(len(test.labels), n, replace=False))
-        self.images = device_images(test.images[self.indices], runtime)
-        self.labels = torch.from_numpy(test.labels[self.indices]).to(runtime.device)
+    def __init__(self, data_dir, settings, runtime, inputs=None, split="test"):
+        super().__init__(data_dir, settings, runtime, split=split)
+        data = load_split(data_dir, split, mmap=True)
+        n = min(settings["n"], len(data.labels))
+        self.indices = np.sort(np.random.default_rng(settings["seed"]).choice(len(data.labels), n, replace=False))
+        self.images = device_images(data.images[self.indices], runtime)
+        self.labels = torch.from_numpy(data.labels[self.indices]).to(runtime.device)
         self.attacks = [("fgsm", "linf", eps) for eps in settings["fgsm_eps"]]
         self.attacks += [("pgd_linf", "linf", eps) for eps in settings["linf_eps"]]
         self.attacks += [("pgd_l2", "l2", eps) for eps in settings["l2_eps"]]
@@ -162,21 +170,23 @@ class AdversarialFamily(Family):
 
 
 class PrivacyFamily(Family):
-    """Membership inference: training members vs held-out validation non-members, balanced and seeded.
+    """Membership inference: training members vs non-members from the split, balanced and seeded.
 
     The intervention's `accuracy` is the *attack's* accuracy (0.5 = no leakage; higher is worse privacy);
-    the stored logits are the classifier's on the 2n examples, so predictive measures still apply.
+    the stored logits are the classifier's on the 2n examples, so predictive measures still apply. Non-members
+    come from the family's split, so the sheet's attack never reads validation images and selection never
+    reads test images.
     """
 
-    def __init__(self, data_dir, settings, runtime, inputs=None):
-        super().__init__(data_dir, settings, runtime)
-        train, val = load_split(data_dir, "train", mmap=True), load_split(data_dir, "val", mmap=True)
-        n = min(settings["n"], len(train.labels), len(val.labels))
+    def __init__(self, data_dir, settings, runtime, inputs=None, split="test"):
+        super().__init__(data_dir, settings, runtime, split=split)
+        train, held_out = load_split(data_dir, "train", mmap=True), load_split(data_dir, split, mmap=True)
+        n = min(settings["n"], len(train.labels), len(held_out.labels))
         rng = np.random.default_rng(settings["seed"])
         members = rng.choice(len(train.labels), n, replace=False)
-        nonmembers = rng.choice(len(val.labels), n, replace=False)
-        images = np.concatenate([train.images[members], val.images[nonmembers]])
-        self.add("membership", images, np.concatenate([train.labels[members], val.labels[nonmembers]]))
+        nonmembers = rng.choice(len(held_out.labels), n, replace=False)
+        images = np.concatenate([train.images[members], held_out.images[nonmembers]])
+        self.add("membership", images, np.concatenate([train.labels[members], held_out.labels[nonmembers]]))
         self.is_member = np.r_[np.ones(n, bool), np.zeros(n, bool)]
 
     def shapes(self) -> dict[str, int]:
@@ -199,36 +209,54 @@ class PrivacyFamily(Family):
 
 
 class ShiftFamily(Family):
-    """Extra labelled test sets (CIFAR-10.1, any ImageFolder test set), prepared by the shift rules."""
+    """Extra labelled test sets (CIFAR-10.1, any ImageFolder test set), prepared by the shift rules.
 
-    def __init__(self, data_dir, settings, runtime, inputs=None):
-        super().__init__(data_dir, settings, runtime)
+    They are for reporting only: there is no selection split of a shift set.
+    """
+
+    def __init__(self, data_dir, settings, runtime, inputs=None, split="test"):
+        if split != "test":
+            raise ValueError("shift sets are for reporting only: they have no selection split")
+        super().__init__(data_dir, settings, runtime, split=split)
         for path in inputs or []:
             with np.load(path) as archive:
                 self.add(f"shift={Path(path).stem}", archive["images"], archive["labels"], own_labels=True)
 
 
 class SubgroupFamily(Family):
-    """User-defined subgroups of the test split (a CSV of `index,group`), e.g. from dataset attributes.
+    """User-defined subgroups (a CSV of `index,group[,split]`), e.g. from dataset attributes.
 
-    One intervention per group, ``group=<name>``, on that group's test examples; the sheet adds
-    ``worst_group``, each run's lowest group accuracy.
+    One intervention per group, ``group=<name>``, on that group's examples of the split; the sheet adds
+    ``worst_group``, each run's lowest group accuracy. Without a `split` column every row is a test-split
+    position; rows with ``split = val`` let model selection use the groups.
     """
 
-    def __init__(self, data_dir, settings, runtime, inputs=None):
-        import pandas as pd
-
-        super().__init__(data_dir, settings, runtime)
-        test = load_split(data_dir, "test", mmap=True)
+    def __init__(self, data_dir, settings, runtime, inputs=None, split="test"):
+        super().__init__(data_dir, settings, runtime, split=split)
+        data = load_split(data_dir, split, mmap=True)
         (groups_csv,) = inputs or [settings["groups_csv"]]
-        table = pd.read_csv(groups_csv)
-        if not {"index", "group"} <= set(table.columns):
-            raise ValueError(f"{groups_csv}: needs columns 'index' and 'group', has {list(table.columns)}")
-        if not table["index"].between(0, len(test.labels) - 1).all():
-            raise ValueError(f"{groups_csv}: indices must lie in 0..{len(test.labels) - 1} (the test split)")
+        table = subgroup_rows(groups_csv, split)
+        if not table["index"].between(0, len(data.labels) - 1).all():
+            raise ValueError(f"{groups_csv}: {split} indices must lie in 0..{len(data.labels) - 1}")
         for group, rows in table.groupby("group", sort=True):
             index = np.sort(rows["index"].to_numpy())
-            self.add(f"group={group}", test.images[index], test.labels[index], indices=index)
+            self.add(f"group={group}", data.images[index], data.labels[index], indices=index)
+
+
+def subgroup_rows(groups_csv: str | Path, split: str):
+    """The rows of a groups CSV that belong to `split` (no `split` column: all rows are test positions)."""
+    import pandas as pd
+
+    table = pd.read_csv(groups_csv)
+    if not {"index", "group"} <= set(table.columns):
+        raise ValueError(f"{groups_csv}: needs columns 'index' and 'group', has {list(table.columns)}")
+    splits = table["split"] if "split" in table.columns else pd.Series("test", index=table.index)
+    if not splits.isin(HELD_OUT_SPLITS).all():
+        raise ValueError(f"{groups_csv}: column 'split' may only hold {' or '.join(HELD_OUT_SPLITS)}")
+    rows = table[splits == split]
+    if rows.empty:
+        raise ValueError(f"{groups_csv}: no rows for the {split} split")
+    return rows
 
 
 FAMILIES: dict[str, type[Family]] = {
@@ -251,19 +279,22 @@ def aggregates(interventions: list[str]) -> dict[str, list[str]]:
     return groups
 
 
-def corrupted_test_set(name: str, test, seed: int, official_dir: str | None = None,
-                       frost_dir: str | None = None) -> np.ndarray:
-    """All five severities of one corruption of the test split (official layout), generated or read.
+def corrupted_split(name: str, data, split: str, seed: int, official_dir: str | None = None,
+                    frost_dir: str | None = None) -> np.ndarray:
+    """All five severities of one corruption of a split (official layout), generated or read.
 
     An official CIFAR-10-C download is only valid for a test split in torchvision's CIFAR-10 order: its labels
-    must equal ours, or the logits would be scored against the wrong classes.
+    must equal ours, or the logits would be scored against the wrong classes. The validation split is always
+    generated (CIFAR-10-C has no validation images), from its own random stream.
     """
     from multisheets import corruptions
 
+    if split == "val":
+        return corruptions.generate(data.images, name, seed + VAL_SEED_OFFSET, frost_dir=frost_dir)
     if official_dir:
         images, labels = corruptions.load_official(official_dir, name)
-        if not np.array_equal(labels, np.tile(test.labels, len(labels) // max(len(test.labels), 1))):
+        if not np.array_equal(labels, np.tile(data.labels, len(labels) // max(len(data.labels), 1))):
             raise ValueError(f"{official_dir}: CIFAR-10-C labels do not match this study's test split "
                              "(official files need data.source: cifar10)")
         return images
-    return corruptions.generate(test.images, name, seed, frost_dir=frost_dir)
+    return corruptions.generate(data.images, name, seed, frost_dir=frost_dir)

@@ -78,7 +78,7 @@ def headline_interventions(names: list[str]) -> list[str]:
     """A readable subset for figures with one panel or line per intervention: clean, the corruption mean, the
     two smallest L-inf PGD budgets, fairness, the loss-based membership attack, shift sets and calibration."""
     pgd = [name for name in names if name.startswith("pgd_linf/")][:2]
-    keep = {"val", "clean", "corruption_mean", "worst_class", "worst_group", "mia_loss", "ece", *pgd}
+    keep = {"clean", "corruption_mean", "worst_class", "worst_group", "mia_loss", "ece", *pgd}
     return [name for name in names if name in keep or name.startswith("shift=")]
 
 
@@ -86,7 +86,7 @@ def dimension_trends(metrics: pd.DataFrame, membership: pd.DataFrame, title: str
     """Per dimension (columns) and intervention (rows): accuracy vs the hyperparameter's value, every seed a dot,
     the mean as a line. Runs in the dimension's Rashomon set are filled, the others hollow; the base value is
     marked "(base)"."""
-    ok = metrics[metrics["status"] != "diverged"]
+    ok = metrics[(metrics["status"] != "diverged") & (metrics["split"] == "test")]  # figures report the test split
     dimensions = [d for d in ok["dimension"].dropna().unique() if d and d in ok.columns]
     interventions = headline_interventions(list(ok["intervention"].unique()))
     figure, axes = plt.subplots(

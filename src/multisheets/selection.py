@@ -4,6 +4,10 @@ The paper's question: does multiplicity survive when, among equally accurate mod
 robustness or fairness? Each specification filters the current set of runs on one metric of one
 intervention; the steps and their survivors are recorded so a sheet of the survivors can sit next to the
 unfiltered one.
+
+Specifications read the *selection split* (validation), never the test split: the sheets report the test
+split, and selecting on the same images that then measure the survivors biases their accuracy upwards and
+shrinks their spread by construction, which is exactly the effect a sheet of the survivors is meant to measure.
 """
 
 from __future__ import annotations
@@ -15,6 +19,20 @@ from typing import Any
 import pandas as pd
 
 RULES = ("top_fraction", "at_least", "at_most", "at_least_quantile")
+SELECTION_SPLIT = "val"
+
+# Which intervention family produces an intervention: exact names, then name prefixes.
+FAMILY_OF_NAME = {"clean": "clean", "worst_class": "clean", "ece": "clean", "worst_group": "subgroups"}
+FAMILY_OF_PREFIX = {"corruption=": "corruption", "corruption_mean": "corruption", "fgsm/": "adversarial",
+                    "pgd_linf/": "adversarial", "pgd_l2/": "adversarial", "mia_": "privacy", "shift=": "shift",
+                    "group=": "subgroups"}
+
+
+def family_of(intervention: str) -> str | None:
+    """The family whose evaluation produces `intervention` (None for a name no family produces)."""
+    if intervention in FAMILY_OF_NAME:
+        return FAMILY_OF_NAME[intervention]
+    return next((family for prefix, family in FAMILY_OF_PREFIX.items() if intervention.startswith(prefix)), None)
 
 
 @dataclass(frozen=True)
@@ -23,6 +41,7 @@ class Specification:
     keep: str
     value: float
     metric: str = "accuracy"
+    split: str = SELECTION_SPLIT
 
     def describe(self) -> str:
         target = f"{self.metric}({self.intervention})"
@@ -46,6 +65,30 @@ def parse_specifications(entries: list[dict[str, Any]]) -> list[Specification]:
     return specifications
 
 
+def check_specifications(specifications: list[Specification], families: list[str]) -> None:
+    """Refuse, before any job runs, a specification that reads the test split, names an intervention no
+    evaluated family produces, or one that has no selection split (shift sets)."""
+    for index, spec in enumerate(specifications):
+        where = f"selection[{index}] ({spec.describe()})"
+        if spec.split != SELECTION_SPLIT:
+            raise ValueError(
+                f"{where} reads the {spec.split!r} split: selection may only read the validation split "
+                f"(split: {SELECTION_SPLIT}). The test split is for reporting only; selecting on the images that "
+                "then measure the survivors biases their accuracy up and their spread down.")
+        family = family_of(spec.intervention)
+        if family is None:
+            raise ValueError(f"{where}: no intervention family produces {spec.intervention!r}")
+        if family == "shift":
+            raise ValueError(f"{where}: shift sets are for reporting only and have no selection split")
+        if family not in families:
+            raise ValueError(f"{where} needs the {family!r} family: add it to interventions.families")
+
+
+def selection_families(specifications: list[Specification]) -> list[str]:
+    """Families that must also be evaluated on the selection split: clean (Rashomon sets) and those specified."""
+    return list(dict.fromkeys(["clean"] + [family_of(spec.intervention) for spec in specifications]))
+
+
 def apply_selection(
     metrics: pd.DataFrame, members: pd.Index, specifications: list[Specification]
 ) -> tuple[pd.Index, list[dict[str, Any]]]:
@@ -55,14 +98,15 @@ def apply_selection(
     intervention or metric that the metrics table lacks is an error that names it.
     """
     survivors, steps = pd.Index(members), []
-    interventions = set(metrics["intervention"])
     for step, spec in enumerate(specifications, start=1):
+        split = metrics[metrics["split"] == spec.split]
+        interventions = set(split["intervention"])
         if spec.intervention not in interventions:
-            raise ValueError(f"selection step {step}: no intervention {spec.intervention!r} in the metrics "
-                             f"(available: {sorted(interventions)})")
+            raise ValueError(f"selection step {step}: no intervention {spec.intervention!r} on the {spec.split} split "
+                             f"in the metrics (available: {sorted(interventions)})")
         if spec.metric not in metrics.columns:
             raise ValueError(f"selection step {step}: no metric {spec.metric!r} in the metrics table")
-        rows = metrics[(metrics["intervention"] == spec.intervention) & metrics["run_id"].isin(survivors)]
+        rows = split[(split["intervention"] == spec.intervention) & split["run_id"].isin(survivors)]
         values = rows.set_index("run_id")[spec.metric].dropna()
         before = len(survivors)
         if len(values):
@@ -78,5 +122,6 @@ def apply_selection(
             survivors = pd.Index([run for run in survivors if run in kept.index])
         else:
             survivors = pd.Index([])
-        steps.append({"step": step, "specification": spec.describe(), "n_before": before, "n_after": len(survivors)})
+        steps.append({"step": step, "specification": spec.describe(), "split": spec.split, "n_before": before,
+                      "n_after": len(survivors)})
     return survivors, steps

@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from multisheets import measures
+from multisheets import measures, uncertainty
 from multisheets.interventions import aggregates
 from multisheets.selection import Specification, apply_selection
 
-VAL_INTERVENTION = "val"
-ACCURACY_MEASURES = ("mean", "range", "std", "iqr")
+VALIDATION = ("clean", "val")  # (intervention, split) that defines the Rashomon sets
+REPORTED_SPLIT = "test"  # every sheet, curve and figure reports the test split; selection never reads it
+DESCRIPTIVE_MEASURES = ("mean", "range", "std", "iqr")
 
 
 def collect_metrics(metric_paths: list[str | Path], runs: pd.DataFrame) -> pd.DataFrame:
@@ -32,19 +33,24 @@ def collect_metrics(metric_paths: list[str | Path], runs: pd.DataFrame) -> pd.Da
 
 
 def derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Summary interventions computed from the measured ones, per run.
+    """Summary interventions computed from the measured ones, per run and split."""
+    parts = [_derived_metrics(part) for _, part in metrics.groupby("split", sort=False)]
+    parts = [part.assign(split=split) for part, split in zip(parts, metrics["split"].unique()) if len(part)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
-    ``corruption=<type>`` / ``corruption_mean``: mean over the instances (equal sizes, so also the accuracy on
-    their union); ``worst_class``: the clean test set's worst per-class accuracy (fairness), with its class
-    size as n and the best-worst gap in `class_gap`.
-    """
+
+def _derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per run of one split. ``corruption=<type>`` / ``corruption_mean``: mean over the instances (equal sizes, so
+    also the accuracy on their union), with `n` the number of distinct images (each is corrupted many times);
+    ``worst_class``: the clean split's worst per-class accuracy (fairness), with its class size as n and the
+    best-worst gap in `class_gap`; ``worst_group``: the lowest subgroup accuracy; ``ece`` of the clean split."""
     rows = []
     numeric = ["accuracy", "loss", "mean_confidence", "ece", "worst_class_accuracy", "best_class_accuracy"]
     for name, instances in aggregates(list(metrics["intervention"].unique())).items():
         part = metrics[metrics["intervention"].isin(instances)]
         summary = part.groupby("run_id", sort=False).agg(
             **{column: (column, "mean") for column in numeric if column in part},
-            n=("n", "sum"), status=("status", "first"), accuracy_kind=("accuracy_kind", "first"))
+            n=("n", "max"), status=("status", "first"), accuracy_kind=("accuracy_kind", "first"))
         rows.append(summary.reset_index().assign(intervention=name, family="corruption", derived=True))
     groups = metrics[metrics["intervention"].str.startswith("group=")]
     if len(groups):
@@ -60,6 +66,7 @@ def derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
         rows.append(pd.DataFrame({
             "run_id": clean["run_id"], "family": "fairness", "intervention": "worst_class",
             "accuracy": clean["worst_class_accuracy"], "accuracy_kind": "classifier", "n": clean["worst_class_n"],
+            "worst_class": clean["worst_class"],
             "class_gap": clean["best_class_accuracy"] - clean["worst_class_accuracy"], "status": clean["status"],
             "derived": True,
         }))
@@ -81,10 +88,16 @@ def scenarios(runs: pd.DataFrame) -> dict[str, list[str]]:
     return result
 
 
+def validation_accuracy(metrics: pd.DataFrame, run_ids: list[str] | pd.Index | None = None) -> pd.DataFrame:
+    """Rows of clean accuracy on the validation split (the selection split), optionally for some runs only."""
+    intervention, split = VALIDATION
+    rows = metrics[(metrics["intervention"] == intervention) & (metrics["split"] == split)]
+    return rows if run_ids is None else rows[rows["run_id"].isin(run_ids)]
+
+
 def rashomon_members(metrics: pd.DataFrame, run_ids: list[str], epsilon: float) -> pd.Index:
     """Runs of a scenario within epsilon of its best validation accuracy; diverged runs (NaN) never qualify."""
-    val = metrics[(metrics["intervention"] == VAL_INTERVENTION) & metrics["run_id"].isin(run_ids)]
-    return measures.rashomon_set(val.set_index("run_id")["accuracy"], epsilon)
+    return measures.rashomon_set(validation_accuracy(metrics, run_ids).set_index("run_id")["accuracy"], epsilon)
 
 
 FAMILY_ORDER = ("clean", "corruption", "adversarial", "fairness", "subgroups", "privacy", "shift", "calibration")
@@ -93,7 +106,7 @@ FAMILY_ORDER = ("clean", "corruption", "adversarial", "fairness", "subgroups", "
 def sheet_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> list[str]:
     """The sheet's columns grouped by family (clean, corruptions with their mean first, attacks, worst class,
     membership inference, shift, calibration); instances are replaced by their summaries unless asked for."""
-    first = metrics.drop_duplicates("intervention")
+    first = metrics[metrics["split"] == REPORTED_SPLIT].drop_duplicates("intervention")
     names = list(first["intervention"])
     if not settings.get("instances", False):
         summarised = {instance for group in aggregates(names).values() for instance in group}
@@ -108,33 +121,36 @@ def scenario_rows(
     name: str, members: pd.Index, metrics: pd.DataFrame, store: PredictionStore, reference: str | None,
     settings: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """Long-form rows for one scenario: every measure for every sheet intervention over the given runs.
+    """Long-form rows for one scenario: every measure for every sheet intervention over the given runs (test split).
 
-    Predictive measures and bootstrap intervals need per-example predictions; summaries without them
-    (e.g. ``worst_class``) get accuracy measures only. Intervals resample the classifier's correctness, so
-    they are skipped where `accuracy` is an attack's accuracy (membership inference).
+    Descriptive spreads (mean, range, std, iqr) have no interval. Test noise, the between-run std with its
+    interval, the expected range of k runs and the test of "no multiplicity" come from the per-image scores
+    (`uncertainty`); they are NaN where no per-image classifier correctness exists (ECE, the membership
+    attack's accuracy). Predictive measures need the per-example predictions.
     """
     rows, run_ids = [], list(members)
+    reported = metrics[metrics["split"] == REPORTED_SPLIT]
     for intervention in sheet_interventions(metrics, settings):
-        table = metrics[(metrics["intervention"] == intervention)].set_index("run_id").loc[run_ids]
+        table = reported[reported["intervention"] == intervention].set_index("run_id").loc[run_ids]
         accuracy = table["accuracy"].to_numpy(dtype=float)
-        n = int(table["n"].median())
         base = {"scenario": name, "intervention": intervention, "family": table["family"].iloc[0],
-                "n": n, "n_runs": len(run_ids)}
+                "n": int(table["n"].median()), "n_runs": len(run_ids)}
         spread = measures.accuracy_spread(accuracy)
-        values = {measure: (spread[measure], np.nan, np.nan) for measure in ACCURACY_MEASURES}
-        k = settings.get("expected_range_k", 5)
-        values["expected_range"] = (measures.expected_range(accuracy, k), np.nan, np.nan)  # NaN when k > runs
-        binomial = (table["accuracy_kind"] != "ece").all()  # ECE is no proportion: no binomial floor
-        values["noise_floor"] = (float(measures.noise_floor(spread["mean"], n)) if binomial else np.nan, np.nan, np.nan)
+        values = {measure: (spread[measure], np.nan, np.nan) for measure in DESCRIPTIVE_MEASURES}
+        scored = store.scores(run_ids, intervention, table) if (table["accuracy_kind"] == "classifier").all() else None
+        tau2 = np.nan
+        if scored is not None:
+            tau2 = uncertainty.sampling_noise_variance(*scored)
+            base["n"] = int(np.median((~np.isnan(scored[0])).sum(axis=1)))  # distinct images per run
+        components = uncertainty.variance_components(accuracy, tau2, settings["confidence"])
+        values["test_noise_sd"] = (float(np.sqrt(tau2)), np.nan, np.nan)
+        values["range_null"] = (components.range_null, np.nan, np.nan)
+        values["p_between_run"] = (components.p_value, np.nan, np.nan)
+        values["between_run_std"] = (components.between_run_std, components.between_run_std_low,
+                                     components.between_run_std_high)
+        values["expected_range"] = components.expected_range(settings["expected_range_k"])
         if store.has(intervention):
             preds = store.predictions(run_ids, intervention)
-            if settings.get("bootstrap", 0) > 0 and len(run_ids) > 1 and (table["accuracy_kind"] == "classifier").all():
-                correct = preds == store.labels(run_ids[0], intervention)[None, :]
-                intervals = measures.bootstrap_spread_cis(correct, ("range", "std", "iqr"), settings["bootstrap"],
-                                                          settings.get("seed", 0))
-                for measure, (low, high) in intervals.items():
-                    values[measure] = (spread[measure], low, high)
             reference_preds = preds[run_ids.index(reference)] if reference in run_ids else preds[0]
             values["disagreement"] = (measures.mean_pairwise_disagreement(preds), np.nan, np.nan)
             values["ambiguity"] = (measures.ambiguity(preds, reference_preds), np.nan, np.nan)
@@ -145,17 +161,16 @@ def scenario_rows(
 
 
 class PredictionStore:
-    """Argmax predictions and labels per (run, intervention), read from the per-run logit files once each.
+    """Argmax predictions and labels per (run, intervention) of the test split, read from the logit files once.
 
     A family file holds ``<intervention>`` logits and optionally ``<intervention>#indices`` (a subset of the
-    test split) or ``<intervention>#labels`` (a different labelled set); otherwise `val` is labelled by the
-    validation split and every other intervention by the test split.
+    test split) or ``<intervention>#labels`` (a different labelled set); otherwise the test split's labels apply.
     """
 
-    def __init__(self, paths: list[str | Path], families: dict[str, str], split_labels: dict[str, np.ndarray]):
-        # results/runs/<run_id>/predictions/<family>.npz
-        self.paths = {(Path(path).parent.parent.name, Path(path).stem): Path(path) for path in paths}
-        self.families, self.split_labels = families, split_labels
+    def __init__(self, paths: list[str | Path], families: dict[str, str], test_labels: np.ndarray):
+        # results/runs/<run_id>/predictions/test/<family>.npz
+        self.paths = {(Path(path).parents[2].name, Path(path).stem): Path(path) for path in paths}
+        self.families, self.test_labels = families, test_labels
         self.groups = aggregates(list(families))
         self.cache: dict[tuple[str, str], dict[str, np.ndarray]] = {}
 
@@ -185,19 +200,47 @@ class PredictionStore:
         stored = self._file(run_id, intervention)
         if f"{intervention}#labels" in stored:
             return stored[f"{intervention}#labels"]
-        labels = self.split_labels["val" if intervention == VAL_INTERVENTION else "test"]
         if f"{intervention}#indices" in stored:
-            return labels[stored[f"{intervention}#indices"]]
-        return labels
+            return self.test_labels[stored[f"{intervention}#indices"]]
+        return self.test_labels
+
+    def correct(self, run_id: str, intervention: str) -> np.ndarray:
+        return self._file(run_id, intervention)[intervention] == self._instance_labels(run_id, intervention)
+
+    def scores(self, run_ids: list[str], intervention: str, table: pd.DataFrame):
+        """Per-image scores of the runs and which runs share images, for `uncertainty.sampling_noise_variance`.
+
+        An instance: 0/1 correctness. A summary over instances of the same images (``corruption_mean``): each
+        image's mean correctness over the instances, so an image counts once. ``worst_class`` / ``worst_group``:
+        each run's correctness on its own worst class / group (NaN elsewhere), runs grouped by which one it is.
+        Returns ``(scores, subsets)``, or None where the store lacks the predictions.
+        """
+        if intervention == "worst_class" and self.has("clean"):
+            worst = table.loc[run_ids, "worst_class"].to_numpy()
+            scores = np.stack([np.where(self.test_labels == c, self.correct(run, "clean"), np.nan)
+                               for run, c in zip(run_ids, worst)])
+            return scores, worst
+        if intervention == "worst_group":
+            groups = table.loc[run_ids, "worst_group"].astype(str).to_numpy()
+            scores = np.full((len(run_ids), len(self.test_labels)), np.nan)
+            for row, (run, group) in enumerate(zip(run_ids, groups)):
+                name = f"group={group}"
+                scores[row, self._file(run, name)[f"{name}#indices"]] = self.correct(run, name)
+            return scores, groups
+        if not self.has(intervention):
+            return None
+        parts = self.groups.get(intervention, [intervention])
+        per_instance = np.stack([[self.correct(run, part) for part in parts] for run in run_ids])  # (R, I, N)
+        return per_instance.mean(axis=1), None
 
 
 @dataclass
 class SheetTables:
     """Everything the sheet stage writes; each table is tidy (one row per observation)."""
 
-    sheet: pd.DataFrame  # scenario x selection x intervention x measure: value, CI, n, n_runs
+    sheet: pd.DataFrame  # scenario x selection x intervention x measure: value, CI, n, n_runs (test split)
     membership: pd.DataFrame  # scenario x run: val accuracy, status, Rashomon member, selected
-    selection_steps: pd.DataFrame  # scenario x step: specification, runs before/after
+    selection_steps: pd.DataFrame  # scenario x step: specification, split read, runs before/after
     epsilon_curves: pd.DataFrame  # scenario x epsilon x intervention: set size, range, std, disagreement
     flip_rates: pd.DataFrame  # scenario x intervention x n_flipped: fraction of examples
     disagreement: pd.DataFrame  # run_a x run_b x intervention, for the base seeds
@@ -205,31 +248,34 @@ class SheetTables:
 
 def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStore, settings: dict[str, Any],
                 specifications: list[Specification] | None = None) -> SheetTables:
+    """Rashomon sets and selection read the validation split; everything reported reads the test split."""
     epsilon = settings["epsilon"]
     sheet, membership, steps, curves, flips = [], [], [], [], []
     interventions = [name for name in sheet_interventions(metrics, settings) if store.has(name)]
+    reported = metrics[metrics["split"] == REPORTED_SPLIT]
     study_scenarios = scenarios(runs)
     for name, run_ids in study_scenarios.items():
         members = rashomon_members(metrics, run_ids, epsilon)
         selected, scenario_steps = apply_selection(metrics, members, specifications or [])
         steps += [{"scenario": name, **step} for step in scenario_steps]
-        val = metrics[(metrics["intervention"] == VAL_INTERVENTION) & metrics["run_id"].isin(run_ids)]
+        val = validation_accuracy(metrics, run_ids)
         membership += [{"scenario": name, "run_id": row.run_id, "val_accuracy": row.accuracy, "status": row.status,
                         "member": row.run_id in members, "selected": row.run_id in selected, "epsilon": epsilon}
                        for row in val.itertuples()]
-        reference = _best_on_validation(val, members)
         for label, subset in (("rashomon", members), ("selected", selected)):
             if len(subset) and (label == "rashomon" or specifications):
+                # The reference is the subset's own best-on-validation run: after selection, the best survivor.
+                reference = _best_on_validation(val, subset)
                 sheet += [{"selection": label, **row}
                           for row in scenario_rows(name, subset, metrics, store, reference, settings)]
         for curve_epsilon in settings.get("epsilon_curve", [epsilon]):
             curve_members = rashomon_members(metrics, run_ids, curve_epsilon)
             curves += [{"scenario": name, "epsilon": curve_epsilon, **row}
-                       for row in spread_rows(curve_members, interventions, metrics, store)]
+                       for row in spread_rows(curve_members, interventions, reported, store)]
         if len(members):
             flips += [{"scenario": name, **row} for row in flip_rows(members, interventions, store)]
     # Diverged runs have NaN logits (argmax 0): they would show up as fake disagreement.
-    trained = metrics.loc[(metrics["intervention"] == VAL_INTERVENTION) & metrics["accuracy"].notna(), "run_id"]
+    trained = validation_accuracy(metrics).dropna(subset=["accuracy"])["run_id"]
     base_runs = [run for run in study_scenarios["seed"] if run in set(trained)]
     return SheetTables(pd.DataFrame(sheet), pd.DataFrame(membership), pd.DataFrame(steps), pd.DataFrame(curves),
                        pd.DataFrame(flips), disagreement_pairs(base_runs, interventions, store))
@@ -293,23 +339,50 @@ def wide(sheet: pd.DataFrame, measure: str, selection: str = "rashomon") -> pd.D
     return result.loc[table["scenario"].unique(), table["intervention"].unique()]
 
 
-def to_markdown(tables: SheetTables, measures_shown: tuple[str, ...], epsilon: float) -> str:
-    """A human-readable sheet: accuracy spreads in percentage points, disagreement in percent."""
+def to_markdown(tables: SheetTables, measures_shown: tuple[str, ...], epsilon: float, notes: tuple[str, ...] = ()) -> str:
+    """A human-readable sheet: accuracy spreads in percentage points, disagreement in percent; test split."""
     parts = ["# Multiplicity sheet", "",
-             f"Rashomon sets: runs with validation accuracy within {epsilon:g} of the scenario's best.", "",
-             _markdown_table(rashomon_summary(tables.membership)), ""]
-    noise = wide(tables.sheet, "noise_floor") * 100
-    parts += ["Sampling-noise floor of one model's accuracy, sqrt(p(1-p)/n), in pp: spreads below it are not "
-              "distinguishable from evaluating on a finite test set.", "", _markdown_table(noise.round(2).reset_index()), ""]
+             f"Rashomon sets: runs with validation accuracy within {epsilon:g} of the scenario's best. Selection "
+             "reads the validation split; every number below is measured on the test split.", "", *notes,
+             "", _markdown_table(rashomon_summary(tables.membership)), ""]
     selections = ["rashomon"] + (["selected"] if not tables.selection_steps.empty else [])
     for selection in selections:
+        over = "Rashomon sets" if selection == "rashomon" else "selected runs"
         for measure in measures_shown:
             table = wide(tables.sheet, measure, selection) * 100
-            parts += [f"## {measure} over the {'Rashomon sets' if selection == 'rashomon' else 'selected runs'} "
-                      "(percentage points)", "", _markdown_table(table.round(2).reset_index()), ""]
+            parts += [f"## {measure} over the {over} (percentage points)", "",
+                      _markdown_table(table.round(2).reset_index()), ""]
+        parts += [f"## Is it more than test noise? ({over})", "",
+                  "Each cell: observed range / the range test noise alone gives among that many runs (pp), and the "
+                  "p-value of the test that the runs' true accuracies do not differ.", "",
+                  _markdown_table(_noise_cells(tables.sheet, selection).reset_index()), "",
+                  "Between-run std of true accuracy, test noise removed (pp), with its interval:", "",
+                  _markdown_table(_interval_cells(tables.sheet, "between_run_std", selection).reset_index()), ""]
     if not tables.selection_steps.empty:
-        parts += ["## Model selection steps", "", _markdown_table(tables.selection_steps), ""]
+        parts += ["## Model selection steps (validation split)", "", _markdown_table(tables.selection_steps), ""]
     return "\n".join(parts)
+
+
+def _noise_cells(sheet: pd.DataFrame, selection: str) -> pd.DataFrame:
+    observed, null, p = (wide(sheet, measure, selection) for measure in ("range", "range_null", "p_between_run"))
+    cells = observed.copy().astype(object)
+    for row in observed.index:
+        for column in observed.columns:
+            if pd.isna(null.loc[row, column]):
+                cells.loc[row, column] = f"{observed.loc[row, column] * 100:.2f}"
+            else:
+                cells.loc[row, column] = (f"{observed.loc[row, column] * 100:.2f} / {null.loc[row, column] * 100:.2f}"
+                                          f" (p={p.loc[row, column]:.2g})")
+    return cells
+
+
+def _interval_cells(sheet: pd.DataFrame, measure: str, selection: str) -> pd.DataFrame:
+    rows = sheet[(sheet["measure"] == measure) & (sheet["selection"] == selection)]
+    text = rows.assign(cell=[
+        "" if pd.isna(value) else f"{value * 100:.2f} [{low * 100:.2f}, {high * 100:.2f}]"
+        for value, low, high in zip(rows["value"], rows["ci_low"], rows["ci_high"])])
+    table = text.pivot(index="scenario", columns="intervention", values="cell")
+    return table.loc[rows["scenario"].unique(), rows["intervention"].unique()]
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,15 @@ HYPERPARAMETER_DEFAULTS: dict[str, Any] = {
     "aug_seed": None,
 }
 
+# How runs of different settings draw their random numbers (study key `seed_streams`).
+SEED_STREAMS = {
+    "independent": "every setting draws its own init / data-order / augmentation streams from (seed, setting): "
+                   "runs of different settings are independent, as multiplicity across settings assumes",
+    "common": "runs with the same seed share init / data-order / augmentation streams across settings (common random "
+              "numbers): per-dimension trends are paired, but runs of different settings are correlated and the "
+              "'all' scenario understates cross-setting disagreement",
+}
+
 # Single underscores are fine inside a value (`crop_flip`); double ones separate the parts of a run id.
 RUN_ID_VALUE = re.compile(r"^[A-Za-z0-9.+\-]+(_[A-Za-z0-9.+\-]+)*$")
 
@@ -48,6 +58,7 @@ class Run:
     seed: int
     changed: dict[str, Any] = field(hash=False)
     hyperparameters: dict[str, Any] = field(hash=False)
+    seed_streams: str = "independent"
 
     @property
     def setting(self) -> str:
@@ -56,7 +67,8 @@ class Run:
 
     @property
     def seeds(self) -> dict[str, int]:
-        return derive_seeds(self.seed, self.hyperparameters)
+        stream = self.setting if self.seed_streams == "independent" and self.changed else None
+        return derive_seeds(self.seed, self.hyperparameters, stream)
 
 
 def format_value(value: Any) -> str:
@@ -79,13 +91,15 @@ def make_run_id(changed: dict[str, Any], seed: int) -> str:
     return "__".join(parts + [f"seed={int(seed)}"])
 
 
-def derive_seeds(seed: int, hyperparameters: dict[str, Any]) -> dict[str, int]:
+def derive_seeds(seed: int, hyperparameters: dict[str, Any], stream: str | None = None) -> dict[str, int]:
     """Split a run's seed into independent init / data-order / augmentation seeds.
 
-    Each defaults to a stream spawned from `seed`, so that varying only e.g. `init_seed` while holding the
-    others fixed isolates one source of randomness.
+    Each defaults to a stream spawned from `seed` (and from `stream`, a setting's name, when settings draw
+    independent streams; base runs keep the plain seed's streams either way), so that varying only e.g.
+    `init_seed` while holding the others fixed isolates one source of randomness.
     """
-    spawned = np.random.SeedSequence(int(seed)).generate_state(3)
+    entropy = int(seed) if stream is None else [int(seed), zlib.crc32(stream.encode())]
+    spawned = np.random.SeedSequence(entropy).generate_state(3)
     seeds = {}
     for name, default in zip(("init_seed", "data_seed", "aug_seed"), spawned):
         explicit = hyperparameters.get(name)
@@ -120,7 +134,8 @@ def expand_study(config: dict[str, Any]) -> list[Run]:
         hyperparameters = {**base, **changed}
         for seed in config.get("seeds", [0]):
             run_id = make_run_id(changed, seed)
-            runs.setdefault(run_id, Run(run_id, int(seed), changed, hyperparameters))
+            runs.setdefault(run_id, Run(run_id, int(seed), changed, hyperparameters,
+                                        config.get("seed_streams", "independent")))
     return list(runs.values())
 
 
@@ -142,3 +157,8 @@ def batch_runs(runs: list[Run], runs_per_job: int | None) -> dict[str, list[Run]
     size = runs_per_job or max(len(runs), 1)
     chunks = [runs[start : start + size] for start in range(0, len(runs), size)]
     return {f"b{index:03d}": chunk for index, chunk in enumerate(chunks)}
+
+
+def seed_streams_note(seed_streams: str) -> str:
+    """One line for sheets and logs saying how settings share random numbers."""
+    return f"Seed streams: {seed_streams}: {SEED_STREAMS[seed_streams]}."

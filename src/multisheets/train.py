@@ -72,6 +72,7 @@ def train_run(
     models: ModelCache, runtime: Runtime, show_progress: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
     hp, seeds = run.hyperparameters, run.seeds
+    log.info("%s: seeds %s (seed streams: %s)", run.run_id, seeds, run.seed_streams)
     module, forward = models.fresh(hp, seeds["init_seed"])
     groups = parameter_groups(module, hp)
     optimizer = build_optimizer(hp["optimizer"], groups, hp)
@@ -147,6 +148,7 @@ def train_run(
         "status": status,
         "seed": run.seed,
         "seeds": seeds,
+        "seed_streams": run.seed_streams,
         "changed": run.changed,
         "hyperparameters": hp,
         "epochs": history,

@@ -16,5 +16,6 @@ table = evaluate_runs(
     runtime=make_runtime(snakemake.params.train),
     settings=snakemake.params.settings,
     inputs=snakemake.input.prepared,
+    split=snakemake.params.split,
 )
 logging.info("metrics:\n%s", table.to_string())

@@ -7,6 +7,7 @@ import pandas as pd
 from multisheets.data import load_split
 from multisheets.runtime import setup_logging
 from multisheets.selection import parse_specifications
+from multisheets.study import seed_streams_note
 from multisheets.sheets import PredictionStore, build_sheet, to_markdown, wide
 
 setup_logging(snakemake.log[0])
@@ -17,7 +18,7 @@ data_dir = Path(snakemake.input.data[0]).parent
 store = PredictionStore(
     paths=snakemake.input.predictions,
     families=dict(zip(metrics.loc[~metrics["derived"], "intervention"], metrics.loc[~metrics["derived"], "family"])),
-    split_labels={split: load_split(data_dir, split, mmap=True).labels for split in ("val", "test")},
+    test_labels=load_split(data_dir, "test", mmap=True).labels,
 )
 tables = build_sheet(metrics, runs, store, settings, parse_specifications(snakemake.params.selection))
 tables.sheet.to_parquet(out.long, index=False)
@@ -29,4 +30,5 @@ tables.flip_rates.to_parquet(out.flip_rates, index=False)
 tables.disagreement.to_parquet(out.disagreement, index=False)
 for measure, path in zip(snakemake.params.measures, out.wide):
     wide(tables.sheet, measure).to_csv(path)
-Path(out.markdown).write_text(to_markdown(tables, tuple(snakemake.params.measures), settings["epsilon"]))
+notes = (seed_streams_note(snakemake.params.seed_streams),)
+Path(out.markdown).write_text(to_markdown(tables, tuple(snakemake.params.measures), settings["epsilon"], notes))
