@@ -58,7 +58,7 @@ def test_eval_smoke_run_times_every_family(tmp_path):
     table = pd.read_csv(out).set_index("family")
     assert list(table.index) == ["clean", "corruption", "adversarial", "privacy"]
     assert (table["s_per_model"] > 0).all() and (table["models"] == 2).all()
-    # 2 corruption types x severities 1 and 3 of the 500 test images; clean = val + test
+    # 2 corruption types x severities 1 and 3 of the 500 test images; clean = the test split (as the sheets)
     assert table.loc["corruption", "interventions"] == 4 and table.loc["corruption", "images"] == 2000
-    assert table.loc["corruption", "prepare_s"] > 0 and table.loc["clean", "images"] == 1000
+    assert table.loc["corruption", "prepare_s"] > 0 and table.loc["clean", "images"] == 500
     assert "s per model" in done.stdout

@@ -23,9 +23,9 @@ def trained(data_dir, cpu, tmp_path_factory):
     return train_one(data_dir, cpu, tmp_path_factory.mktemp("trained"), epochs=6, lr=0.05)
 
 
-def evaluate(family, model, data_dir, cpu, out, settings, inputs=None):
+def evaluate(family, model, data_dir, cpu, out, settings, inputs=None, split="test"):
     table = evaluate_runs(family, [str(model)], data_dir, [str(out / f"{family}.npz")], [str(out / f"{family}.csv")],
-                          cpu, settings, inputs)
+                          cpu, settings, inputs, split)
     return table.set_index("intervention"), load_logits(out / f"{family}.npz")
 
 
@@ -157,3 +157,35 @@ def test_test_time_augmentation_is_what_every_family_evaluates(data_dir, cpu, tm
     table, _ = evaluate("adversarial", model_path, data_dir, cpu, tmp_path, settings)
     assert table.loc["pgd_linf/eps=16/255", "accuracy"] < table.loc["pgd_linf/eps=0/255", "accuracy"]
     assert torch.isfinite(torch.tensor(table["accuracy"].to_numpy())).all()
+
+
+def test_the_selection_split_never_reads_test_images(trained, data_dir, cpu, tmp_path):
+    """On split=val every family scores validation images: the sheets' test images stay unseen by selection."""
+    val, test = load_split(data_dir, "val"), load_split(data_dir, "test")
+    settings = {"n": 30, "seed": 0, "fgsm_eps": [2], "linf_eps": [], "l2_eps": [], "steps": 1,
+                "step_size_factor": 2.5, "restarts": 1, "batch_size": 30}
+    table, _ = evaluate("adversarial", trained, data_dir, cpu, tmp_path, settings, split="val")
+    with np.load(tmp_path / "adversarial.npz") as archive:
+        indices = archive["fgsm/eps=2/255#indices"]
+    assert table["split"].eq("val").all() and indices.max() < len(val.labels)
+    # privacy: non-members come from the evaluated split (the second half of the stored labels)
+    table, _ = evaluate("privacy", trained, data_dir, cpu, tmp_path, {"n": len(val.labels), "seed": 0}, split="val")
+    with np.load(tmp_path / "privacy.npz") as archive:
+        nonmember_labels = archive["mia_loss#labels"][len(val.labels):]
+    assert sorted(nonmember_labels) == sorted(val.labels)
+    # corruptions of the val split draw from their own stream, not the test split's
+    from multisheets.corruptions import generate
+
+    noisy_val = corrupted_split("gaussian_noise", val, "val", seed=0)
+    assert noisy_val.shape[0] == 5 * len(val.labels)
+    assert not np.array_equal(noisy_val, generate(val.images, "gaussian_noise", 0))
+    # subgroups: only the CSV's val rows; none -> a clear error naming the split
+    groups = tmp_path / "groups.csv"
+    groups.write_text("index,group,split\n0,a,val\n1,a,val\n2,b,val\n0,a,test\n")
+    table, _ = evaluate("subgroups", trained, data_dir, cpu, tmp_path, {}, [str(groups)], split="val")
+    assert table.loc["group=a", "n"] == 2 and table.loc["group=b", "n"] == 1
+    groups.write_text("index,group\n0,a\n")
+    with pytest.raises(ValueError, match="no rows for the val split"):
+        evaluate("subgroups", trained, data_dir, cpu, tmp_path, {}, [str(groups)], split="val")
+    with pytest.raises(ValueError, match="reporting only"):
+        evaluate("shift", trained, data_dir, cpu, tmp_path, {}, [], split="val")
