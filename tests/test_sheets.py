@@ -175,3 +175,27 @@ def test_summary_counts_each_image_once(tmp_path):
     assert cells.loc["test_noise_sd", "value"] == pytest.approx(np.sqrt(sampling_noise_variance(per_image)))
     summary = metrics[metrics["intervention"] == "corruption_mean"]
     assert set(summary["n"]) == {5} and set(summary["split"]) == {"test"}
+
+
+def test_specifications_that_would_read_test_images_are_refused():
+    from multisheets.selection import check_specifications, family_of, selection_families
+
+    families = ["clean", "corruption", "adversarial", "shift"]
+    ok = parse_specifications([{"intervention": "corruption_mean", "keep": "top_fraction", "value": 0.5},
+                               {"intervention": "clean", "metric": "ece", "keep": "at_most", "value": 0.1}])
+    check_specifications(ok, families)
+    assert selection_families(ok) == ["clean", "corruption"]  # only what selection reads is evaluated on val
+    on_test = parse_specifications([{"intervention": "clean", "keep": "top_fraction", "value": 0.5, "split": "test"}])
+    with pytest.raises(ValueError, match="for reporting only"):
+        check_specifications(on_test, families)
+    with pytest.raises(ValueError, match="no selection split"):
+        check_specifications(parse_specifications([{"intervention": "shift=cifar10_1", "keep": "at_least",
+                                                    "value": 0.5}]), families)
+    with pytest.raises(ValueError, match="'privacy' family"):
+        check_specifications(parse_specifications([{"intervention": "mia_loss", "keep": "at_most", "value": 0.6}]),
+                             families)
+    with pytest.raises(ValueError, match="no intervention family produces 'fog'"):
+        check_specifications(parse_specifications([{"intervention": "fog", "keep": "at_least", "value": 0.5}]),
+                             families)
+    assert family_of("pgd_l2/eps=0.25") == "adversarial" and family_of("corruption=fog/severity=3") == "corruption"
+    assert family_of("group=old") == family_of("worst_group") == "subgroups" and family_of("worst_class") == "clean"

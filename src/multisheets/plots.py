@@ -198,20 +198,35 @@ def disagreement_matrices(pairs: pd.DataFrame, title: str, max_panels: int = 4) 
 
 
 def selection_effect(sheet: pd.DataFrame, steps: pd.DataFrame, title: str, scenario: str = "all") -> plt.Figure:
-    """Spread per intervention over the Rashomon set vs over the runs that survive the extra specifications."""
-    panels = (("range", "accuracy range (pp)"), ("disagreement", "mean pairwise disagreement (%)"))
-    data = sheet[(sheet["scenario"] == scenario) & sheet["measure"].isin([m for m, _ in panels])]
+    """Spread per intervention over the Rashomon set vs over the runs that survive the extra specifications (chosen
+    on the validation split, measured on the test split): the observed range with the range test noise alone would
+    give (|), the between-run std of true accuracy with its interval, and disagreement."""
+    panels = (("range", "accuracy range (pp); | = test noise alone"),
+              ("between_run_std", "between-run std of true accuracy (pp)"),
+              ("disagreement", "mean pairwise disagreement (%)"))
+    data = sheet[(sheet["scenario"] == scenario) & sheet["measure"].isin([m for m, _ in panels] + ["range_null"])]
     order = list(data["intervention"].unique())
-    figure, axes = plt.subplots(1, 2, figsize=(10, 0.28 * len(order) + 1.8), squeeze=False, sharey=True)
+    colours = {"rashomon": "0.5", "selected": "tab:red"}
+    figure, axes = plt.subplots(1, len(panels), figsize=(14, 0.28 * len(order) + 1.8), squeeze=False, sharey=True)
     for axis, (measure, label) in zip(axes[0], panels):
-        points = data[data["measure"] == measure].assign(value_pct=lambda t: t["value"] * 100)
-        sns.pointplot(data=points, y="intervention", x="value_pct", hue="selection", ax=axis, dodge=0.3,
-                      linestyles="none", markers=["o", "D"], palette={"rashomon": "0.5", "selected": "tab:red"},
-                      hue_order=["rashomon", "selected"], order=order, errorbar=None, markersize=4)
+        for offset, (selection, colour) in zip((-0.15, 0.15), colours.items()):
+            points = data[(data["measure"] == measure) & (data["selection"] == selection)].set_index("intervention")
+            points = points.reindex([name for name in order if name in points.index])
+            y = np.array([order.index(name) for name in points.index]) + offset
+            axis.scatter(points["value"] * 100, y, color=colour, s=16, marker="o" if selection == "rashomon" else "D",
+                         label=selection, zorder=3)
+            if measure == "between_run_std":
+                axis.hlines(y, points["ci_low"] * 100, points["ci_high"] * 100, color=colour, linewidth=1)
+            if measure == "range":
+                null = data[(data["measure"] == "range_null") & (data["selection"] == selection)]
+                null = null.set_index("intervention")["value"].reindex(points.index)
+                axis.scatter(null * 100, y, color=colour, marker="|", s=60, zorder=3)
+        axis.set_yticks(range(len(order)), order)
+        axis.invert_yaxis()
         axis.set_xlabel(label)
-        axis.set_ylabel("intervention" if axis is axes[0][0] else "")
         axis.tick_params(axis="y", labelsize=8)
         axis.grid(axis="x", alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="best")
     sizes = steps[steps["scenario"] == scenario]
     chain = " → ".join(f"{row.specification} ({row.n_after})" for row in sizes.itertuples())
     start = sizes["n_before"].iloc[0] if len(sizes) else "?"

@@ -8,5 +8,6 @@ from multisheets.runtime import setup_logging
 setup_logging(snakemake.log[0])
 sheet = pd.read_parquet(snakemake.input.sheet)
 steps = pd.read_csv(snakemake.input.steps)
-figure = selection_effect(sheet, steps, f"{snakemake.params.study}: does selecting on extra criteria shrink multiplicity?")
+title = f"{snakemake.params.study}: does selecting on extra criteria (validation split) shrink multiplicity (test split)?"
+figure = selection_effect(sheet, steps, title)
 save(figure, snakemake.output.png, snakemake.output.pdf)
