@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import colorsys
+import ctypes
+import io
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from multisheets.corruptions import (
     CORRUPTIONS,
@@ -19,7 +23,9 @@ from multisheets.corruptions import (
     load_official,
     severity_rng,
 )
-from multisheets.corruptions._ops import disk_kernel, hsv_to_rgb, motion_blur_kernel, rgb_to_hsv
+from multisheets.corruptions import blur
+from multisheets.corruptions._ops import clipped_zoom_matrix, disk_kernel, hsv_to_rgb, magick_kernel_width
+from multisheets.corruptions._ops import magick_motion_taps, motion_blur_kernel, rgb_to_hsv, sum_shifted
 from multisheets.corruptions.frost import FROST_FILES
 
 # shared/ sits beside the repository checkout.
@@ -32,6 +38,7 @@ RANDOM = [name for name in CORRUPTIONS if name not in DETERMINISTIC]
 # Corruptions whose published parameters do not make the change grow with severity:
 NOT_MONOTONE = {
     "glass_blur": "severities 3 and 5 blur more than 2 and 4, which smooths away part of the pixel shuffling",
+    "motion_blur": "3 and 4 share sigma 2; ImageMagick's taps past 12 px weigh < 1e-7: equal, in the reference too",
     "elastic_transform": "the affine jitter shrinks from 2.56 to 0.96 px while the elastic field grows",
     "frost": "the image weight falls while the frost weight stalls at 0.4-0.45, a trade-off",
     "saturate": "severities 1-2 desaturate (x0.3, x0.1), 3-5 oversaturate (x1.5 .. x2.5 + shift)",
@@ -185,6 +192,114 @@ def test_motion_blur_kernel():
         cov = np.cov(np.stack((xs.ravel(), -ys.ravel())), aweights=k.ravel())
         major = np.linalg.eigh(cov)[1][:, -1]
         assert np.degrees(np.arctan(major[1] / major[0])) == pytest.approx(angle, abs=1)
+
+
+# ---------------------------------------------------------------------------------------------- zoom blur
+# The reference averages x with clipped_zoom(x, z), z in np.arange(1, stop, 0.01): crop the central ceil(h / z)
+# pixels (from (h - crop) // 2), magnify them to round(crop * z) with a first-order spline on the corner-aligned
+# grid (output o reads o * (crop - 1) / (out - 1)), keep h of those from (out - h) // 2.
+ZOOM_STOPS = (1.06, 1.11, 1.16, 1.21, 1.26)  # the reference's np.arange stops
+
+
+def clipped_zoom_by_hand(img: np.ndarray, z: float) -> np.ndarray:
+    """The published clipped_zoom of a square (h, h, C) image from per-pixel source coordinates, no scipy."""
+    h, crop = img.shape[0], math.ceil(img.shape[0] / z)
+    out = round(crop * z)
+    top, trim = (h - crop) // 2, (out - h) // 2
+    pos = (trim + np.arange(h)) * (crop - 1) / (out - 1)
+    lo = np.minimum(np.floor(pos).astype(int), crop - 2)
+    hi, f = lo + 1, pos - lo
+    c, fy, fx = img[top : top + crop, top : top + crop], f[:, None, None], f[None, :, None]
+    return (1 - fy) * ((1 - fx) * c[lo][:, lo] + fx * c[lo][:, hi]) + fy * ((1 - fx) * c[hi][:, lo] + fx * c[hi][:, hi])
+
+
+def test_clipped_zoom_matrix():
+    # The reference's factors bit for bit: at 32 px, 26 * 1.2500000000000002 rounds to 33 where 26 * 1.25 gives 32.
+    for severity, stop in enumerate(ZOOM_STOPS, start=1):
+        assert blur.zoom_factors(severity).tobytes() == np.arange(1, stop, 0.01).tobytes()
+    # h = 4, z = 1.5 by hand: crop ceil(2.67) = 3 from 0; round(4.5) = 4 outputs read it at 0, 2/3, 4/3, 2.
+    expected = [[1, 0, 0, 0], [1 / 3, 2 / 3, 0, 0], [0, 2 / 3, 1 / 3, 0], [0, 0, 1, 0]]
+    np.testing.assert_allclose(clipped_zoom_matrix(4, 1.5), expected, atol=1e-12)
+    # Only a whole crop that is not magnified comes back unchanged: 32 -> 33 (z 1.02), 31 -> 32 (1.04) zoom.
+    for z, identity in ((1.0, True), (1.01, True), (1.02, False), (1.04, False)):
+        assert np.allclose(clipped_zoom_matrix(32, z), np.eye(32)) == identity
+    for h in (5, 12, 32):
+        img = np.random.default_rng(h).random((h, h, 3))
+        for z in np.arange(1, 1.26, 0.01):
+            m = clipped_zoom_matrix(h, float(z))
+            np.testing.assert_allclose(np.einsum("ij,jkc,lk->ilc", m, img, m), clipped_zoom_by_hand(img, z), atol=1e-12)
+            if math.ceil(h / z) == h and round(h * z) == h:
+                np.testing.assert_array_equal(m, np.eye(h))
+
+
+@pytest.mark.parametrize("size", [32, 12])
+def test_zoom_blur_matches_published_algorithm(size, monkeypatch):
+    imgs = smooth_images(3, size, size, seed=5)
+    for severity in range(1, 6):
+        factors = np.arange(1, ZOOM_STOPS[severity - 1], 0.01)
+        by_hand = [(x + sum(clipped_zoom_by_hand(x, z) for z in factors)) / (len(factors) + 1) for x in imgs / 255]
+        exact = np.stack(by_hand) * 255
+        # 8-bit output: equal except where float32 input noise tips an exact half-level tie (common at 12 px).
+        diff = np.abs(corrupt(imgs, "zoom_blur", severity, None) - np.rint(exact))
+        assert diff.max() <= 1 and not diff[np.abs(exact % 1 - 0.5) > 1e-6].any()
+        dense = blur.zoom_blur(imgs.astype(np.float32) / 255, severity, None)
+        np.testing.assert_allclose(dense * 255, exact, atol=1e-4)
+        with monkeypatch.context() as patch:  # the path for larger images gives the same values
+            patch.setattr(blur, "DENSE_ZOOM_PIXELS", 0)
+            np.testing.assert_allclose(blur.zoom_blur(imgs.astype(np.float32) / 255, severity, None), dense, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------- motion blur
+# ImageMagick's MotionBlurImage: 2*ceil(radius)+1 taps, tap i weighted by a normalised Gaussian of i, read at
+# (ceil(i cos a - 0.5), ceil(i sin a - 0.5)) from the output pixel (y down), edge pixels repeated. Below: 255 *
+# impulse response, truncated to 8 bits, as ImageMagick 6.9.11-60 Q16 wrote it via Wand (41x41 black PNG, one
+# white pixel, radius 6, sigma 2): {(dy, dx) from the white pixel: value}.
+MAGICK_IMPULSE = {
+    0: {(0, -5): 3, (0, -4): 11, (0, -3): 27, (0, -2): 51, (0, -1): 74, (0, 0): 84},
+    -30: {(2, -4): 3, (2, -3): 11, (1, -3): 27, (1, -2): 51, (1, -1): 74, (0, 0): 84},
+    45: {(-4, -4): 4, (-3, -3): 11, (-2, -2): 27, (-1, -1): 126, (0, 0): 84},
+}
+
+
+def test_magick_motion_taps():
+    assert [magick_kernel_width(r, s) for r, s in blur.MOTION] == [13, 13, 13, 17, 19]
+    assert magick_kernel_width(0, 1) == 9 and magick_kernel_width(0, 0) == 3
+    weights, dx, dy = magick_motion_taps(2, 1.5, np.array([0, 30, 90]))
+    i = np.arange(5)
+    np.testing.assert_allclose(weights, np.exp(-(i**2) / 4.5) / np.exp(-(i**2) / 4.5).sum())
+    np.testing.assert_array_equal(dx, [i, [0, 1, 2, 3, 3], [0] * 5])
+    np.testing.assert_array_equal(dy, [[0] * 5, [0, 0, 1, 1, 2], i])  # sin 30 = 1/2: half-pixel ties round down
+    # A trail reaching past the right edge reads the edge pixel: a horizontal ramp keeps its last column.
+    ramp = np.broadcast_to(np.linspace(0, 1, 16, dtype=np.float32)[None, None, :, None], (2, 8, 16, 3)).copy()
+    out = sum_shifted(ramp, *magick_motion_taps(6, 2, np.array([0.0, 0.0])))
+    np.testing.assert_allclose(out[..., -1, :], 1, atol=1e-6)
+    assert np.all(out[..., :-1, :] > ramp[..., :-1, :])  # one-sided: every pixel takes from its right
+
+
+@pytest.mark.parametrize("angle", sorted(MAGICK_IMPULSE))
+def test_motion_blur_impulse_matches_imagemagick(angle):
+    x = np.zeros((1, 41, 41, 3), dtype=np.float32)
+    x[0, 20, 20] = 1
+    out = np.floor(sum_shifted(x, *magick_motion_taps(6, 2, [angle]))[0, ..., 0].astype(np.float64) * 255 + 1e-6)
+    assert {(int(r) - 20, int(c) - 20): out[r, c] for r, c in zip(*np.nonzero(out))} == MAGICK_IMPULSE[angle]
+
+
+def test_motion_blur_matches_imagemagick_when_installed():
+    wand_image = pytest.importorskip("wand.image", reason="Wand and ImageMagick are not installed")
+    library = pytest.importorskip("wand.api").library
+    # The reference calls MagickMotionBlurImage directly on the PNG-encoded image.
+    library.MagickMotionBlurImage.argtypes = (ctypes.c_void_p,) + (ctypes.c_double,) * 3
+    imgs = smooth_images(4, 32, 32, seed=8)
+    for (radius, sigma), angle in zip(blur.MOTION[::2], (-45.0, -12.5, 41.0)):
+        ours = sum_shifted(imgs / 255, *magick_motion_taps(radius, sigma, np.full(len(imgs), angle))) * 255
+        for img, mine in zip(imgs, ours):
+            Image.fromarray(img).save(png := io.BytesIO(), format="PNG")
+            with wand_image.Image(blob=png.getvalue()) as magick:
+                library.MagickMotionBlurImage(magick.wand, radius, sigma, angle)
+                magick.depth = 16
+                theirs = np.frombuffer(magick.make_blob("rgb"), dtype="<u2").reshape(img.shape) / 257
+            # Equal up to ImageMagick's rounding to a 16-bit quantum (half of 1/257 grey level).
+            np.testing.assert_allclose(mine, theirs, atol=0.6 / 257)
 
 
 def test_disk_kernel():

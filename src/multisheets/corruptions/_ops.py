@@ -1,15 +1,17 @@
 """Shared building blocks for the corruption modules: filters, kernels, resampling and colour spaces.
 
-Images travel between numpy (N, H, W, 3) float32 arrays in [0, 1] and torch (N, C, H, W) tensors. All
-filtering runs in torch so the same code can later run on a GPU; all randomness stays in numpy so that
-results depend only on the caller's ``np.random.Generator``.
+Images travel between numpy (N, H, W, 3) float32 arrays in [0, 1] and torch (N, C, H, W) tensors. Filtering
+runs in torch so the same code can later run on a GPU (except ``sum_shifted``, see there); all randomness stays
+in numpy so that results depend only on the caller's ``np.random.Generator``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
+import scipy.ndimage
 import torch
 import torch.nn.functional as F
 
@@ -164,7 +166,8 @@ def motion_blur_kernels(radius: float, sigma: float, angles_deg: np.ndarray) -> 
 
     Taps sit one pixel apart along the line through the centre, weighted by a Gaussian of the distance
     to the centre, and are splatted bilinearly onto the pixel grid; each kernel sums to 1. The line is
-    centred (point-symmetric), unlike ImageMagick's one-sided trail used by the reference generator.
+    centred (point-symmetric). The motion_blur corruption uses ImageMagick's one-sided trail instead
+    (:func:`magick_motion_taps`); this kernel serves the snow layer and the frost substitute.
     """
     angles = np.atleast_1d(np.asarray(angles_deg, dtype=np.float64))
     half = int(math.floor(radius))
@@ -190,6 +193,85 @@ def motion_blur_kernels(radius: float, sigma: float, angles_deg: np.ndarray) -> 
 
 def motion_blur_kernel(radius: float, sigma: float, angle_deg: float) -> np.ndarray:
     return motion_blur_kernels(radius, sigma, np.array([angle_deg]))[0]
+
+
+# ImageMagick's MotionBlurImage, which the reference generator calls through Wand, written from the
+# published description of its algorithm and checked against its output (docs/corruptions.md): a one-sided
+# Gaussian trail of ``width`` taps, tap i read at the pixel nearest to i pixels along the angle, pixels
+# outside the image repeating the nearest edge pixel.
+
+MAGICK_EPSILON = 1e-12  # ImageMagick's MagickEpsilon
+MAGICK_QUANTUM_SCALE = 1 / 65535  # 1 / QuantumRange of the Q16 build
+
+
+def magick_kernel_width(radius: float, sigma: float) -> int:
+    """ImageMagick's optimal 1-D kernel width: 2*ceil(radius)+1 for a positive radius. For radius 0 it
+    grows an odd width from 5 until the normalised Gaussian's edge tap drops below 1/65535 (imperceptible
+    in 16 bits) and returns the width before that, at least 3."""
+    if radius > MAGICK_EPSILON:
+        return int(2 * math.ceil(radius) + 1)
+    sigma = abs(sigma)
+    if sigma <= MAGICK_EPSILON:
+        return 3
+    width = 5
+    while True:
+        j = (width - 1) // 2
+        g = np.exp(-np.arange(-j, j + 1, dtype=np.float64) ** 2 / (2 * sigma * sigma))
+        if g[-1] / g.sum() < max(MAGICK_QUANTUM_SCALE, MAGICK_EPSILON):
+            return width - 2
+        width += 2
+
+
+def magick_motion_taps(
+    radius: float, sigma: float, angles_deg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights (K,) and integer offsets dx, dy (len(angles), K) of ImageMagick's motion blur.
+
+    Output pixel (x, y) is sum_i weights[i] * input(x + dx[i], y + dy[i]) with y growing downwards: tap 0
+    is the pixel itself, so the trail is one-sided, unlike :func:`motion_blur_kernels`. The weights are
+    a Gaussian of the tap index, normalised to sum to 1."""
+    width = magick_kernel_width(radius, sigma)
+    i = np.arange(width, dtype=np.float64)
+    s = max(abs(sigma), MAGICK_EPSILON)
+    weights = np.exp(-(i * i) / (2 * s * s))
+    weights /= weights.sum()
+    # The same floating-point expressions as ImageMagick, so that offsets agree at exact half-pixel ties.
+    theta = math.pi * np.atleast_1d(np.asarray(angles_deg, dtype=np.float64))[:, None] / 180
+    px, py = width * np.sin(theta), width * np.cos(theta)
+    norm = np.hypot(px, py)
+    dx = np.ceil(i * py / norm - 0.5).astype(np.int64)  # ceil(v - 0.5): rounds halves down
+    dy = np.ceil(i * px / norm - 0.5).astype(np.int64)
+    return weights, dx, dy
+
+
+def sum_shifted(x: np.ndarray, weights: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """out[n, y, x] = sum_k weights[k] * x[n, y + dy[n, k], x + dx[n, k]] for (N, H, W, C) numpy images,
+    reading outside the image at the nearest edge pixel (ImageMagick's default "edge" virtual pixels).
+
+    Exact shifts of an edge-padded copy rather than an FFT convolution. Random angles give only a few
+    hundred distinct offset patterns, so images are grouped by pattern and each group is summed from
+    plain slices. This is numpy, not torch: thousands of small operations, which torch's thread pool
+    turns into a 50-100x slowdown whenever the cores are shared with other processes."""
+    n, h, w, _ = x.shape
+    dx, dy = np.asarray(dx), np.asarray(dy)
+    r = int(max(np.abs(dx).max(initial=0), np.abs(dy).max(initial=0)))
+    padded = np.pad(x, ((0, 0), (r, r), (r, r), (0, 0)), mode="edge")
+    patterns, group = np.unique(np.concatenate((dx, dy), axis=1), axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    out = np.empty_like(x)
+    for g, pattern in enumerate(patterns):
+        members = np.flatnonzero(group == g)
+        source = padded[members]
+        # Taps that land on the same pixel (steep angles, long trails) are read once.
+        merged: dict[tuple[int, int], float] = {}
+        for k, weight in enumerate(np.asarray(weights, dtype=np.float64)):
+            offset = (int(pattern[len(weights) + k]), int(pattern[k]))
+            merged[offset] = merged.get(offset, 0.0) + float(weight)
+        acc = np.zeros((len(members),) + x.shape[1:], dtype=x.dtype)
+        for (oy, ox), weight in merged.items():
+            acc += weight * source[:, r + oy : r + oy + h, r + ox : r + ox + w]
+        out[members] = acc
+    return out
 
 
 def disk_kernel(radius: float, alias_blur: float, blur_half: int = 1) -> np.ndarray:
@@ -229,7 +311,9 @@ def sample_pixels(t: torch.Tensor, x: torch.Tensor, y: torch.Tensor, padding: st
 
 
 def zoom_matrix(n: int, zoom: float) -> torch.Tensor:
-    """(n, n) linear-interpolation matrix magnifying an axis of length n about its centre; edges clamp."""
+    """(n, n) linear-interpolation matrix magnifying an axis of length n about its centre; edges clamp.
+
+    Used by the snow layer; zoom_blur follows the reference's integer crop instead (clipped_zoom_matrix)."""
     centre = (n - 1) / 2
     src = (centre + (torch.arange(n, dtype=torch.float64) - centre) / zoom).clamp(0, n - 1)
     left = src.floor().long().clamp(max=n - 1)
@@ -247,6 +331,25 @@ def centre_zoom(t: torch.Tensor, zoom: float) -> torch.Tensor:
         return t
     h, w = t.shape[-2:]
     return apply_axes(t, zoom_matrix(h, zoom), zoom_matrix(w, zoom))
+
+
+@functools.lru_cache(maxsize=256)
+def clipped_zoom_matrix(n: int, zoom: float) -> np.ndarray:
+    """(n, n) float64 matrix of the reference generator's ``clipped_zoom`` along one axis of length n.
+
+    The reference crops the central ceil(n / zoom) pixels (top index (n - crop) // 2), magnifies them with
+    ``scipy.ndimage.zoom(..., order=1)`` to round(crop * zoom) pixels, and keeps n of those from index
+    (magnified - n) // 2. Every step is linear, and order-1 zoom is separable, so zooming an identity
+    matrix along its first axis yields scipy's own interpolation weights: A @ plane @ B.T then equals
+    the reference's 2-D zoom up to floating-point rounding, and is a cheap matrix product per plane."""
+    crop = math.ceil(n / zoom)
+    top = (n - crop) // 2
+    magnified = scipy.ndimage.zoom(np.eye(crop), (zoom, 1), order=1)
+    trim = (len(magnified) - n) // 2
+    m = np.zeros((n, n))
+    m[:, top : top + crop] = magnified[trim : trim + n]
+    m.flags.writeable = False  # cached and shared
+    return m
 
 
 # ---------------------------------------------------------------------------------------------- colour
