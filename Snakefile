@@ -1,6 +1,9 @@
 # Multiplicity sheets: train a population of image classifiers, evaluate every run under interventions,
 # and summarise how much equally accurate runs differ. See README.md.
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
+
+from multisheets.study import number_as_text_hint
 
 min_version("9.0")
 
@@ -13,6 +16,17 @@ if not workflow.config_settings.configfiles:
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
+
+# Every value listed under `dimensions` must be valid where `base` is: checked now, before any job starts.
+for name, values in config["dimensions"].items():
+    for value in values:
+        try:
+            validate({"base": {name: value}}, "workflow/schemas/config.schema.yaml")
+        except WorkflowError as error:
+            raise ValueError(
+                f"dimensions.{name}: {value!r} is not a valid {name}"
+                f"{number_as_text_hint(value)}: {error}"
+            ) from None
 
 
 include: "rules/common.smk"

@@ -91,3 +91,13 @@ def test_settings_draw_independent_streams_unless_common_is_asked_for():
     # explicit seeds still win
     pinned = expand_study(config | {"base": {"lr": 0.1, "init_seed": 7}})
     assert {run.seeds["init_seed"] for run in pinned} == {7}
+
+
+def test_settings_that_would_share_a_run_id_are_refused():
+    with pytest.raises(ValueError, match=r"run id 'lr=0.123456__seed=0'"):
+        expand_study({"dimensions": {"lr": [0.1234561, 0.1234562]}, "seeds": [0]})
+    with pytest.raises(ValueError, match=r"seeds: repeated values \[1\]"):
+        expand_study({"seeds": [0, 1, 1]})
+    # a value equal to the base's is the base run itself, not a collision
+    assert [run.run_id for run in expand_study({"base": {"lr": 0.1}, "dimensions": {"lr": [0.1, 0.2]},
+                                                "seeds": [0]})] == ["base__seed=0", "lr=0.2__seed=0"]

@@ -121,6 +121,10 @@ def expand_study(config: dict[str, Any]) -> list[Run]:
             raise ValueError(f"dimensions.{name}: not a hyperparameter (known: {sorted(HYPERPARAMETER_DEFAULTS)})")
         if len(set(map(repr, values))) != len(values):
             raise ValueError(f"dimensions.{name}: repeated values {values}")
+    seeds = config.get("seeds", [0])
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds: repeated values {sorted(seed for seed in set(seeds) if seeds.count(seed) > 1)} "
+                         "(each seed is one run per setting; list it once)")
 
     if config.get("grid", False):
         names = list(dimensions)
@@ -132,8 +136,13 @@ def expand_study(config: dict[str, Any]) -> list[Run]:
     for assignment in settings:
         changed = {name: value for name, value in assignment.items() if value != base[name]}
         hyperparameters = {**base, **changed}
-        for seed in config.get("seeds", [0]):
+        for seed in seeds:
             run_id = make_run_id(changed, seed)
+            if run_id in runs and runs[run_id].hyperparameters != hyperparameters:
+                # Values are written with %g in run ids (stable, readable), so values closer than 6 significant
+                # digits would share one id and one setting would silently never be trained.
+                raise ValueError(f"{runs[run_id].changed} and {changed} both give run id {run_id!r}: use values "
+                                 "that differ within 6 significant digits")
             runs.setdefault(run_id, Run(run_id, int(seed), changed, hyperparameters,
                                         config.get("seed_streams", "independent")))
     return list(runs.values())
@@ -162,3 +171,14 @@ def batch_runs(runs: list[Run], runs_per_job: int | None) -> dict[str, list[Run]
 def seed_streams_note(seed_streams: str) -> str:
     """One line for sheets and logs saying how settings share random numbers."""
     return f"Seed streams: {seed_streams}: {SEED_STREAMS[seed_streams]}."
+
+
+def number_as_text_hint(value: Any) -> str:
+    """A hint for a number that YAML read as text (PyYAML reads `1e-3` as a string; `1.0e-3` is a float)."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return f" (YAML read {value} as text: write it with a decimal point, e.g. 1.0e-3)"
+    return ""
