@@ -1,4 +1,5 @@
 import json
+import gzip
 import tarfile
 
 import numpy as np
@@ -71,3 +72,37 @@ def test_prepare_writes_arrays_and_description(tmp_path):
     assert np.load(tmp_path / "train_images.npy").dtype == np.uint8
     assert np.load(tmp_path / "test_labels.npy").dtype == np.int64
     assert json.loads((tmp_path / "dataset.json").read_text())["classes"] == ["class0", "class1", "class2"]
+
+
+@pytest.mark.parametrize("where", [0.15, 0.3, 0.5, 0.7, 0.9])
+def test_a_damaged_archive_is_refused_by_name(tmp_path, where):
+    """Four flipped bytes anywhere in a .tar.gz: a CRC, inflate or tar-header error, never a smaller data set."""
+    splits, classes = small_splits()
+    root = write_imagefolder(tmp_path / "cifar-mini", splits, classes)
+    source = tmp_path / "mini.tar.gz"
+    with tarfile.open(source, "w:gz") as archive:
+        archive.add(root, arcname="cifar-mini")
+    data = bytearray(source.read_bytes())
+    position = int(len(data) * where)
+    data[position : position + 4] = bytes(b ^ 0xFF for b in data[position : position + 4])
+    source.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="mini.tar.gz: damaged archive"):
+        read_imagefolder(source)
+
+
+def test_an_archive_whose_tar_structure_breaks_midway_is_refused(tmp_path):
+    """A damaged member header inside an intact gzip stream: tarfile alone would stop there without a word."""
+    splits, classes = small_splits()
+    root = write_imagefolder(tmp_path / "cifar-mini", splits, classes)
+    plain = tmp_path / "mini.tar"
+    with tarfile.open(plain, "w") as archive:
+        archive.add(root, arcname="cifar-mini")
+    data = bytearray(plain.read_bytes())
+    with tarfile.open(plain) as archive:
+        late = archive.getmembers()[-3].offset  # a header near the end: most images before it read fine
+    data[late + 148 : late + 156] = b"garbage!"  # its checksum field
+    source = tmp_path / "mini.tar.gz"
+    with gzip.open(source, "wb") as handle:
+        handle.write(bytes(data))
+    with pytest.raises(DataError, match="mini.tar.gz: damaged archive"):
+        read_imagefolder(source)

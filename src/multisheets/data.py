@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -44,6 +45,32 @@ def sha256_file(path: Path) -> str:
 # --- sources -----------------------------------------------------------------------------------------------
 
 
+def verify_archive(path: Path) -> None:
+    """Read a tar archive to its very end before trusting any of it.
+
+    tarfile stops without a word at a damaged member header (it takes it for the end of the archive), and gzip
+    checks its CRC only at the end of the stream, so a damaged archive would otherwise yield a smaller data set.
+    Here every member is read, everything after the last member must be the archive's zero padding, and the
+    compressed stream is read to its end (CRC and length checked).
+    """
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            members = 0
+            for member in archive:
+                members += 1
+                if member.isfile():
+                    archive.extractfile(member).read()
+            end = archive.offset
+            stream = archive.fileobj
+            stream.seek(end)
+            while block := stream.read(1 << 20):
+                if block.strip(b"\0"):
+                    raise DataError(f"{path}: damaged archive: data after member {members} (byte {end} of the "
+                                    "tar stream) is not a tar header; check it with `tar -tzf`")
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
+        raise DataError(f"{path}: damaged archive ({error}); check it with `gzip -t` and `tar -tzf`") from error
+
+
 def _imagefolder_entries(path: Path) -> Iterator[tuple[str, bytes]]:
     """(relative path, file bytes) for every image file under a directory or inside a tar archive."""
     if path.is_dir():
@@ -51,6 +78,7 @@ def _imagefolder_entries(path: Path) -> Iterator[tuple[str, bytes]]:
             if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
                 yield file.relative_to(path).as_posix(), file.read_bytes()
     elif path.name.endswith(TAR_SUFFIXES):
+        verify_archive(path)
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
                 if member.isfile() and Path(member.name).suffix.lower() in IMAGE_SUFFIXES:
