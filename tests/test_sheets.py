@@ -199,3 +199,27 @@ def test_specifications_that_would_read_test_images_are_refused():
                              families)
     assert family_of("pgd_l2/eps=0.25") == "adversarial" and family_of("corruption=fog/severity=3") == "corruption"
     assert family_of("group=old") == family_of("worst_group") == "subgroups" and family_of("worst_class") == "clean"
+
+
+def test_a_study_whose_runs_all_diverged_gets_a_sheet_that_says_so(tmp_path):
+    """Evaluation records diverged runs as NaN rows without the usual metric columns; the sheet stage survives."""
+    from multisheets.sheets import collect_metrics, to_markdown
+
+    paths = []
+    for run_id in ("base__seed=0", "base__seed=1"):
+        for split, family, names in (("val", "clean", ["clean"]), ("test", "clean", ["clean"]),
+                                     ("test", "corruption", ["corruption=fog/severity=1"])):
+            path = tmp_path / run_id / split / f"{family}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame({"run_id": run_id, "family": family, "split": split, "intervention": names, "n": 5,
+                          "accuracy": np.nan, "status": "diverged"}).to_csv(path, index=False)
+            paths.append(path)
+    runs = pd.DataFrame({"run_id": ["base__seed=0", "base__seed=1"], "setting": "base", "seed": [0, 1],
+                         "dimension": ""})
+    metrics = collect_metrics(paths, runs)
+    assert metrics["accuracy"].isna().all() and "corruption_mean" in set(metrics["intervention"])
+    store = PredictionStore([], {"clean": "clean"}, LABELS["test"])
+    tables = build_sheet(metrics, runs, store, SETTINGS)
+    assert tables.sheet.empty and not tables.membership["member"].any()
+    text = to_markdown(tables, ("range", "std", "disagreement"), 0.3)
+    assert "No run is in any Rashomon set" in text and "| seed | 2 | 2 | 0 | 0 |" in text

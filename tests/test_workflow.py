@@ -213,3 +213,24 @@ def test_snakefmt_is_clean():
         pytest.skip("snakefmt is not installed")
     result = subprocess.run(["snakefmt", "--check", "."], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_study_whose_runs_all_diverge_finishes_with_a_sheet_that_says_so(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    study = {
+        "study": "diverging",
+        "data": {"source": "synthetic", "path": "", "val_size": 12,
+                 "synthetic": {"num_classes": 3, "image_size": 16, "train_per_class": 12, "test_per_class": 4}},
+        "base": {"model": "cnn", "width": 4, "epochs": 1, "batch_size": 8, "lr": 1e12, "warmup_epochs": 0},
+        "seeds": [0, 1],
+        "train": {"device": "cpu"},
+        "interventions": {"families": ["clean", "corruption"],
+                          "corruption": {"types": ["fog"], "severities": [1]}},
+        "selection": [{"intervention": "clean", "keep": "top_fraction", "value": 0.5}],
+    }
+    (workdir / "diverging.yaml").write_text(yaml.safe_dump(study))
+    snakemake(workdir, "--cores", "2", "--configfile", "diverging.yaml")
+    assert "No run is in any Rashomon set" in (workdir / "results/sheets/sheet.md").read_text()
+    membership = pd.read_csv(workdir / "results/tables/rashomon.csv")
+    assert (membership["status"] == "diverged").all() and not membership["member"].any()
+    assert (workdir / "results/figures/sheet_heatmap.png").stat().st_size > 1000

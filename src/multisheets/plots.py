@@ -34,11 +34,25 @@ def save(figure: plt.Figure, png: str | Path, pdf: str | Path | None = None) -> 
     plt.close(figure)
 
 
+NO_RASHOMON_SET = "No run is in any Rashomon set: every run diverged (see results/tables/rashomon.csv)."
+
+
+def message_figure(title: str, message: str) -> plt.Figure:
+    """A figure that says why there is nothing to plot, so a study whose runs all diverged still finishes."""
+    figure, axis = plt.subplots(figsize=(6, 1.6))
+    axis.axis("off")
+    axis.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=10)
+    figure.suptitle(title, fontsize=11)
+    return figure
+
+
 def sheet_heatmaps(sheet: pd.DataFrame, measures: tuple[str, ...], title: str) -> plt.Figure:
     """One annotated heatmap per measure: interventions (rows, grouped by family) x scenarios (columns).
 
     Interventions run down the page because a study has far more of them than scenarios.
     """
+    if sheet.empty:
+        return message_figure(title, NO_RASHOMON_SET)
     n_interventions = sheet["intervention"].nunique()
     n_scenarios = sheet["scenario"].nunique()
     figure, axes = plt.subplots(
@@ -87,6 +101,8 @@ def dimension_trends(metrics: pd.DataFrame, membership: pd.DataFrame, title: str
     the mean as a line. Runs in the dimension's Rashomon set are filled, the others hollow; the base value is
     marked "(base)"."""
     ok = metrics[(metrics["status"] != "diverged") & (metrics["split"] == "test")]  # figures report the test split
+    if ok.empty:
+        return message_figure(title, "Every run diverged: there is no accuracy to plot.")
     dimensions = [d for d in ok["dimension"].dropna().unique() if d and d in ok.columns]
     interventions = headline_interventions(list(ok["intervention"].unique()))
     figure, axes = plt.subplots(
@@ -149,6 +165,8 @@ def intervention_palette(families: pd.Series) -> dict[str, tuple]:
 
 def epsilon_curves(curves: pd.DataFrame, families: pd.Series, title: str) -> plt.Figure:
     """Rashomon-set size, accuracy range and disagreement against epsilon, one row per scenario."""
+    if curves.empty:
+        return message_figure(title, NO_RASHOMON_SET)
     curves = curves[curves["intervention"].isin(headline_interventions(list(curves["intervention"].unique())))]
     scenarios = list(curves["scenario"].unique())
     panels = (("n_runs", "runs in Rashomon set", 1), ("range", "accuracy range (pp)", 100),
@@ -204,6 +222,8 @@ def selection_effect(sheet: pd.DataFrame, steps: pd.DataFrame, title: str, scena
     panels = (("range", "accuracy range (pp); | = test noise alone"),
               ("between_run_std", "between-run std of true accuracy (pp)"),
               ("disagreement", "mean pairwise disagreement (%)"))
+    if sheet.empty:
+        return message_figure(title, NO_RASHOMON_SET)
     data = sheet[(sheet["scenario"] == scenario) & sheet["measure"].isin([m for m, _ in panels] + ["range_null"])]
     order = list(data["intervention"].unique())
     colours = {"rashomon": "0.5", "selected": "tab:red"}

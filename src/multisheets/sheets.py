@@ -28,6 +28,8 @@ DESCRIPTIVE_MEASURES = ("mean", "range", "std", "iqr")
 def collect_metrics(metric_paths: list[str | Path], runs: pd.DataFrame) -> pd.DataFrame:
     """All per-run metric files in one tidy table with derived summary rows, joined with what each run varied."""
     metrics = pd.concat([pd.read_csv(path) for path in metric_paths], ignore_index=True)
+    if "accuracy_kind" not in metrics:  # only diverged runs: evaluation wrote NaN rows without metric columns
+        metrics["accuracy_kind"] = np.nan
     metrics = pd.concat([metrics.assign(derived=False), derived_metrics(metrics)], ignore_index=True)
     return metrics.merge(runs.drop(columns=["status"], errors="ignore"), on="run_id", how="left")
 
@@ -334,6 +336,8 @@ def rashomon_summary(membership: pd.DataFrame) -> pd.DataFrame:
 
 def wide(sheet: pd.DataFrame, measure: str, selection: str = "rashomon") -> pd.DataFrame:
     """Scenarios x interventions for one measure over the Rashomon sets (or the selected survivors)."""
+    if sheet.empty:
+        return pd.DataFrame()
     table = sheet[(sheet["measure"] == measure) & (sheet["selection"] == selection)]
     result = table.pivot(index="scenario", columns="intervention", values="value")
     return result.loc[table["scenario"].unique(), table["intervention"].unique()]
@@ -345,6 +349,9 @@ def to_markdown(tables: SheetTables, measures_shown: tuple[str, ...], epsilon: f
              f"Rashomon sets: runs with validation accuracy within {epsilon:g} of the scenario's best. Selection "
              "reads the validation split; every number below is measured on the test split.", "", *notes,
              "", _markdown_table(rashomon_summary(tables.membership)), ""]
+    if tables.sheet.empty:
+        return "\n".join(parts + ["No run is in any Rashomon set: every run diverged or has no validation accuracy, "
+                                   "so there is nothing to measure.", ""])
     selections = ["rashomon"] + (["selected"] if not tables.selection_steps.empty else [])
     for selection in selections:
         over = "Rashomon sets" if selection == "rashomon" else "selected runs"
