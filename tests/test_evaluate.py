@@ -55,3 +55,14 @@ def test_evaluate_writes_float16_logits_and_tidy_metrics(trained, data_dir, cpu)
 def test_unknown_family_is_named(trained, data_dir, cpu):
     with pytest.raises(ValueError, match="unknown intervention family 'fog'"):
         evaluate_runs("fog", [], data_dir, [], [], cpu)
+
+
+def test_selection_metrics_are_columns_evaluation_writes(trained, data_dir, cpu):
+    """Specifications are checked against selection.METRICS before any job: it must match what is written."""
+    from multisheets.selection import METRICS
+
+    out, runs, models = trained
+    table = evaluate_runs("clean", models[:1], data_dir, [str(out / "m.npz")], [str(out / "m.csv")], cpu)
+    numeric = {column for column in table.columns if table[column].dtype.kind == "f"}
+    derived = {"class_gap", "classifier_accuracy"}  # the worst_class row's gap; membership's classifier accuracy
+    assert numeric == set(METRICS) - derived

@@ -194,6 +194,9 @@ def test_specifications_that_would_read_test_images_are_refused():
     with pytest.raises(ValueError, match="'privacy' family"):
         check_specifications(parse_specifications([{"intervention": "mia_loss", "keep": "at_most", "value": 0.6}]),
                              families)
+    with pytest.raises(ValueError, match="metric 'acc' is not one of accuracy"):
+        check_specifications(parse_specifications([{"intervention": "clean", "metric": "acc", "keep": "at_least",
+                                                    "value": 0.5}]), families)
     with pytest.raises(ValueError, match="no intervention family produces 'fog'"):
         check_specifications(parse_specifications([{"intervention": "fog", "keep": "at_least", "value": 0.5}]),
                              families)

@@ -20,6 +20,10 @@ import pandas as pd
 
 RULES = ("top_fraction", "at_least", "at_most", "at_least_quantile")
 SELECTION_SPLIT = "val"
+# Numeric columns of the metrics table a specification may filter on (tests/test_evaluate.py checks them
+# against the columns evaluation writes).
+METRICS = ("accuracy", "loss", "mean_confidence", "ece", "worst_class_accuracy", "best_class_accuracy",
+           "classifier_accuracy", "class_gap")
 
 # Which intervention family produces an intervention: exact names, then name prefixes.
 FAMILY_OF_NAME = {"clean": "clean", "worst_class": "clean", "ece": "clean", "worst_group": "subgroups"}
@@ -75,6 +79,8 @@ def check_specifications(specifications: list[Specification], families: list[str
                 f"{where} reads the {spec.split!r} split: selection may only read the validation split "
                 f"(split: {SELECTION_SPLIT}). The test split is for reporting only; selecting on the images that "
                 "then measure the survivors biases their accuracy up and their spread down.")
+        if spec.metric not in METRICS:
+            raise ValueError(f"{where}: metric {spec.metric!r} is not one of {', '.join(METRICS)}")
         family = family_of(spec.intervention)
         if family is None:
             raise ValueError(f"{where}: no intervention family produces {spec.intervention!r}")
