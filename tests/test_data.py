@@ -1,12 +1,14 @@
-import json
 import gzip
+import json
+import shutil
 import tarfile
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from multisheets.data import (
-    DataError, LabelledImages, make_synthetic, prepare, read_imagefolder, split_validation, write_imagefolder,
+    DataError, LabelledImages, _decode, make_synthetic, prepare, read_imagefolder, split_validation, write_imagefolder,
 )
 
 
@@ -106,3 +108,37 @@ def test_an_archive_whose_tar_structure_breaks_midway_is_refused(tmp_path):
         handle.write(bytes(data))
     with pytest.raises(DataError, match="mini.tar.gz: damaged archive"):
         read_imagefolder(source)
+
+
+def test_what_an_image_folder_holds_is_read_as_a_user_expects(tmp_path, caplog):
+    splits, classes = small_splits()
+    root = write_imagefolder(tmp_path / "mini", splits, classes)
+    before, _, _ = read_imagefolder(root)
+    # macOS metadata files beside the images are skipped (with a count in the log), not decoded
+    (root / "train" / classes[0] / "._00000.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    # images in a deeper folder of a class belong to that class, as in torchvision's ImageFolder
+    deeper = root / "train" / classes[1] / "extra"
+    deeper.mkdir()
+    Image.fromarray(splits["train"].images[0]).save(deeper / "more.png")
+    with caplog.at_level("WARNING"):
+        read, _, _ = read_imagefolder(root)
+    assert "skipped 1 hidden file" in caplog.text
+    assert len(read["train"].labels) == len(before["train"].labels) + 1
+    assert (read["train"].labels == 1).sum() == (before["train"].labels == 1).sum() + 1
+
+
+def test_sixteen_bit_png_keeps_its_values(tmp_path):
+    grey = (np.arange(16, dtype=np.uint16).reshape(4, 4) * 4000)  # up to 60,000 of 65,535
+    path = tmp_path / "deep.png"
+    Image.fromarray(grey).save(path)  # a 16-bit greyscale PNG
+    decoded = _decode(tmp_path, "deep.png", path.read_bytes())
+    assert decoded.dtype == np.uint8 and decoded.shape == (4, 4, 3)
+    assert np.array_equal(decoded[..., 0], np.round(grey / 257).astype(np.uint8))  # not all white
+
+
+def test_a_class_without_test_images_is_refused(tmp_path):
+    splits, classes = small_splits()
+    root = write_imagefolder(tmp_path / "mini", splits, classes)
+    shutil.rmtree(root / "test" / classes[1])
+    with pytest.raises(DataError, match=rf"test/ has no images of class\(es\) \['{classes[1]}'\]"):
+        read_imagefolder(root)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import Any, Iterator
 
 import numpy as np
 from PIL import Image
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
@@ -72,19 +75,35 @@ def verify_archive(path: Path) -> None:
 
 
 def _imagefolder_entries(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(relative path, file bytes) for every image file under a directory or inside a tar archive."""
+    """(relative path, file bytes) for every image file under a directory or inside a tar archive.
+
+    Hidden files and folders (a name starting with '.', e.g. macOS `._x.jpg` metadata) are skipped, with a count
+    in the log: they are not images even when their suffix says so.
+    """
+    hidden = 0
+
+    def visible(name: str) -> bool:
+        nonlocal hidden
+        if any(part.startswith(".") for part in Path(name).parts):
+            hidden += 1
+            return False
+        return Path(name).suffix.lower() in IMAGE_SUFFIXES
+
     if path.is_dir():
         for file in sorted(path.rglob("*")):
-            if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
-                yield file.relative_to(path).as_posix(), file.read_bytes()
+            name = file.relative_to(path).as_posix()
+            if file.is_file() and visible(name):
+                yield name, file.read_bytes()
     elif path.name.endswith(TAR_SUFFIXES):
         verify_archive(path)
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
-                if member.isfile() and Path(member.name).suffix.lower() in IMAGE_SUFFIXES:
+                if member.isfile() and visible(member.name):
                     yield member.name, archive.extractfile(member).read()
     else:
         raise DataError(f"imagefolder path {path} is neither a directory nor a {'/'.join(TAR_SUFFIXES)} archive")
+    if hidden:
+        log.warning("%s: skipped %d hidden file(s) (names starting with '.', e.g. macOS '._' metadata)", path, hidden)
 
 
 def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[str], str]:
@@ -103,7 +122,8 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[
             directory_digest.update(name.encode())
             directory_digest.update(hashlib.sha256(payload).digest())
         parts = Path(name).parts
-        split_at = next((i for i, part in enumerate(parts) if part in files and len(parts) - i == 3), None)
+        # <split>/<class>/[deeper folders/]file: as in torchvision's ImageFolder, a class holds its whole subtree
+        split_at = next((i for i, part in enumerate(parts) if part in files and len(parts) - i >= 3), None)
         if split_at is None:
             continue
         split, label = parts[split_at], parts[split_at + 1]
@@ -115,6 +135,10 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[
     unknown = sorted(set(files["test"]) - set(classes))
     if unknown:
         raise DataError(f"{path}: test classes {unknown} do not exist in train/")
+    untested = sorted(set(classes) - set(files["test"]))
+    if untested:
+        raise DataError(f"{path}: test/ has no images of class(es) {untested}: their accuracy, and the worst class, "
+                        "could not be measured")
 
     splits = {}
     for split, by_class in files.items():
@@ -136,9 +160,17 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[
 
 
 def _decode(source: Path, name: str, payload: bytes) -> np.ndarray:
-    """An image file's bytes as uint8 RGB (H, W, 3); a broken file is an error naming it."""
+    """An image file's bytes as uint8 RGB (H, W, 3); a broken file is an error naming it.
+
+    16-bit greyscale (PIL modes ``I;16*`` and ``I``, which is how PNG's 16-bit grey opens) is scaled to 8 bits:
+    PIL's own conversion to RGB clips such values at 255, which turns the image white.
+    """
     try:
-        return np.asarray(Image.open(io.BytesIO(payload)).convert("RGB"))
+        image = Image.open(io.BytesIO(payload))
+        if image.mode.startswith("I;16") or image.mode == "I":
+            grey = np.round(np.asarray(image, dtype=np.float64) / 257).clip(0, 255).astype(np.uint8)
+            return np.repeat(grey[..., None], 3, axis=2)
+        return np.asarray(image.convert("RGB"))
     except Exception as error:  # PIL raises several types for broken files
         raise DataError(f"{source}: cannot decode image {name}: {error}") from error
 
