@@ -120,9 +120,11 @@ def test_what_an_image_folder_holds_is_read_as_a_user_expects(tmp_path, caplog):
     deeper = root / "train" / classes[1] / "extra"
     deeper.mkdir()
     Image.fromarray(splits["train"].images[0]).save(deeper / "more.png")
+    (root / "train" / "zebra").mkdir()  # an empty class folder is named in the log, not silently dropped
     with caplog.at_level("WARNING"):
         read, _, _ = read_imagefolder(root)
     assert "skipped 1 hidden file" in caplog.text
+    assert "class folder(s) without images, not classes of this study: train/zebra" in caplog.text
     assert len(read["train"].labels) == len(before["train"].labels) + 1
     assert (read["train"].labels == 1).sum() == (before["train"].labels == 1).sum() + 1
 

@@ -74,8 +74,9 @@ def verify_archive(path: Path) -> None:
         raise DataError(f"{path}: damaged archive ({error}); check it with `gzip -t` and `tar -tzf`") from error
 
 
-def _imagefolder_entries(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(relative path, file bytes) for every image file under a directory or inside a tar archive.
+def _imagefolder_entries(path: Path) -> Iterator[tuple[str, bytes | None]]:
+    """(relative path, file bytes) for every image file under a directory or inside a tar archive, and
+    (folder path, None) for every folder, so that a reader can name empty class folders.
 
     Hidden files and folders (a name starting with '.', e.g. macOS `._x.jpg` metadata) are skipped, with a count
     in the log: they are not images even when their suffix says so.
@@ -92,13 +93,17 @@ def _imagefolder_entries(path: Path) -> Iterator[tuple[str, bytes]]:
     if path.is_dir():
         for file in sorted(path.rglob("*")):
             name = file.relative_to(path).as_posix()
-            if file.is_file() and visible(name):
+            if file.is_dir():
+                yield name, None
+            elif file.is_file() and visible(name):
                 yield name, file.read_bytes()
     elif path.name.endswith(TAR_SUFFIXES):
         verify_archive(path)
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
-                if member.isfile() and visible(member.name):
+                if member.isdir():
+                    yield member.name, None
+                elif member.isfile() and visible(member.name):
                     yield member.name, archive.extractfile(member).read()
     else:
         raise DataError(f"imagefolder path {path} is neither a directory nor a {'/'.join(TAR_SUFFIXES)} archive")
@@ -117,11 +122,16 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[
         raise DataError(f"imagefolder path {path} does not exist")
     files: dict[str, dict[str, list[tuple[str, bytes]]]] = {"train": {}, "test": {}}
     directory_digest = hashlib.sha256()  # an archive is checksummed as a file; a directory from what is read here
+    folders: set[tuple[str, str]] = set()
     for name, payload in _imagefolder_entries(path):
+        parts = Path(name).parts
+        if payload is None:
+            if len(parts) >= 2 and parts[-2] in files:
+                folders.add((parts[-2], parts[-1]))
+            continue
         if path.is_dir():
             directory_digest.update(name.encode())
             directory_digest.update(hashlib.sha256(payload).digest())
-        parts = Path(name).parts
         # <split>/<class>/[deeper folders/]file: as in torchvision's ImageFolder, a class holds its whole subtree
         split_at = next((i for i, part in enumerate(parts) if part in files and len(parts) - i >= 3), None)
         if split_at is None:
@@ -132,6 +142,9 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[
         if not by_class:
             raise DataError(f"{path}: no images found under a '{split}/<class>/' folder")
     classes = sorted(files["train"])
+    empty = sorted(f"{split}/{name}" for split, name in folders if name not in files[split])
+    if empty:
+        log.warning("%s: class folder(s) without images, not classes of this study: %s", path, ", ".join(empty))
     unknown = sorted(set(files["test"]) - set(classes))
     if unknown:
         raise DataError(f"{path}: test classes {unknown} do not exist in train/")
@@ -246,7 +259,9 @@ def read_shift_set(name: str, sources: list[str], info: dict[str, Any], download
         return LabelledImages(arrays["data"].astype(np.uint8), arrays["labels"].astype(np.int64))
     (source,) = sources
     images, labels = [], []
-    for file_name, payload in sorted(_imagefolder_entries(Path(source))):
+    for file_name, payload in sorted(_imagefolder_entries(Path(source)), key=lambda entry: entry[0]):
+        if payload is None:
+            continue
         class_name = Path(file_name).parts[-2]
         if class_name not in info["classes"]:
             raise DataError(f"shift set {name}: class folder {class_name!r} ({file_name}) is not one of {info['classes']}")
