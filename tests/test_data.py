@@ -76,14 +76,19 @@ def test_prepare_writes_arrays_and_description(tmp_path):
     assert json.loads((tmp_path / "dataset.json").read_text())["classes"] == ["class0", "class1", "class2"]
 
 
+def mini_archive(tmp_path, name: str, mode: str):
+    """A small image folder packed as `name` (tarfile `mode`: "w" or "w:gz")."""
+    splits, classes = small_splits()
+    root = write_imagefolder(tmp_path / "cifar-mini", splits, classes)
+    with tarfile.open(tmp_path / name, mode) as archive:
+        archive.add(root, arcname="cifar-mini")
+    return tmp_path / name
+
+
 @pytest.mark.parametrize("where", [0.15, 0.3, 0.5, 0.7, 0.9])
 def test_a_damaged_archive_is_refused_by_name(tmp_path, where):
     """Four flipped bytes anywhere in a .tar.gz: a CRC, inflate or tar-header error, never a smaller data set."""
-    splits, classes = small_splits()
-    root = write_imagefolder(tmp_path / "cifar-mini", splits, classes)
-    source = tmp_path / "mini.tar.gz"
-    with tarfile.open(source, "w:gz") as archive:
-        archive.add(root, arcname="cifar-mini")
+    source = mini_archive(tmp_path, "mini.tar.gz", "w:gz")
     data = bytearray(source.read_bytes())
     position = int(len(data) * where)
     data[position : position + 4] = bytes(b ^ 0xFF for b in data[position : position + 4])
@@ -94,11 +99,7 @@ def test_a_damaged_archive_is_refused_by_name(tmp_path, where):
 
 def test_an_archive_whose_tar_structure_breaks_midway_is_refused(tmp_path):
     """A damaged member header inside an intact gzip stream: tarfile alone would stop there without a word."""
-    splits, classes = small_splits()
-    root = write_imagefolder(tmp_path / "cifar-mini", splits, classes)
-    plain = tmp_path / "mini.tar"
-    with tarfile.open(plain, "w") as archive:
-        archive.add(root, arcname="cifar-mini")
+    plain = mini_archive(tmp_path, "mini.tar", "w")
     data = bytearray(plain.read_bytes())
     with tarfile.open(plain) as archive:
         late = archive.getmembers()[-3].offset  # a header near the end: most images before it read fine
@@ -144,3 +145,10 @@ def test_a_class_without_test_images_is_refused(tmp_path):
     shutil.rmtree(root / "test" / classes[1])
     with pytest.raises(DataError, match=rf"test/ has no images of class\(es\) \['{classes[1]}'\]"):
         read_imagefolder(root)
+
+
+def test_a_truncated_archive_is_refused_by_name(tmp_path):
+    source = mini_archive(tmp_path, "mini.tar.gz", "w:gz")
+    source.write_bytes(source.read_bytes()[: source.stat().st_size * 2 // 3])
+    with pytest.raises(DataError, match="mini.tar.gz: damaged archive"):
+        read_imagefolder(source)
