@@ -28,10 +28,11 @@ if "subgroups" in FAMILIES and not config["interventions"]["subgroups"]["groups_
 # (clean always: Rashomon sets) are evaluated there.
 SPECIFICATIONS = parse_specifications(config["selection"])
 check_specifications(SPECIFICATIONS, FAMILIES)
-if "subgroups" in selection_families(SPECIFICATIONS):
+SELECTION_FAMILIES = selection_families(SPECIFICATIONS)
+if "subgroups" in SELECTION_FAMILIES:
     subgroup_rows(config["interventions"]["subgroups"]["groups_csv"], "val")
 EVALUATED_SPLITS = {
-    family: ["test"] + (["val"] if family in selection_families(SPECIFICATIONS) else [])
+    family: ["test"] + (["val"] if family in SELECTION_FAMILIES else [])
     for family in FAMILIES
 }
 CORRUPTIONS = config["interventions"]["corruption"]["types"]

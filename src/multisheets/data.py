@@ -48,21 +48,20 @@ def sha256_file(path: Path) -> str:
 # --- sources -----------------------------------------------------------------------------------------------
 
 
-def verify_archive(path: Path) -> None:
-    """Read a tar archive to its very end before trusting any of it.
+def _tar_members(path: Path) -> Iterator[tuple[tarfile.TarInfo, bytes | None]]:
+    """Every member of a tar archive with its bytes (None for non-files), checked to the archive's very end.
 
     tarfile stops without a word at a damaged member header (it takes it for the end of the archive), and gzip
     checks its CRC only at the end of the stream, so a damaged archive would otherwise yield a smaller data set.
-    Here every member is read, everything after the last member must be the archive's zero padding, and the
-    compressed stream is read to its end (CRC and length checked).
+    After the last member, everything must be the archive's zero padding, and the compressed stream is read to
+    its end (CRC and length checked). One pass: the caller must consume every entry before trusting any.
     """
     try:
         with tarfile.open(path, "r:*") as archive:
             members = 0
             for member in archive:
                 members += 1
-                if member.isfile():
-                    archive.extractfile(member).read()
+                yield member, archive.extractfile(member).read() if member.isfile() else None
             end = archive.offset
             stream = archive.fileobj
             stream.seek(end)
@@ -79,7 +78,8 @@ def _imagefolder_entries(path: Path) -> Iterator[tuple[str, bytes | None]]:
     (folder path, None) for every folder, so that a reader can name empty class folders.
 
     Hidden files and folders (a name starting with '.', e.g. macOS `._x.jpg` metadata) are skipped, with a count
-    in the log: they are not images even when their suffix says so.
+    in the log: they are not images even when their suffix says so. An archive is checked as it is read (see
+    `_tar_members`), so consume every entry before decoding any.
     """
     hidden = 0
 
@@ -98,13 +98,11 @@ def _imagefolder_entries(path: Path) -> Iterator[tuple[str, bytes | None]]:
             elif file.is_file() and visible(name):
                 yield name, file.read_bytes()
     elif path.name.endswith(TAR_SUFFIXES):
-        verify_archive(path)
-        with tarfile.open(path, "r:*") as archive:
-            for member in archive:
-                if member.isdir():
-                    yield member.name, None
-                elif member.isfile() and visible(member.name):
-                    yield member.name, archive.extractfile(member).read()
+        for member, payload in _tar_members(path):
+            if member.isdir():
+                yield member.name, None
+            elif member.isfile() and visible(member.name):
+                yield member.name, payload
     else:
         raise DataError(f"imagefolder path {path} is neither a directory nor a {'/'.join(TAR_SUFFIXES)} archive")
     if hidden:

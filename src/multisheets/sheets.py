@@ -36,8 +36,8 @@ def collect_metrics(metric_paths: list[str | Path], runs: pd.DataFrame) -> pd.Da
 
 def derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
     """Summary interventions computed from the measured ones, per run and split."""
-    parts = [_derived_metrics(part) for _, part in metrics.groupby("split", sort=False)]
-    parts = [part.assign(split=split) for part, split in zip(parts, metrics["split"].unique()) if len(part)]
+    parts = [_derived_metrics(part).assign(split=split) for split, part in metrics.groupby("split", sort=False)]
+    parts = [part for part in parts if len(part)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -90,16 +90,15 @@ def scenarios(runs: pd.DataFrame) -> dict[str, list[str]]:
     return result
 
 
-def validation_accuracy(metrics: pd.DataFrame, run_ids: list[str] | pd.Index | None = None) -> pd.DataFrame:
-    """Rows of clean accuracy on the validation split (the selection split), optionally for some runs only."""
+def validation_accuracy(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Rows of clean accuracy on the validation split (the selection split)."""
     intervention, split = VALIDATION
-    rows = metrics[(metrics["intervention"] == intervention) & (metrics["split"] == split)]
-    return rows if run_ids is None else rows[rows["run_id"].isin(run_ids)]
+    return metrics[(metrics["intervention"] == intervention) & (metrics["split"] == split)]
 
 
-def rashomon_members(metrics: pd.DataFrame, run_ids: list[str], epsilon: float) -> pd.Index:
-    """Runs of a scenario within epsilon of its best validation accuracy; diverged runs (NaN) never qualify."""
-    return measures.rashomon_set(validation_accuracy(metrics, run_ids).set_index("run_id")["accuracy"], epsilon)
+def rashomon_members(val: pd.DataFrame, epsilon: float) -> pd.Index:
+    """Runs of `val` (a scenario's `validation_accuracy` rows) within epsilon of the best; NaN never qualifies."""
+    return measures.rashomon_set(val.set_index("run_id")["accuracy"], epsilon)
 
 
 FAMILY_ORDER = ("clean", "corruption", "adversarial", "fairness", "subgroups", "privacy", "shift", "calibration")
@@ -120,8 +119,8 @@ def sheet_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> list
 
 
 def scenario_rows(
-    name: str, members: pd.Index, metrics: pd.DataFrame, store: PredictionStore, reference: str | None,
-    settings: dict[str, Any],
+    name: str, members: pd.Index, reported: pd.DataFrame, columns: list[str], store: PredictionStore,
+    reference: str | None, settings: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Long-form rows for one scenario: every measure for every sheet intervention over the given runs (test split).
 
@@ -131,8 +130,7 @@ def scenario_rows(
     attack's accuracy). Predictive measures need the per-example predictions.
     """
     rows, run_ids = [], list(members)
-    reported = metrics[metrics["split"] == REPORTED_SPLIT]
-    for intervention in sheet_interventions(metrics, settings):
+    for intervention in columns:
         table = reported[reported["intervention"] == intervention].set_index("run_id").loc[run_ids]
         accuracy = table["accuracy"].to_numpy(dtype=float)
         base = {"scenario": name, "intervention": intervention, "family": table["family"].iloc[0],
@@ -253,14 +251,16 @@ def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStor
     """Rashomon sets and selection read the validation split; everything reported reads the test split."""
     epsilon = settings["epsilon"]
     sheet, membership, steps, curves, flips = [], [], [], [], []
-    interventions = [name for name in sheet_interventions(metrics, settings) if store.has(name)]
+    columns = sheet_interventions(metrics, settings)
+    interventions = [name for name in columns if store.has(name)]
     reported = metrics[metrics["split"] == REPORTED_SPLIT]
+    all_val = validation_accuracy(metrics)
     study_scenarios = scenarios(runs)
     for name, run_ids in study_scenarios.items():
-        members = rashomon_members(metrics, run_ids, epsilon)
+        val = all_val[all_val["run_id"].isin(run_ids)]
+        members = rashomon_members(val, epsilon)
         selected, scenario_steps = apply_selection(metrics, members, specifications or [])
         steps += [{"scenario": name, **step} for step in scenario_steps]
-        val = validation_accuracy(metrics, run_ids)
         membership += [{"scenario": name, "run_id": row.run_id, "val_accuracy": row.accuracy, "status": row.status,
                         "member": row.run_id in members, "selected": row.run_id in selected, "epsilon": epsilon}
                        for row in val.itertuples()]
@@ -269,15 +269,15 @@ def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStor
                 # The reference is the subset's own best-on-validation run: after selection, the best survivor.
                 reference = _best_on_validation(val, subset)
                 sheet += [{"selection": label, **row}
-                          for row in scenario_rows(name, subset, metrics, store, reference, settings)]
+                          for row in scenario_rows(name, subset, reported, columns, store, reference, settings)]
         for curve_epsilon in settings.get("epsilon_curve", [epsilon]):
-            curve_members = rashomon_members(metrics, run_ids, curve_epsilon)
+            curve_members = rashomon_members(val, curve_epsilon)
             curves += [{"scenario": name, "epsilon": curve_epsilon, **row}
                        for row in spread_rows(curve_members, interventions, reported, store)]
         if len(members):
             flips += [{"scenario": name, **row} for row in flip_rows(members, interventions, store)]
     # Diverged runs have NaN logits (argmax 0): they would show up as fake disagreement.
-    trained = validation_accuracy(metrics).dropna(subset=["accuracy"])["run_id"]
+    trained = all_val.dropna(subset=["accuracy"])["run_id"]
     base_runs = [run for run in study_scenarios["seed"] if run in set(trained)]
     return SheetTables(pd.DataFrame(sheet), pd.DataFrame(membership), pd.DataFrame(steps), pd.DataFrame(curves),
                        pd.DataFrame(flips), disagreement_pairs(base_runs, interventions, store))
@@ -371,16 +371,11 @@ def to_markdown(tables: SheetTables, measures_shown: tuple[str, ...], epsilon: f
 
 
 def _noise_cells(sheet: pd.DataFrame, selection: str) -> pd.DataFrame:
+    """'range / range_null (p=...)' in pp per cell; the range alone where there is no null (ECE, attacks)."""
     observed, null, p = (wide(sheet, measure, selection) for measure in ("range", "range_null", "p_between_run"))
-    cells = observed.copy().astype(object)
-    for row in observed.index:
-        for column in observed.columns:
-            if pd.isna(null.loc[row, column]):
-                cells.loc[row, column] = f"{observed.loc[row, column] * 100:.2f}"
-            else:
-                cells.loc[row, column] = (f"{observed.loc[row, column] * 100:.2f} / {null.loc[row, column] * 100:.2f}"
-                                          f" (p={p.loc[row, column]:.2g})")
-    return cells
+    text = (observed * 100).map("{:.2f}".format)
+    with_null = text + " / " + (null * 100).map("{:.2f}".format) + " (p=" + p.map("{:.2g}".format) + ")"
+    return with_null.where(null.notna(), text)
 
 
 def _interval_cells(sheet: pd.DataFrame, measure: str, selection: str) -> pd.DataFrame:

@@ -69,17 +69,15 @@ def sampling_noise_variance(scores: np.ndarray, subsets: np.ndarray | None = Non
         raise ValueError(f"subsets must have one label per run, got shape {np.shape(subsets)}")
     own = np.empty(r)  # each run's own variance of its mean, for pairs across subsets
     within_total = 0.0  # sum over pairs within a subset of Var(a_i - a_j)
-    across_total = 0.0
     for label in np.unique(labels):
         rows = s[labels == label]
         columns = ~np.isnan(rows).any(axis=0)
-        part = rows[:, columns]
-        n = part.shape[1]
-        if n == 0:
+        if not columns.any():
             raise ValueError("a subset of runs has no image that all its runs were scored on")
-        if np.isnan(rows[:, ~columns]).sum() != rows[:, ~columns].size:
+        if not np.isnan(rows[:, ~columns]).all():
             raise ValueError("runs of one subset must be scored on the same images")
-        g = part.shape[0]
+        part = rows[:, columns]
+        g, n = part.shape
         means = part.mean(axis=1)
         own[labels == label] = part.var(axis=1) / n
         # sum_{i<j} mean_k (s_ik - s_jk)^2 = (g sum_ik s_ik^2 - sum_k (sum_i s_ik)^2) / n, and the same identity
@@ -87,9 +85,8 @@ def sampling_noise_variance(scores: np.ndarray, subsets: np.ndarray | None = Non
         squared = (g * np.sum(part**2) - np.sum(part.sum(axis=0) ** 2)) / n
         squared_means = g * np.sum(means**2) - means.sum() ** 2
         within_total += max(squared - squared_means, 0.0) / n
-    for label in np.unique(labels):
-        inside = labels == label
-        across_total += own[inside].sum() * (~inside).sum()  # each cross pair once from each side
+    # a pair across subsets adds both runs' own variances: run i is in (r - size of its subset) such pairs
+    across_total = float(np.sum(own * (r - np.bincount(labels)[labels])))
     pairs = r * (r - 1) / 2
     return float((within_total + across_total) / pairs / 2)
 
