@@ -3,9 +3,13 @@
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
+from multisheets.interrupts import forward_interrupts
 from multisheets.study import number_as_text_hint
 
 min_version("9.0")
+
+# A SIGINT to this process alone stops the running jobs too, not only the scheduling (see the module).
+forward_interrupts()
 
 
 # A study is one config file: config.yaml unless --configfile names another. The other file replaces

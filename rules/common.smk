@@ -1,4 +1,4 @@
-# Helpers shared by the rules: the study's runs, their batches, and every output path in one place.
+# Helpers shared by the rules: the study's runs, their training jobs, and every output path in one place.
 from pathlib import Path
 
 from multisheets.interventions import subgroup_rows
@@ -7,7 +7,13 @@ from multisheets.selection import (
     parse_specifications,
     selection_families,
 )
-from multisheets.study import batch_runs, expand_study, run_dimension
+from multisheets.model_cache import (
+    model_file,
+    recorded_job,
+    train_log_file,
+    training_key,
+)
+from multisheets.study import expand_study, plan_jobs, run_dimension
 
 RESULTS = Path("results")
 DATA_DIR = RESULTS / "data"
@@ -18,7 +24,19 @@ DATA_FILES = [
 ] + [str(DATA_DIR / "dataset.json")]
 
 RUNS = expand_study(config)
-BATCHES = batch_runs(RUNS, config["train"]["runs_per_job"])
+# A run's files are named after its training key, so a run whose identity changed is simply not trained yet.
+TRAINING_KEYS = {
+    run.run_id: training_key(run, config["train"]["precision"]) for run in RUNS
+}
+JOBS = plan_jobs(
+    RUNS,
+    {
+        run.run_id: recorded_job(train_log_file(run.run_id, TRAINING_KEYS[run.run_id]))
+        for run in RUNS
+    },
+    config["train"]["runs_per_job"],
+)
+MODEL_CACHE = RESULTS / "model_cache"
 FAMILIES = list(dict.fromkeys(["clean"] + config["interventions"]["families"]))
 if "subgroups" in FAMILIES and not config["interventions"]["subgroups"]["groups_csv"]:
     raise ValueError(
@@ -45,8 +63,15 @@ def run_file(run_id, name):
     return str(RESULTS / "runs" / run_id / name)
 
 
-def batch_files(batch, name):
-    return [run_file(run.run_id, name) for run in BATCHES[batch]]
+def job_files(job, name):
+    """A file of every run of a training job: `model`, `train_log`, or a path under the run's folder."""
+    if name == "model":
+        return [model_file(run.run_id, TRAINING_KEYS[run.run_id]) for run in JOBS[job]]
+    if name == "train_log":
+        return [
+            train_log_file(run.run_id, TRAINING_KEYS[run.run_id]) for run in JOBS[job]
+        ]
+    return [run_file(run.run_id, name) for run in JOBS[job]]
 
 
 def all_family_files(folder, suffix, splits=("val", "test")):
@@ -103,20 +128,6 @@ def final_outputs():
 
 
 WIDE_MEASURES = ["range", "std", "disagreement"]
-
-
-def batch_params(batch):
-    """Everything that defines the runs of a training job: a change here (and only here) retrains the batch."""
-    return [
-        {
-            "run_id": run.run_id,
-            "seed": run.seed,
-            "changed": run.changed,
-            "hyperparameters": run.hyperparameters,
-            "seed_streams": run.seed_streams,
-        }
-        for run in BATCHES[batch]
-    ]
 
 
 def family_inputs(family, split):

@@ -1,22 +1,22 @@
-# Evaluation: one job per (intervention family, split, batch of runs); each writes per-run logits and metrics.
+# Evaluation: one job per (intervention family, split, training job); each writes per-run logits and metrics.
 # Every family is evaluated on the test split (the sheets); those that model selection reads also on val.
 
-for batch in BATCHES:
+for job in JOBS:
     for family in FAMILIES:
         for split in EVALUATED_SPLITS[family]:
 
             rule:
                 name:
-                    f"evaluate_{family}_{split}_{batch}"
+                    f"evaluate_{family}_{split}_{job}"
                 input:
-                    models=batch_files(batch, "model.pt"),
+                    models=job_files(job, "model"),
                     data=DATA_FILES,
                     prepared=family_inputs(family, split),
                 output:
-                    predictions=batch_files(batch, f"predictions/{split}/{family}.npz"),
-                    metrics=batch_files(batch, f"metrics/{split}/{family}.csv"),
+                    predictions=job_files(job, f"predictions/{split}/{family}.npz"),
+                    metrics=job_files(job, f"metrics/{split}/{family}.csv"),
                 log:
-                    f"logs/evaluate/{family}_{split}_{batch}.log",
+                    f"logs/evaluate/{family}_{split}_{job}.log",
                 conda:
                     "../envs/multisheets.yaml"
                 threads: 4
@@ -26,6 +26,5 @@ for batch in BATCHES:
                     family=family,
                     split=split,
                     settings=family_settings(family),
-                    train=config["train"],
                 script:
                     "../workflow/scripts/evaluate.py"

@@ -32,6 +32,7 @@ rule prepare_shift:
     conda:
         "../envs/multisheets.yaml"
     params:
+        source=shift_source,  # another folder under the same name reruns (inputs alone are not a trigger)
         download_dir="resources/shift",
     script:
         "../workflow/scripts/prepare_shift.py"

@@ -1,25 +1,28 @@
-# Training: one job per batch of runs, so a process pays imports, data transfer and compilation once.
-# Rules are generated per batch because a batch's outputs (one model per run) are known only from the config.
+# Training: one job per group of runs, so a process pays imports, data transfer and compilation once.
+# Rules are generated per job because a job's outputs (one model per run) are known only from the config and
+# from which runs are already trained (see plan_jobs).
 
-for batch in BATCHES:
+for job in JOBS:
 
     rule:
         name:
-            f"train_{batch}"
+            f"train_{job}"
         input:
             DATA_FILES,
         output:
-            models=batch_files(batch, "model.pt"),
-            logs=batch_files(batch, "train_log.json"),
+            models=job_files(job, "model"),
+            logs=job_files(job, "train_log"),
         log:
-            f"logs/train/{batch}.log",
+            f"logs/train/{job}.log",
         conda:
             "../envs/multisheets.yaml"
         threads: 4
         resources:
             **gpu_resources("train_runtime", "train_mem_mb"),
         params:
-            runs=batch_params(batch),
-            train=config["train"],
+            # No list of runs here: the outputs name them. A job that loses a member (a dimension value
+            # dropped from the study) must not rerun its other runs for a changed parameter.
+            job=job,
+            model_cache=MODEL_CACHE,
         script:
             "../workflow/scripts/train.py"

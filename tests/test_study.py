@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from multisheets.study import HYPERPARAMETER_DEFAULTS, batch_runs, derive_seeds, expand_study, make_run_id
+from multisheets.study import HYPERPARAMETER_DEFAULTS, derive_seeds, expand_study, make_run_id, plan_jobs
 
 
 def test_run_ids_are_readable_and_stable():
@@ -59,12 +59,22 @@ def test_seed_streams_are_independent_and_overridable():
     assert fixed["init_seed"] == 7 and fixed["data_seed"] != seeds["data_seed"]
 
 
-def test_batches_cover_every_run_once():
+def test_jobs_cover_every_run_once_and_keep_finished_runs_where_they_were():
     runs = expand_study({"dimensions": {"lr": [0.05, 0.2]}, "seeds": [0, 1, 2]})
-    batches = batch_runs(runs, 4)
-    assert list(batches) == ["b000", "b001", "b002"]
-    assert [run for batch in batches.values() for run in batch] == runs
-    assert len(batch_runs(runs, None)) == 1
+    jobs = plan_jobs(runs, {}, 4)
+    assert [len(members) for members in jobs.values()] == [4, 4, 1]
+    assert [run for members in jobs.values() for run in members] == runs
+    assert len(plan_jobs(runs, {}, None)) == 1
+    assert plan_jobs(runs, {}, 4) == jobs  # the same unfinished runs form the same jobs
+
+    # Once trained, runs stay in their jobs; a new seed forms a job of its own, whatever the job size now.
+    recorded = {run.run_id: name for name, members in jobs.items() for run in members}
+    grown = expand_study({"dimensions": {"lr": [0.05, 0.2]}, "seeds": [0, 1, 2, 3]})
+    regrouped = plan_jobs(grown, recorded, 2)
+    for name, members in jobs.items():
+        assert regrouped[name] == members
+    new = [members for name, members in regrouped.items() if name not in jobs]
+    assert [[run.seed for run in members] for members in new] == [[3, 3], [3]]
 
 
 def test_schema_defaults_match_library_defaults():

@@ -110,6 +110,18 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def torch_threads(granted: int, train_settings: dict[str, Any], resources: dict[str, Any]) -> int:
+    """Torch's CPU thread count for a training or evaluation job.
+
+    On a CPU the thread count changes the order of floating-point sums, and training amplifies the last-bit
+    differences, so with `deterministic: true` a job uses exactly the study's `resources.cpu_threads` whatever
+    `--cores` granted it (fewer cores only make it slower); otherwise it uses the threads it was granted.
+    """
+    if train_settings.get("deterministic"):
+        return int(resources["cpu_threads"])
+    return int(granted)
+
+
 def setup_logging(log_path: str | os.PathLike | None, threads: int | None = None) -> None:
     """Send the library's progress lines to a rule's log file and cap torch's CPU threads at the rule's `threads`."""
     import logging

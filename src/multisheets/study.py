@@ -6,6 +6,7 @@ A run's id names only what differs from the base plus the seed (``lr=0.05__seed=
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 import zlib
@@ -157,15 +158,27 @@ def run_dimension(run: Run) -> str | None:
     return next(iter(run.changed))
 
 
-def batch_runs(runs: list[Run], runs_per_job: int | None) -> dict[str, list[Run]]:
-    """Split runs into training jobs of at most `runs_per_job` runs (None: one job for the whole study).
+def plan_jobs(runs: list[Run], recorded: dict[str, str | None], runs_per_job: int | None) -> dict[str, list[Run]]:
+    """Group runs into training jobs (each job's evaluation jobs follow the same grouping).
 
-    Runs come grouped by setting (seeds innermost), so a job holds whole settings where the size allows.
-    Batches are named by position (``b000``), which is stable for a given config.
+    A finished run stays in the job `recorded` for it, so a growing study never reschedules finished runs (a
+    job mixing finished and new runs would rerun as a whole). Runs not yet trained are split into new jobs of
+    at most `runs_per_job` (None: all in one), grouped by setting with seeds innermost, and named after their
+    members, so the same unfinished runs always form the same jobs.
     """
-    size = runs_per_job or max(len(runs), 1)
-    chunks = [runs[start : start + size] for start in range(0, len(runs), size)]
-    return {f"b{index:03d}": chunk for index, chunk in enumerate(chunks)}
+    jobs: dict[str, list[Run]] = {}
+    pending = []
+    for run in runs:
+        if recorded.get(run.run_id):
+            jobs.setdefault(recorded[run.run_id], []).append(run)
+        else:
+            pending.append(run)
+    size = runs_per_job or max(len(pending), 1)
+    for start in range(0, len(pending), size):
+        chunk = pending[start : start + size]
+        name = "j" + hashlib.sha256("\n".join(run.run_id for run in chunk).encode()).hexdigest()[:10]
+        jobs[name] = chunk
+    return jobs
 
 
 def seed_streams_note(seed_streams: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import sys
 import time
 from datetime import datetime, timezone
@@ -23,6 +24,7 @@ from torch import nn
 from multisheets.augment import Augmenter
 from multisheets.data import load_info, load_split
 from multisheets.interventions import device_images, predict
+from multisheets.model_cache import ModelCache, data_fingerprint, write_atomically
 from multisheets.models import Whitening, build_model, init_whitening
 from multisheets.optim import Lookahead, build_optimizer, group_lr_factors, lr_factor, parameter_groups
 from multisheets.runtime import Runtime, environment
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 WHITENING_IMAGES = 5000  # enough 2x2 patches (~5 M) for a stable 12x12 second-moment estimate
 
 
-class ModelCache:
+class ArchitectureModules:
     """One module per architecture for the whole process; runs reset its weights in place.
 
     Data-dependent initialisation (a whitening stem's filters, a function of the training images alone) is
@@ -69,7 +71,7 @@ class ModelCache:
 
 def train_run(
     run: Run, train_x: torch.Tensor, train_y: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor],
-    models: ModelCache, runtime: Runtime, show_progress: bool = False,
+    models: ArchitectureModules, runtime: Runtime, show_progress: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
     hp, seeds = run.hyperparameters, run.seeds
     log.info("%s: seeds %s (seed streams: %s)", run.run_id, seeds, run.seed_streams)
@@ -171,9 +173,10 @@ def _progress(total: int, label: str, enabled: bool):
     return tqdm(total=total, desc=label, unit="step", leave=False, file=sys.stderr)
 
 
-def save_run(module: nn.Module, summary: dict[str, Any], info: dict[str, Any], model_path: Path, log_path: Path):
+def checkpoint_of(module: nn.Module, summary: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """Weights plus what evaluation needs to rebuild the model."""
     hp = summary["hyperparameters"]
-    checkpoint = {
+    return {
         "run_id": summary["run_id"],
         "status": summary["status"],
         "model": hp["model"],
@@ -184,29 +187,73 @@ def save_run(module: nn.Module, summary: dict[str, Any], info: dict[str, Any], m
         "std": info["std"],
         "state_dict": {key: value.detach().cpu() for key, value in module.state_dict().items()},
     }
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, model_path)
-    log_path.write_text(json.dumps(summary, indent=2, default=str))
+
+
+def save_run(checkpoint: dict[str, Any], summary: dict[str, Any], model_path: Path, log_path: Path) -> None:
+    """Write a run's model, then its log; each file appears whole or not at all."""
+    try:
+        write_atomically(model_path, lambda path: torch.save(checkpoint, path))
+        write_atomically(log_path, lambda path: path.write_text(json.dumps(summary, indent=2, default=str)))
+    except (OSError, RuntimeError) as error:
+        raise OSError(saving_failed(model_path, error)) from error
+
+
+def saving_failed(path: Path, error: BaseException) -> str:
+    """torch.save reports a full disk as `inline_container.cc ... unexpected pos`: say what it most likely is."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return f"could not write {path}: {error}"
+    return (f"could not write {path} ({free / 2**20:.0f} MiB free on that filesystem; a full disk or quota is the "
+            f"usual cause): {error}")
 
 
 def train_batch(
     runs: list[Run], data_dir: str | Path, model_paths: list[str], log_paths: list[str], runtime: Runtime,
-    show_progress: bool | None = None,
+    show_progress: bool | None = None, cache: ModelCache | None = None, keys: list[str] | None = None,
+    job: str = "",
 ) -> list[dict[str, Any]]:
-    """Train every run of a job; a diverging run is recorded as such and the next run starts."""
+    """Train every run of a job; a diverging run is recorded as such and the next run starts.
+
+    With a model `cache` (and each run's training `keys`), a run the cache holds for this data is restored
+    instead of trained, and every finished run is cached before the next one starts, so a killed job loses at
+    most the run in progress. Returns each run's summary (its train log).
+    """
     info = load_info(data_dir)
+    data = data_fingerprint(info)
+    keys = keys if keys is not None else [None] * len(runs)
+    todo = []
+    for run, key, model_path, log_path in zip(runs, keys, model_paths, log_paths, strict=True):
+        if (cache is not None and not cache.contains(key, data)
+                and cache.adopt_unkeyed(key, data, run, info["checksum"], Path(model_path).parent)):
+            log.info("%s: model.pt from an earlier version of this workflow taken into the model cache", run.run_id)
+        if cache is not None and cache.contains(key, data):
+            cache.restore(key, data, model_path, log_path, job)
+            log.info("%s: restored from the model cache (key %s), not retrained", run.run_id, key)
+        else:
+            todo.append((run, key, Path(model_path), Path(log_path)))
+    if todo:
+        _train_and_save(todo, data_dir, info, data, runtime, show_progress, cache, job)
+    return [json.loads(Path(path).read_text()) for path in log_paths]
+
+
+def _train_and_save(todo, data_dir, info, data, runtime, show_progress, cache, job) -> None:
     train, val = load_split(data_dir, "train"), load_split(data_dir, "val")
     train_x, train_y = device_images(train.images, runtime), torch.from_numpy(train.labels).to(runtime.device)
     val_pair = (device_images(val.images, runtime), torch.from_numpy(val.labels).to(runtime.device))
-    models = ModelCache(info, runtime, train_x[:WHITENING_IMAGES])  # the same fixed images for every seed
+    models = ArchitectureModules(info, runtime, train_x[:WHITENING_IMAGES])  # the same fixed images for every seed
     env = environment(runtime)
     if show_progress is None:
         show_progress = sys.stderr.isatty()
-    summaries = []
-    for run, model_path, log_path in zip(runs, model_paths, log_paths, strict=True):
+    for run, key, model_path, log_path in todo:
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         module, summary = train_run(run, train_x, train_y, val_pair, models, runtime, show_progress)
-        summary.update(started=started, environment=env, data_checksum=info["checksum"])
-        save_run(module, summary, info, Path(model_path), Path(log_path))
-        summaries.append(summary)
-    return summaries
+        summary.update(started=started, environment=env, data_checksum=info["checksum"], job=job)
+        checkpoint = checkpoint_of(module, summary, info)
+        if cache is None:
+            save_run(checkpoint, summary, model_path, log_path)
+            continue
+        summary.update(training_key=key, data_fingerprint=data)
+        model_file, log_file = cache.entry(key, data)
+        save_run(checkpoint, summary, model_file, log_file)
+        cache.restore(key, data, model_path, log_path, job)

@@ -1,19 +1,24 @@
-"""Evaluate one batch of runs under one intervention family (rules evaluate_<family>_<batch>)."""
+"""Evaluate one training job's runs under one intervention family on one split (rules evaluate_<family>_<split>_<job>)."""
 
 import logging
 from pathlib import Path
 
 from multisheets.evaluate import evaluate_runs
-from multisheets.runtime import make_runtime, setup_logging
+from multisheets.interrupts import exit_with_parent
+from multisheets.runtime import make_runtime, setup_logging, torch_threads
 
-setup_logging(snakemake.log[0], snakemake.threads)
+setup_logging(
+    snakemake.log[0],
+    torch_threads(snakemake.threads, snakemake.config["train"], snakemake.config["resources"]),
+)
+exit_with_parent()
 table = evaluate_runs(
     snakemake.params.family,
     model_paths=snakemake.input.models,
     data_dir=Path(snakemake.input.data[0]).parent,
     prediction_paths=snakemake.output.predictions,
     metric_paths=snakemake.output.metrics,
-    runtime=make_runtime(snakemake.params.train),
+    runtime=make_runtime(snakemake.config["train"]),  # not a parameter: a new device re-evaluates nothing
     settings=snakemake.params.settings,
     inputs=snakemake.input.prepared,
     split=snakemake.params.split,

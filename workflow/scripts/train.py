@@ -1,17 +1,25 @@
-"""Train one batch of runs in this process (rules train_<batch>)."""
+"""Train one job's runs in this process (rules train_<job>), restoring any run the model cache already holds."""
 
 from pathlib import Path
 
-from multisheets.runtime import make_runtime, setup_logging
-from multisheets.study import Run
+from multisheets.interrupts import exit_with_parent
+from multisheets.model_cache import ModelCache, runs_of_outputs
+from multisheets.runtime import make_runtime, setup_logging, torch_threads
+from multisheets.study import expand_study
 from multisheets.train import train_batch
 
-setup_logging(snakemake.log[0], snakemake.threads)
-runs = [Run(**spec) for spec in snakemake.params.runs]
+config = snakemake.config
+setup_logging(snakemake.log[0], torch_threads(snakemake.threads, config["train"], config["resources"]))
+exit_with_parent()
+runs, keys = runs_of_outputs(expand_study(config), config["train"]["precision"], snakemake.output.models)
 train_batch(
     runs,
     data_dir=Path(snakemake.input[0]).parent,
     model_paths=snakemake.output.models,
     log_paths=snakemake.output.logs,
-    runtime=make_runtime(snakemake.params.train),
+    # How runs are trained is read from the config, not passed as a parameter: changing it retrains nothing.
+    runtime=make_runtime(config["train"]),
+    cache=ModelCache(snakemake.params.model_cache),
+    keys=keys,
+    job=snakemake.params.job,
 )

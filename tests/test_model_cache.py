@@ -1,0 +1,103 @@
+"""A run is trained once: training keys, the model cache, and a job that restores instead of retraining."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from multisheets.data import load_info
+from multisheets.model_cache import ModelCache, data_fingerprint, recorded_job, training_key, write_atomically
+from multisheets.study import expand_study
+from multisheets.train import saving_failed, train_batch
+
+TINY = {"model": "cnn", "width": 8, "epochs": 1, "batch_size": 32, "lr": 0.05, "warmup_epochs": 0}
+
+
+def test_training_key_follows_what_determines_the_weights_and_nothing_else():
+    (run,) = expand_study({"base": TINY, "seeds": [0]})
+    key = training_key(run, "auto")
+    assert training_key(expand_study({"base": TINY, "seeds": [0]})[0], "auto") == key  # stable
+    assert training_key(run, "fp32") != key
+    assert training_key(expand_study({"base": TINY, "seeds": [1]})[0], "auto") != key
+    assert training_key(expand_study({"base": {**TINY, "lr": 0.06}, "seeds": [0]})[0], "auto") != key
+    # Common seed streams change the streams of varied settings only; base runs keep theirs.
+    varied = {"base": TINY, "dimensions": {"lr": [0.1]}, "seeds": [0]}
+    independent = {run.run_id: training_key(run, "auto") for run in expand_study(varied)}
+    common = {run.run_id: training_key(run, "auto") for run in expand_study({**varied, "seed_streams": "common"})}
+    assert independent["base__seed=0"] == common["base__seed=0"]
+    assert independent["lr=0.1__seed=0"] != common["lr=0.1__seed=0"]
+
+
+def test_data_fingerprint_ignores_where_the_data_lives():
+    info = {"checksum": "abc", "classes": ["a", "b"], "sizes": {"train": 4}, "val_size": 2, "split_seed": 0}
+    assert data_fingerprint(info | {"path": "/elsewhere"}) == data_fingerprint(info)
+    assert data_fingerprint(info | {"checksum": "abd"}) != data_fingerprint(info)
+    assert data_fingerprint(info | {"split_seed": 1}) != data_fingerprint(info)
+
+
+def test_an_interrupted_write_leaves_no_file(tmp_path):
+    target = tmp_path / "model.pt"
+
+    def fail(path):
+        path.write_bytes(b"half a model")
+        raise OSError("No space left on device")
+
+    with pytest.raises(OSError):
+        write_atomically(target, fail)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_named_as_such(tmp_path):
+    message = saving_failed(tmp_path / "model.pt", RuntimeError("[enforce fail at inline_container.cc:778] . unexpected pos"))
+    assert "MiB free" in message and "full disk" in message and "model.pt" in message
+
+
+def paths(root: Path, runs, keys):
+    return ([str(root / run.run_id / f"model-{key}.pt") for run, key in zip(runs, keys)],
+            [str(root / run.run_id / f"train_log-{key}.json") for run, key in zip(runs, keys)])
+
+
+def test_a_job_restores_cached_runs_and_trains_only_the_others(data_dir, cpu, tmp_path):
+    runs = expand_study({"base": TINY, "seeds": [0, 1, 2]})
+    keys = [training_key(run, "auto") for run in runs]
+    cache = ModelCache(tmp_path / "cache")
+    first_models, first_logs = paths(tmp_path / "first", runs[:2], keys[:2])
+    train_batch(runs[:2], data_dir, first_models, first_logs, cpu, False, cache, keys[:2], job="j1")
+    fingerprint = data_fingerprint(load_info(data_dir))
+    cached = {key: os.stat(cache.entry(key, fingerprint)[0]).st_ino for key in keys[:2]}
+    assert json.loads(Path(first_logs[0]).read_text())["job"] == "j1"
+
+    # The job that failed is gone with its declared outputs; the rerun holds all three runs in a new job.
+    models, logs = paths(tmp_path / "rerun", runs, keys)
+    summaries = train_batch(runs, data_dir, models, logs, cpu, False, cache, keys, job="j2")
+    for key, model in zip(keys[:2], models[:2]):
+        assert os.stat(model).st_ino == cached[key]  # the cached file itself (a hard link), not a retrained one
+    assert [summary["job"] for summary in summaries] == ["j2"] * 3
+    assert summaries[0]["started"] == json.loads(Path(first_logs[0]).read_text())["started"]
+    assert cache.contains(keys[2], fingerprint)
+    for first, again in zip(first_models, models[:2]):
+        a, b = torch.load(first, weights_only=True), torch.load(again, weights_only=True)
+        assert all(torch.equal(a["state_dict"][name], b["state_dict"][name]) for name in a["state_dict"])
+
+    # Other data (here: another fingerprint) is never restored.
+    assert not cache.contains(keys[0], "0" * 12)
+    assert recorded_job(logs[2]) == "j2"
+    Path(models[2]).unlink()
+    assert recorded_job(logs[2]) is None  # a run needs both files to count as trained
+
+
+def test_a_model_from_before_training_keys_is_taken_over_not_retrained(data_dir, cpu, tmp_path):
+    runs = expand_study({"base": TINY, "seeds": [0, 1]})
+    keys = [training_key(run, "auto") for run in runs]
+    run_dirs = [tmp_path / "runs" / run.run_id for run in runs]
+    # The earlier layout: results/runs/<run_id>/model.pt and train_log.json; only seed 0 was trained.
+    train_batch(runs[:1], data_dir, [str(run_dirs[0] / "model.pt")], [str(run_dirs[0] / "train_log.json")], cpu, False)
+    earlier = os.stat(run_dirs[0] / "model.pt").st_ino
+    cache = ModelCache(tmp_path / "cache")
+    models = [str(d / f"model-{key}.pt") for d, key in zip(run_dirs, keys)]
+    logs = [str(d / f"train_log-{key}.json") for d, key in zip(run_dirs, keys)]
+    summaries = train_batch(runs, data_dir, models, logs, cpu, False, cache, keys, job="j")
+    assert os.stat(models[0]).st_ino == earlier
+    assert summaries[0]["training_key"] == keys[0] and summaries[1]["training_key"] == keys[1]
