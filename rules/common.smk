@@ -99,10 +99,26 @@ def run_table_records():
     ]
 
 
+def job_gpus():
+    """GPUs of a training/evaluation job: none when the study trains on the CPU."""
+    return config["resources"]["gpu"] if config["train"]["device"] != "cpu" else 0
+
+
+def job_threads():
+    """CPU threads of a training/evaluation job: torch uses this many, and SLURM allocates this many.
+
+    A GPU job gets cpus_per_gpu per GPU (SLURM: --cpus-per-gpu); a CPU job gets cpu_threads (--cpus-per-task).
+    A fixed count larger than a site's nodes would leave the job pending forever, so it comes from the study.
+    """
+    settings = config["resources"]
+    gpus = job_gpus()
+    return gpus * settings["cpus_per_gpu"] if gpus else settings["cpu_threads"]
+
+
 def gpu_resources(runtime_key, mem_key):
     """Resources of a GPU job; `gpu` lets a local profile cap concurrent GPU jobs and SLURM request GPUs."""
     settings = config["resources"]
-    gpus = settings["gpu"] if config["train"]["device"] != "cpu" else 0
+    gpus = job_gpus()
     resources = {"runtime": settings[runtime_key], "mem_mb": settings[mem_key]}
     if gpus:
         resources |= {"gpu": gpus, "cpus_per_gpu": settings["cpus_per_gpu"]}

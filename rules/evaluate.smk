@@ -19,7 +19,7 @@ for job in JOBS:
                     f"logs/evaluate/{family}_{split}_{job}.log",
                 conda:
                     "../envs/multisheets.yaml"
-                threads: 4
+                threads: job_threads()
                 resources:
                     **gpu_resources("evaluate_runtime", "evaluate_mem_mb"),
                 params:

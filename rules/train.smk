@@ -16,7 +16,7 @@ for job in JOBS:
             f"logs/train/{job}.log",
         conda:
             "../envs/multisheets.yaml"
-        threads: 4
+        threads: job_threads()
         resources:
             **gpu_resources("train_runtime", "train_mem_mb"),
         params:
