@@ -3,8 +3,8 @@
 
 Each family's data is loaded once (timed apart: a job pays it once for all its runs), then every model is
 evaluated and its logits and metrics written, exactly as `multisheets.evaluate.evaluate_runs` does. Models come
-from --models (a folder searched for model.pt, e.g. train_throughput.py's --work) or are trained here with the
-fast preset. Corrupted test sets are generated here first (timed apart: a study generates them once).
+from --models (a folder searched for model.pt and model-<key>.pt, e.g. results/runs or train_throughput.py's
+--work) or are trained here with the fast preset. Corrupted test sets are generated here first (timed apart: a study generates them once).
 """
 
 import argparse
@@ -95,7 +95,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("--data", help=f"prepared data dir, ImageFolder folder/archive, or 'synthetic' (default {DEFAULT_DATA})")
-    add("--models", help="folder searched for model.pt files (default: train --train-models fast models here)")
+    add("--models", help="folder searched for model.pt and model-<key>.pt files (default: train --train-models fast models here)")
     add("--train-models", type=int, default=2, help="fast-preset models to train when --models is not given")
     add("--max-models", type=int, default=4, help="evaluate at most this many models (default 4)")
     add("--families", default=",".join(FAMILIES), help=f"comma-separated (default {','.join(FAMILIES)})")
@@ -115,11 +115,11 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work) if args.work else Path(tmp)
         data_dir = resolve_data(args.data, work, args.val_size)
-        models = sorted(Path(args.models).rglob("model.pt")) if args.models else \
+        models = sorted(Path(args.models).rglob("model*.pt")) if args.models else \
             train_models(data_dir, work / "models", args.train_models, runtime, args.smoke)
         models = models[: args.max_models]
         if not models:
-            parser.error(f"no model.pt under {args.models}")
+            parser.error(f"no model.pt or model-<key>.pt under {args.models}")
         rows = [bench_family(family, args, data_dir, models, work, runtime, name) for family in families]
     table = pd.DataFrame(rows)
     table["date"], table["torch"], table["data"] = date.today().isoformat(), torch.__version__, args.data
