@@ -5,7 +5,9 @@ import sys
 
 import pytest
 
-TORCH_FREE = ["multisheets.sheets", "multisheets.plots", "multisheets.logfile", "multisheets.intervention_names"]
+TORCH_FREE = ["multisheets.sheets", "multisheets.plots", "multisheets.logfile", "multisheets.intervention_names",
+              "multisheets.arbitrariness", "multisheets.remedies", "multisheets.per_example",
+              "multisheets.per_example_plots"]
 
 
 @pytest.mark.parametrize("module", TORCH_FREE)
