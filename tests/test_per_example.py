@@ -171,3 +171,19 @@ def test_no_run_in_any_set_gives_empty_tables_with_their_columns(study):
     tables = build_per_example(metrics, membership.assign(member=False, selected=False), reader, SETTINGS, True)
     assert tables.measures.empty and list(tables.ensembles.columns)[-4:] == ["ensemble_size", "n_ensembles",
                                                                              "measure", "value"]
+
+
+def test_figures_have_a_row_per_scenario_and_say_when_there_is_nothing_to_plot(study):
+    from multisheets.per_example_plots import abstention_tradeoff, ensemble_sizes, per_example_distributions
+
+    metrics, membership, reader, _ = study
+    tables = build_per_example(metrics, membership, reader, SETTINGS, with_selection=True)
+    families = metrics.drop_duplicates("intervention").set_index("intervention")["family"]
+    panels = {per_example_distributions: (tables.ecdf, 4), ensemble_sizes: (tables.ensembles, 3),
+              abstention_tradeoff: (tables.abstention, 3)}
+    for plot, (table, columns) in panels.items():
+        figure = plot(table, families, "t")
+        assert len(figure.axes) == 2 * columns  # scenarios seed and lr; the selected runs are not drawn
+        assert all(axis.get_lines() for axis in figure.axes)
+        empty = plot(table.iloc[:0], families, "t")
+        assert len(empty.axes) == 1 and "No run is in any Rashomon set" in empty.axes[0].texts[0].get_text()

@@ -64,9 +64,8 @@ def reported_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> d
     kinds = test.dropna(subset=["accuracy_kind"]).groupby("intervention")["accuracy_kind"].agg(set)
     classifier = {name for name, kind in kinds.items() if kind == {"classifier"}}
     groups = aggregates(sorted(classifier))
-    family = dict(zip(test["intervention"], test["family"]))
-    return {name: family.get(name, "corruption") for name in sheet_interventions(metrics, settings)
-            if name in classifier or name in groups}
+    family = dict(zip(metrics["intervention"], metrics["family"]))  # summaries: their derived rows' family
+    return {name: family[name] for name in sheet_interventions(metrics, settings) if name in classifier or name in groups}
 
 
 class LogitReader:
@@ -154,8 +153,8 @@ def options_from(settings: dict[str, Any]) -> dict[str, Any]:
     """The `sheet` settings the per-example stage reads (defaults: workflow/schemas/config.schema.yaml)."""
     return {
         "seed": settings["seed"],
-        "ensemble_sizes": list(settings["ensemble_sizes"]),
-        "abstention_thresholds": list(settings["abstention_thresholds"]),
+        "ensemble_sizes": sorted(settings["ensemble_sizes"]),
+        "abstention_thresholds": sorted(settings["abstention_thresholds"]),
         "arbitrary_self_consistency": settings["arbitrary_self_consistency"],
         "capacity": {"tolerance": settings["capacity_tolerance"], "max_iterations": settings["capacity_max_iterations"]},
     }
