@@ -161,6 +161,7 @@ def test_per_example_tables_agree_with_the_sheet(finished_study):
     assert (ecdf.groupby(["scenario", "selection", "intervention", "measure"])["share_at_most"].last().dropna() == 1).all()
     ensembles = tables["ensembles"].set_index(["scenario", "selection", "intervention", "ensemble_size", "measure"])
     abstention = tables["abstention"].set_index(["scenario", "selection", "intervention", "threshold", "measure"])
+    ensembles, abstention = ensembles.sort_index(), abstention.sort_index()
     assert "pgd_linf/eps=2/255" not in set(tables["ensembles"]["intervention"])  # attacks: no remedies
     for scenario in ("seed", "lr", "all"):
         n_runs = int(tables["per_example"].query("scenario == @scenario and selection == 'rashomon'")["n_runs"].iloc[0])
