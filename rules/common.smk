@@ -133,6 +133,9 @@ def final_outputs():
         "dimension_trends",
         "epsilon_curves",
         "disagreement_base_seeds",
+        "per_example_distributions",
+        "ensemble_sizes",
+        "abstention",
     ]
     if config["selection"]:
         figures.append("selection_effect")

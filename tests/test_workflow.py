@@ -84,7 +84,8 @@ def test_study_runs_end_to_end(finished_study):
         # the selection split is evaluated only for the families the specifications read (and clean)
         evaluated_on_val = {path.stem for path in (workdir / "results/runs" / run_id / "predictions/val").iterdir()}
         assert evaluated_on_val == {"clean", "adversarial", "subgroups"}
-    for figure in ("sheet_heatmap", "dimension_trends", "epsilon_curves", "disagreement_base_seeds", "selection_effect"):
+    for figure in ("sheet_heatmap", "dimension_trends", "epsilon_curves", "disagreement_base_seeds", "selection_effect",
+                   "per_example_distributions", "ensemble_sizes", "abstention"):
         for suffix in (".png", ".pdf"):
             assert (workdir / "results/figures" / f"{figure}{suffix}").stat().st_size > 1000
     train_logs = [path.read_text() for path in (workdir / "logs/train").glob("*.log")]
@@ -140,6 +141,45 @@ def test_sheet_agrees_with_metrics_table(finished_study):
     wide_csv = pd.read_csv(workdir / "results/sheets/sheet_range.csv", index_col=0)
     long_range = sheet[(sheet["measure"] == "range") & (sheet["selection"] == "rashomon")].set_index(["scenario", "intervention"])["value"]
     assert np.allclose(wide_csv.stack().sort_index(), long_range.sort_index())
+
+
+def test_per_example_tables_agree_with_the_sheet(finished_study):
+    workdir, _ = finished_study
+    tables = {name: pd.read_parquet(workdir / "results/tables" / f"{name}.parquet")
+              for name in ("per_example", "per_example_ecdf", "ensembles", "abstention")}
+    sheet = pd.read_parquet(workdir / "results/tables/sheet.parquet")
+    rashomon = sheet[sheet["selection"] == "rashomon"].set_index(["scenario", "intervention", "measure"])["value"]
+    measures = tables["per_example"].set_index(["scenario", "selection", "intervention", "measure"])["value"]
+    assert set(tables["per_example"]["selection"]) == {"rashomon", "selected"}
+    assert set(tables["per_example"]["intervention"]) == {"clean", "corruption_mean", "corruption=gaussian_noise",
+                                                          "corruption=fog", "fgsm/eps=2/255", "pgd_linf/eps=2/255",
+                                                          "pgd_l2/eps=0.25", "shift=resampled", "group=a", "group=b"}
+    assert measures.xs("rashomon_capacity", level="measure").between(1, 3).all()  # three classes
+    for measure in ("viable_range_true", "viable_range_predicted", "self_consistency", "arbitrary"):
+        assert measures.xs(measure, level="measure").dropna().between(0, 1).all()
+    ecdf = tables["per_example_ecdf"]
+    assert (ecdf.groupby(["scenario", "selection", "intervention", "measure"])["share_at_most"].last().dropna() == 1).all()
+    ensembles = tables["ensembles"].set_index(["scenario", "selection", "intervention", "ensemble_size", "measure"])
+    abstention = tables["abstention"].set_index(["scenario", "selection", "intervention", "threshold", "measure"])
+    ensembles, abstention = ensembles.sort_index(), abstention.sort_index()
+    assert "pgd_linf/eps=2/255" not in set(tables["ensembles"]["intervention"])  # attacks: no remedies
+    for scenario in ("seed", "lr", "all"):
+        n_runs = int(tables["per_example"].query("scenario == @scenario and selection == 'rashomon'")["n_runs"].iloc[0])
+        for intervention in ("clean", "corruption_mean"):
+            one = ensembles.loc[(scenario, "rashomon", intervention, 1)]
+            assert one.loc["accuracy", "value"] == pytest.approx(rashomon[scenario, intervention, "mean"], abs=1e-6)
+            assert abstention.loc[(scenario, "rashomon", intervention, 0.0, "coverage"), "value"] == 1.0
+            sizes = ensembles.loc[(scenario, "rashomon", intervention)].xs("accuracy", level="measure")["n_ensembles"]
+            assert sizes.to_dict() == {k: n_runs // k for k in (1, 2, 4, 8, 16)}
+            if n_runs > 1:
+                disagreement = rashomon[scenario, intervention, "disagreement"]
+                assert one.loc["churn", "value"] == pytest.approx(disagreement)
+                assert 1 - measures[scenario, "rashomon", intervention, "self_consistency"] == pytest.approx(disagreement)
+                residual = abstention.loc[(scenario, "rashomon", intervention, 0.0, "residual_disagreement"), "value"]
+                assert residual == pytest.approx(disagreement)
+            coverage = abstention.xs((scenario, "rashomon", intervention, "coverage"),
+                                     level=["scenario", "selection", "intervention", "measure"])["value"]
+            assert coverage.is_monotonic_decreasing
 
 
 def test_report_builds(finished_study):
@@ -235,4 +275,6 @@ def test_a_study_whose_runs_all_diverge_finishes_with_a_sheet_that_says_so(tmp_p
     assert "No run is in any Rashomon set" in (workdir / "results/sheets/sheet.md").read_text()
     membership = pd.read_csv(workdir / "results/tables/rashomon.csv")
     assert (membership["status"] == "diverged").all() and not membership["member"].any()
-    assert (workdir / "results/figures/sheet_heatmap.png").stat().st_size > 1000
+    for figure in ("sheet_heatmap", "per_example_distributions", "ensemble_sizes", "abstention"):
+        assert (workdir / f"results/figures/{figure}.png").stat().st_size > 1000
+    assert pd.read_parquet(workdir / "results/tables/per_example.parquet").empty

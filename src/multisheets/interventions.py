@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from multisheets.data import load_split
+from multisheets.intervention_names import aggregates  # noqa: F401  (grouping lives apart from torch)
 from multisheets.runtime import Runtime, eval_mode
 
 EVAL_BATCH_SIZE = 1024
@@ -267,16 +268,6 @@ FAMILIES: dict[str, type[Family]] = {
     "shift": ShiftFamily,
     "subgroups": SubgroupFamily,
 }
-
-
-def aggregates(interventions: list[str]) -> dict[str, list[str]]:
-    """Summary interventions over instances: ``corruption=fog`` (its severities) and ``corruption_mean``."""
-    groups: dict[str, list[str]] = {}
-    for name in interventions:
-        if name.startswith("corruption=") and "/severity=" in name:
-            groups.setdefault(name.split("/", 1)[0], []).append(name)
-            groups.setdefault("corruption_mean", []).append(name)
-    return groups
 
 
 def corrupted_split(name: str, data, split: str, seed: int, official_dir: str | None = None,

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from multisheets.logfile import log_to_file
+
 
 @dataclass(frozen=True)
 class Runtime:
@@ -124,11 +126,6 @@ def torch_threads(granted: int, train_settings: dict[str, Any], resources: dict[
 
 def setup_logging(log_path: str | os.PathLike | None, threads: int | None = None) -> None:
     """Send the library's progress lines to a rule's log file and cap torch's CPU threads at the rule's `threads`."""
-    import logging
-
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if log_path:
-        handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    log_to_file(log_path)
     if threads:
         torch.set_num_threads(int(threads))

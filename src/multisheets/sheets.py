@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from multisheets import measures, uncertainty
-from multisheets.interventions import aggregates
+from multisheets.intervention_names import aggregates
 from multisheets.selection import Specification, apply_selection
 
 VALIDATION = ("clean", "val")  # (intervention, split) that defines the Rashomon sets

@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from multisheets.runtime import setup_logging
+from multisheets.logfile import log_to_file
 from multisheets.sheets import collect_metrics
 
-setup_logging(snakemake.log[0])
+log_to_file(snakemake.log[0])
 runs = pd.DataFrame(snakemake.params.runs)
 metrics = collect_metrics(snakemake.input, runs)
 metrics.to_parquet(snakemake.output.parquet, index=False)

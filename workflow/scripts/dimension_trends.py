@@ -2,10 +2,10 @@
 
 import pandas as pd
 
+from multisheets.logfile import log_to_file
 from multisheets.plots import dimension_trends, save
-from multisheets.runtime import setup_logging
 
-setup_logging(snakemake.log[0])
+log_to_file(snakemake.log[0])
 metrics = pd.read_parquet(snakemake.input.metrics)
 membership = pd.read_csv(snakemake.input.rashomon)
 figure = dimension_trends(metrics, membership, f"{snakemake.params.study}: accuracy per setting")

@@ -2,10 +2,10 @@
 
 import pandas as pd
 
+from multisheets.logfile import log_to_file
 from multisheets.plots import disagreement_matrices, save
-from multisheets.runtime import setup_logging
 
-setup_logging(snakemake.log[0])
+log_to_file(snakemake.log[0])
 pairs = pd.read_parquet(snakemake.input[0])
 figure = disagreement_matrices(pairs, f"{snakemake.params.study}: how often two seeds of the base setting disagree")
 save(figure, snakemake.output.png, snakemake.output.pdf)

@@ -2,10 +2,10 @@
 
 import pandas as pd
 
+from multisheets.logfile import log_to_file
 from multisheets.plots import epsilon_curves, save
-from multisheets.runtime import setup_logging
 
-setup_logging(snakemake.log[0])
+log_to_file(snakemake.log[0])
 curves = pd.read_parquet(snakemake.input.curves)
 metrics = pd.read_parquet(snakemake.input.metrics)
 families = metrics.drop_duplicates("intervention").set_index("intervention")["family"]

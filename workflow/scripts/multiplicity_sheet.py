@@ -5,12 +5,12 @@ from pathlib import Path
 import pandas as pd
 
 from multisheets.data import load_split
-from multisheets.runtime import setup_logging
+from multisheets.logfile import log_to_file
 from multisheets.selection import parse_specifications
-from multisheets.study import seed_streams_note
 from multisheets.sheets import PredictionStore, build_sheet, to_markdown, wide
+from multisheets.study import seed_streams_note
 
-setup_logging(snakemake.log[0])
+log_to_file(snakemake.log[0])
 settings, out = snakemake.params.sheet, snakemake.output
 metrics = pd.read_parquet(snakemake.input.metrics)
 runs = pd.read_csv(snakemake.input.runs, keep_default_na=False)

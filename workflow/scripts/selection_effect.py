@@ -2,10 +2,10 @@
 
 import pandas as pd
 
+from multisheets.logfile import log_to_file
 from multisheets.plots import save, selection_effect
-from multisheets.runtime import setup_logging
 
-setup_logging(snakemake.log[0])
+log_to_file(snakemake.log[0])
 sheet = pd.read_parquet(snakemake.input.sheet)
 steps = pd.read_csv(snakemake.input.steps)
 title = f"{snakemake.params.study}: does selecting on extra criteria (validation split) shrink multiplicity (test split)?"

@@ -1,0 +1,14 @@
+"""Per-example measures, ensembles and abstention per set of runs and intervention (rule per_example_measures)."""
+
+import numpy as np
+import pandas as pd
+
+from multisheets.logfile import log_to_file
+from multisheets.per_example import LogitReader, build_per_example
+
+log_to_file(snakemake.log[0])
+reader = LogitReader(snakemake.input.predictions, np.load(snakemake.input.labels))
+tables = build_per_example(pd.read_parquet(snakemake.input.metrics), pd.read_csv(snakemake.input.rashomon), reader,
+                           snakemake.params.sheet, snakemake.params.with_selection)
+for name in ("measures", "ecdf", "ensembles", "abstention"):
+    getattr(tables, name).to_parquet(getattr(snakemake.output, name), index=False)
