@@ -1,8 +1,9 @@
 """SLURM profile without a cluster: fake sbatch/squeue/sacct/... on PATH record what the executor submits.
 
-The data stage is produced locally first, so the first jobs the SLURM run submits are GPU training jobs.
+The data stage is produced locally first, so the first jobs the SLURM run submits are training jobs.
 The fake sbatch accepts every job and the fake sacct/squeue report it FAILED at the first status check, so
-snakemake stops within seconds; the test then checks the sbatch arguments of the training job.
+snakemake stops within seconds; the test then checks the sbatch arguments of the training job, for a GPU study
+and for a CPU study. tests/test_slurm_real.py runs the profile on a real SLURM cluster.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_ITEMS = ["Snakefile", "rules", "workflow", "profiles", "report", "config", "envs", "config.yaml"]
 SLURM_COMMANDS = ["sbatch", "squeue", "sacct", "scancel", "sinfo", "scontrol", "sacctmgr", "sshare"]
 
-GPUS, CPUS_PER_GPU, TRAIN_RUNTIME, TRAIN_MEM_MB = 1, 4, 90, 12000
+GPUS, CPUS_PER_GPU, CPU_THREADS, TRAIN_RUNTIME, TRAIN_MEM_MB = 1, 4, 3, 90, 12000
 
 TINY_STUDY = {
     "study": "slurm-fake",
@@ -44,6 +45,7 @@ TINY_STUDY = {
         "gpu": GPUS,
         "gpu_model": "h100",
         "cpus_per_gpu": CPUS_PER_GPU,
+        "cpu_threads": CPU_THREADS,
         "train_runtime": TRAIN_RUNTIME,
         "train_mem_mb": TRAIN_MEM_MB,
     },
@@ -131,18 +133,22 @@ def slurm_minutes(value):
     return int(days) * 24 * 60 + hours * 60 + minutes + seconds / 60
 
 
-def profile_partition():
+def profile_partitions():
+    """(CPU partition, GPU partition) of the profile's partitions.yaml, from which the plugin picks per job."""
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
-    defaults = profile.get("default-resources") or {}
-    if isinstance(defaults, list):
-        defaults = dict(item.split("=", 1) for item in defaults)
-    partition = defaults.get("slurm_partition")
-    assert partition, "profiles/slurm/config.yaml sets no default-resources slurm_partition"
-    return str(partition).strip("'\"")
+    assert "slurm_partition" not in (profile.get("default-resources") or {}), (
+        "a default slurm_partition would override the per-job choice from partitions.yaml"
+    )
+    partitions = yaml.safe_load((REPO / "profiles" / "slurm" / profile["slurm-partition-config"]).read_text())
+    cpu = [name for name, limits in partitions["partitions"].items() if not limits.get("max_gpu")]
+    gpu = [name for name, limits in partitions["partitions"].items() if limits.get("max_gpu")]
+    assert len(cpu) == 1 and len(gpu) == 1, f"expected one CPU and one GPU partition: {partitions}"
+    return cpu[0], gpu[0]
 
 
 @pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake is not on PATH")
-def test_slurm_profile_submits_gpu_training_with_plugin_resources(tmp_path):
+@pytest.mark.parametrize("device", ["auto", "cpu"])
+def test_slurm_profile_submits_training_with_plugin_resources(tmp_path, device):
     work = tmp_path / "workflow"
     work.mkdir()
     for name in WORKFLOW_ITEMS:
@@ -152,7 +158,7 @@ def test_slurm_profile_submits_gpu_training_with_plugin_resources(tmp_path):
         elif source.is_file():
             shutil.copy2(source, work / name)
     study = tmp_path / "study.yaml"
-    study.write_text(yaml.safe_dump(TINY_STUDY, sort_keys=False))
+    study.write_text(yaml.safe_dump(TINY_STUDY | {"train": {"device": device}}, sort_keys=False))
 
     base_env = {
         key: value
@@ -208,28 +214,38 @@ def test_slurm_profile_submits_gpu_training_with_plugin_resources(tmp_path):
         "the data stage was resubmitted although it was produced locally" + report
     )
 
+    cpu_partition, gpu_partition = profile_partitions()
     for submission in train:
         argv = submission["argv"]
         problems = []
 
-        gpus = option_values(argv, "--gpus", "-G")
-        if gpus != [f"h100:{GPUS}"]:
-            problems.append(f"expected one --gpus=h100:{GPUS}, got {gpus}")
-        gres = option_values(argv, "--gres")
-        if gres:
-            problems.append(f"expected no --gres (GPUs come from the `gpu` resource), got {gres}")
-        if option_values(argv, "--cpus-per-gpu") != [str(CPUS_PER_GPU)]:
-            problems.append(f"expected --cpus-per-gpu={CPUS_PER_GPU}, got {option_values(argv, '--cpus-per-gpu')}")
-        if option_values(argv, "--cpus-per-task", "-c"):
-            problems.append(f"unexpected --cpus-per-task {option_values(argv, '--cpus-per-task', '-c')}")
+        gpus, gres = option_values(argv, "--gpus", "-G"), option_values(argv, "--gres")
+        cpus_per_gpu = option_values(argv, "--cpus-per-gpu")
+        cpus_per_task = option_values(argv, "--cpus-per-task", "-c")
+        if device == "cpu":  # a CPU study: resources.cpu_threads CPUs, no GPU, the CPU partition
+            expected_partition = cpu_partition
+            if gpus or gres or cpus_per_gpu:
+                problems.append(f"a CPU job asks for GPUs: --gpus {gpus} --gres {gres} --cpus-per-gpu {cpus_per_gpu}")
+            if cpus_per_task != [str(CPU_THREADS)]:
+                problems.append(f"expected --cpus-per-task={CPU_THREADS} (resources.cpu_threads), got {cpus_per_task}")
+        else:
+            expected_partition = gpu_partition
+            if gpus != [f"h100:{GPUS}"]:
+                problems.append(f"expected one --gpus=h100:{GPUS}, got {gpus}")
+            if gres:
+                problems.append(f"expected no --gres (GPUs come from the `gpu` resource), got {gres}")
+            if cpus_per_gpu != [str(CPUS_PER_GPU)]:
+                problems.append(f"expected --cpus-per-gpu={CPUS_PER_GPU}, got {cpus_per_gpu}")
+            if cpus_per_task:
+                problems.append(f"unexpected --cpus-per-task {cpus_per_task}")
         times = option_values(argv, "--time", "-t")
         if len(times) != 1 or slurm_minutes(times[0]) != TRAIN_RUNTIME:
             problems.append(f"expected a time limit of {TRAIN_RUNTIME} minutes, got {times}")
         if option_values(argv, "--mem") != [str(TRAIN_MEM_MB)]:
             problems.append(f"expected --mem {TRAIN_MEM_MB}, got {option_values(argv, '--mem')}")
         partitions = option_values(argv, "--partition", "-p")
-        if partitions != [profile_partition()]:
-            problems.append(f"expected partition {profile_partition()!r} from the profile, got {partitions}")
+        if partitions != [expected_partition]:
+            problems.append(f"expected partition {expected_partition!r} from partitions.yaml, got {partitions}")
 
         assert not problems, (
             "sbatch arguments of the training job are wrong:\n  "
