@@ -67,6 +67,13 @@ def per_example_distributions(ecdf: pd.DataFrame, families: pd.Series, title: st
     return _finish(figure, axes, title)
 
 
+def _lines(axis, rows: pd.DataFrame, x: str, scale: float, palette: dict) -> None:
+    """One line per intervention of a measure's rows against `x`, values multiplied by `scale`."""
+    for intervention, points in rows.groupby("intervention", sort=False):
+        axis.plot(points[x], points["value"] * scale, marker="o", ms=3, color=palette.get(intervention),
+                  label=intervention)
+
+
 ENSEMBLE_PANELS = (("accuracy", "mean accuracy of an ensemble (%)", 100),
                    ("churn", "churn between ensembles (%)", 100),
                    ("rashomon_capacity", "capacity between two ensembles", 1))
@@ -85,9 +92,7 @@ def ensemble_sizes(ensembles: pd.DataFrame, families: pd.Series, title: str) -> 
         n_runs = int(rows["n_runs"].iloc[0])
         for column, (measure, label, scale) in enumerate(ENSEMBLE_PANELS):
             axis = axes[row, column]
-            for intervention, points in rows[rows["measure"] == measure].groupby("intervention", sort=False):
-                axis.plot(points["ensemble_size"], points["value"] * scale, marker="o", ms=3,
-                          color=palette.get(intervention), label=intervention)
+            _lines(axis, rows[rows["measure"] == measure], "ensemble_size", scale, palette)
             axis.set_xscale("log", base=2)
             axis.set_xticks(sizes, [str(size) for size in sizes])
             axis.minorticks_off()
@@ -117,9 +122,7 @@ def abstention_tradeoff(abstention: pd.DataFrame, families: pd.Series, title: st
         rows = data[data["scenario"] == scenario]
         for column, (measure, label) in enumerate(ABSTENTION_PANELS):
             axis = axes[row, column]
-            for intervention, points in rows[rows["measure"] == measure].groupby("intervention", sort=False):
-                axis.plot(points["threshold"], points["value"] * 100, marker="o", ms=3,
-                          color=palette.get(intervention), label=intervention)
+            _lines(axis, rows[rows["measure"] == measure], "threshold", 100, palette)
             axis.set_title(f"{scenario} ({int(rows['n_runs'].iloc[0])} runs)", fontsize=9)
             axis.set_xlabel("τ: share of runs that must agree", fontsize=8)
             axis.set_ylabel(label, fontsize=8)
