@@ -106,6 +106,11 @@ def write_atomically(path: Path, write) -> None:
         temporary.unlink(missing_ok=True)
 
 
+def write_train_log(path: str | Path, summary: dict[str, Any]) -> None:
+    """A run's train log (JSON), written whole or not at all."""
+    write_atomically(Path(path), lambda temporary: temporary.write_text(json.dumps(summary, indent=2, default=str)))
+
+
 def _link(source: Path, target: Path) -> None:
     """A hard link (no copy of the weights); a copy where the filesystem does not allow links."""
     def write(temporary: Path) -> None:
@@ -146,7 +151,7 @@ class ModelCache:
         cached_model, cached_log = self.entry(key, data)
         _link(model, cached_model)
         summary |= {"training_key": key, "data_fingerprint": data}
-        write_atomically(cached_log, lambda path: path.write_text(json.dumps(summary, indent=2, default=str)))
+        write_train_log(cached_log, summary)
         return True
 
     def restore(self, key: str, data: str, model_path: str | Path, log_path: str | Path, job: str) -> None:
@@ -154,4 +159,4 @@ class ModelCache:
         model, log = self.entry(key, data)
         _link(model, Path(model_path))
         summary = json.loads(log.read_text()) | {"job": job}
-        write_atomically(Path(log_path), lambda path: path.write_text(json.dumps(summary, indent=2, default=str)))
+        write_train_log(log_path, summary)

@@ -24,7 +24,7 @@ from torch import nn
 from multisheets.augment import Augmenter
 from multisheets.data import load_info, load_split
 from multisheets.interventions import device_images, predict
-from multisheets.model_cache import ModelCache, data_fingerprint, write_atomically
+from multisheets.model_cache import ModelCache, data_fingerprint, write_atomically, write_train_log
 from multisheets.models import Whitening, build_model, init_whitening
 from multisheets.optim import Lookahead, build_optimizer, group_lr_factors, lr_factor, parameter_groups
 from multisheets.runtime import Runtime, environment
@@ -193,7 +193,7 @@ def save_run(checkpoint: dict[str, Any], summary: dict[str, Any], model_path: Pa
     """Write a run's model, then its log; each file appears whole or not at all."""
     try:
         write_atomically(model_path, lambda path: torch.save(checkpoint, path))
-        write_atomically(log_path, lambda path: path.write_text(json.dumps(summary, indent=2, default=str)))
+        write_train_log(log_path, summary)
     except (OSError, RuntimeError) as error:
         raise OSError(saving_failed(model_path, error)) from error
 
