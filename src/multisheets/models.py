@@ -9,19 +9,27 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
 class GlobalPool(nn.Module):
     """Average or max over all positions, keeping (N, C, 1, 1). Same as AdaptiveAvg/MaxPool2d(1), whose CUDA
-    backward kernels have no deterministic implementation: with `deterministic: true` they would stop a GPU run."""
+    backward kernels have no deterministic implementation: with `deterministic: true` they would stop a GPU run.
+
+    The max is a max-pool over the whole map rather than `amax`: under torch.compile with bf16 autocast,
+    inductor's `amax` backward compares the input, recomputed in fp32, with the maximum stored in bf16, finds no
+    position equal and divides by that count of zero, so every gradient below the pool is NaN (the fast preset
+    diverged at its first step on an H200; pytorch/pytorch#186799). Max-pool's backward routes the gradient
+    through the saved index instead.
+    """
 
     def __init__(self, kind: str):
         super().__init__()
         self.kind = kind
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean((2, 3), keepdim=True) if self.kind == "mean" else x.amax((2, 3), keepdim=True)
+        return x.mean((2, 3), keepdim=True) if self.kind == "mean" else F.max_pool2d(x, x.shape[2:])
 
 
 def reflect_pad1(x: torch.Tensor) -> torch.Tensor:
