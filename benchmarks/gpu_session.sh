@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Every GPU figure of docs/benchmarks.md in one command, sized for a short lease (~6 min on an H100).
+# Every GPU figure of docs/benchmarks.md in one command, sized for a short GPU session (310 s on an H200, 2026-11-26).
 #
-# Prepare once, on the machine with the checkout (from the repository root; .gpu/ is git-ignored locally):
-#   echo /.gpu/ >> .git/info/exclude && mkdir -p .gpu
-#   cp ../shared/data/cifar10-jpeg.tar.gz .gpu/
+# Prepare once, in the checkout (.gpu/ is git-ignored):
+#   mkdir -p .gpu && cp /path/to/cifar10-jpeg.tar.gz .gpu/   # CIFAR-10 as ImageFolder train/ and test/ folders
 #   pip download --no-deps airbench==0.1.8 -d /tmp/airbench && pip wheel --no-deps /tmp/airbench/airbench-0.1.8.tar.gz -w .gpu
-# Then on the GPU machine (the `device` tool: carry [".gpu"]):
+# Then, on the GPU machine, from the repository root with .gpu/ copied along (airbench is skipped without its wheel):
 #   bash benchmarks/gpu_session.sh
-# Outputs land in $OUT (the device tool's) or results/benchmarks: two CSVs, their logs and the GPU tests' log.
+# Outputs land in $OUT when set, else results/benchmarks: two CSVs, their logs and the GPU tests' log.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-results/benchmarks}

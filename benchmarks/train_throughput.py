@@ -30,7 +30,7 @@ from multisheets.data import load_info, load_split, prepare
 from multisheets.runtime import cpu_name, make_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+DEFAULT_DATA = ROOT / ".gpu" / "cifar10-jpeg.tar.gz"  # where gpu_session.sh expects your copy (git-ignored)
 FAST_PRESET = ROOT / "config" / "cifar10-fast.yaml"
 METHODS = ("fast", "airbench", "standard", "naive")
 GPU_DEFAULTS = {"data": str(DEFAULT_DATA), "models": 8, "standard_models": 2, "epochs": 5, "model": "resnet18",
