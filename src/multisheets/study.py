@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-# Hyperparameters a run accepts and their defaults. The config schema mirrors this table; both are checked
-# against each other in the tests so that they cannot drift apart.
+# Hyperparameters a run accepts and their defaults. The config schema (`base`) is the source users see and
+# Snakemake fills; this table mirrors it for direct calls, and tests/test_config_drift.py keeps them equal.
 HYPERPARAMETER_DEFAULTS: dict[str, Any] = {
     "model": "resnet18",
     "width": None,  # None: the model's own default width
@@ -37,6 +37,10 @@ HYPERPARAMETER_DEFAULTS: dict[str, Any] = {
     "data_seed": None,
     "aug_seed": None,
 }
+
+# Defaults of the other study keys expand_study reads, for direct calls; equal to the schema's (tested). `seeds`
+# has none: how many runs a setting gets is the study's choice (the schema's default is [0, 1, 2]).
+STUDY_DEFAULTS: dict[str, Any] = {"grid": False, "seed_streams": "independent"}
 
 # How runs of different settings draw their random numbers (study key `seed_streams`).
 SEED_STREAMS = {
@@ -59,7 +63,7 @@ class Run:
     seed: int
     changed: dict[str, Any] = field(hash=False)
     hyperparameters: dict[str, Any] = field(hash=False)
-    seed_streams: str = "independent"
+    seed_streams: str
 
     @property
     def setting(self) -> str:
@@ -115,6 +119,7 @@ def expand_study(config: dict[str, Any]) -> list[Run]:
     combination of dimension values is a setting. A value equal to the base's is the base run itself, so it
     is not trained twice.
     """
+    config = STUDY_DEFAULTS | config
     base = {**HYPERPARAMETER_DEFAULTS, **(config.get("base") or {})}
     dimensions: dict[str, list] = config.get("dimensions") or {}
     for name, values in dimensions.items():
@@ -122,12 +127,12 @@ def expand_study(config: dict[str, Any]) -> list[Run]:
             raise ValueError(f"dimensions.{name}: not a hyperparameter (known: {sorted(HYPERPARAMETER_DEFAULTS)})")
         if len(set(map(repr, values))) != len(values):
             raise ValueError(f"dimensions.{name}: repeated values {values}")
-    seeds = config.get("seeds", [0])
+    seeds = config["seeds"]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds: repeated values {sorted(seed for seed in set(seeds) if seeds.count(seed) > 1)} "
                          "(each seed is one run per setting; list it once)")
 
-    if config.get("grid", False):
+    if config["grid"]:
         names = list(dimensions)
         settings = [dict(zip(names, combo)) for combo in itertools.product(*dimensions.values())]
     else:
@@ -145,7 +150,7 @@ def expand_study(config: dict[str, Any]) -> list[Run]:
                 raise ValueError(f"{runs[run_id].changed} and {changed} both give run id {run_id!r}: use values "
                                  "that differ within 6 significant digits")
             runs.setdefault(run_id, Run(run_id, int(seed), changed, hyperparameters,
-                                        config.get("seed_streams", "independent")))
+                                        config["seed_streams"]))
     return list(runs.values())
 
 
