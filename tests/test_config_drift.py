@@ -13,7 +13,7 @@ import yaml
 from snakemake.utils import validate
 
 from multisheets.model_cache import training_key
-from multisheets.study import expand_study
+from multisheets.study import expand_study, runtime_settings
 
 SCHEMA_PATH = "workflow/schemas/config.schema.yaml"
 STUDY_FILES = ["config.yaml", "config/smoke.yaml", "config/cifar10-fast.yaml", "config/cifar10-jpeg-small.yaml"]
@@ -27,7 +27,7 @@ def resolved_study(path: str) -> dict:
 
 
 def training_keys(config: dict) -> dict[str, str]:
-    return {run.run_id: training_key(run, config["train"]["precision"]) for run in expand_study(config)}
+    return {run.run_id: training_key(run, runtime_settings(config)["precision"]) for run in expand_study(config)}
 
 
 # Training keys name every trained model: a change to how a study's hyperparameters resolve would retrain
