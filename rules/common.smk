@@ -13,7 +13,7 @@ from multisheets.model_cache import (
     train_log_file,
     training_key,
 )
-from multisheets.study import expand_study, plan_jobs, run_dimension
+from multisheets.study import expand_study, plan_jobs, run_dimension, runtime_settings
 
 RESULTS = Path("results")
 DATA_DIR = RESULTS / "data"
@@ -26,7 +26,7 @@ DATA_FILES = [
 RUNS = expand_study(config)
 # A run's files are named after its training key, so a run whose identity changed is simply not trained yet.
 TRAINING_KEYS = {
-    run.run_id: training_key(run, config["train"]["precision"]) for run in RUNS
+    run.run_id: training_key(run, runtime_settings(config)["precision"]) for run in RUNS
 }
 JOBS = plan_jobs(
     RUNS,
@@ -101,7 +101,7 @@ def run_table_records():
 
 def job_gpus():
     """GPUs of a training/evaluation job: none when the study trains on the CPU."""
-    return config["resources"]["gpu"] if config["train"]["device"] != "cpu" else 0
+    return config["resources"]["gpu"] if runtime_settings(config)["device"] != "cpu" else 0
 
 
 def job_threads():

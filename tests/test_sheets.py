@@ -7,7 +7,8 @@ from multisheets.sheets import PredictionStore, build_sheet, scenarios, wide
 
 LABELS = {"val": np.array([0, 1, 0, 1]), "test": np.array([0, 0, 1, 1, 0])}
 ECE_ON_VAL = {"base__seed=0": 0.2, "base__seed=1": 0.05, "lr=0.1__seed=0": 0.05, "lr=0.1__seed=1": 0.05}
-SETTINGS = {"epsilon": 0.3, "confidence": 0.95, "expected_range_k": 3}
+# every key build_sheet reads (the workflow passes the whole `sheet` section, defaults filled in)
+SETTINGS = {"epsilon": 0.3, "confidence": 0.95, "expected_range_k": 3, "instances": False, "epsilon_curve": [0.3]}
 # run -> (val predictions, clean predictions)
 PREDICTIONS = {
     "base__seed=0": ([0, 1, 0, 1], [0, 0, 1, 1, 0]),  # val 1.00, clean 1.0

@@ -1,5 +1,4 @@
 import pytest
-import yaml
 
 from multisheets.study import HYPERPARAMETER_DEFAULTS, derive_seeds, expand_study, make_run_id, plan_jobs
 
@@ -75,13 +74,6 @@ def test_jobs_cover_every_run_once_and_keep_finished_runs_where_they_were():
         assert regrouped[name] == members
     new = [members for name, members in regrouped.items() if name not in jobs]
     assert [[run.seed for run in members] for members in new] == [[3, 3], [3]]
-
-
-def test_schema_defaults_match_library_defaults():
-    schema = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))
-    properties = schema["$defs"]["hyperparameters"]["properties"]
-    assert {name: spec["default"] for name, spec in properties.items()} == HYPERPARAMETER_DEFAULTS
-    assert set(schema["properties"]["dimensions"]["propertyNames"]["enum"]) == set(HYPERPARAMETER_DEFAULTS)
 
 
 def test_settings_draw_independent_streams_unless_common_is_asked_for():

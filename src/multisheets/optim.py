@@ -31,7 +31,7 @@ def parameter_groups(module: nn.Module, hp: dict[str, Any]) -> list[dict[str, An
     (``whitening_bias``; frozen after `WHITENING_BIAS_EPOCHS` by `group_lr_factors`), and the rest (``other``).
     The group that follows `lr` itself always comes last.
     """
-    recipe = hp.get("recipe", "standard")
+    recipe = hp["recipe"]
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r} (known: {', '.join(RECIPES)})")
     trainable = {id(p): p for p in module.parameters() if p.requires_grad}

@@ -13,6 +13,9 @@ import numpy as np
 import torch
 
 from multisheets.logfile import log_to_file
+from multisheets.study import RUNTIME_DEFAULTS
+
+PRECISIONS = ("auto", "bf16", "fp32")  # auto: bf16 on GPUs, fp32 on CPUs
 
 
 @dataclass(frozen=True)
@@ -47,24 +50,29 @@ def eval_mode(model: torch.nn.Module) -> Iterator[None]:
 
 
 def make_runtime(settings: dict[str, Any] | None = None) -> Runtime:
-    """Resolve ``device: auto|cpu|cuda``, ``precision: auto|bf16|fp32``, ``compile``, ``deterministic``."""
-    settings = settings or {}
-    requested = settings.get("device", "auto")
+    """Resolve ``device: auto|cpu|cuda``, ``precision: auto|bf16|fp32``, ``compile``, ``deterministic``.
+
+    `settings` is the study's `runtime` section; a key left out takes the schema's default (direct calls).
+    """
+    settings = RUNTIME_DEFAULTS | (settings or {})
+    requested = settings["device"]
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device={requested!r} requested but CUDA is not available")
     device = torch.device(requested)
-    precision = settings.get("precision", "auto")
+    precision = settings["precision"]
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}")
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" else "fp32"
-    deterministic = bool(settings.get("deterministic", False))
+    deterministic = bool(settings["deterministic"])
     configure_determinism(deterministic, device)
     return Runtime(
         device=device,
         autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
         channels_last=True,  # also on CPUs: oneDNN convolutions run ~4x faster on NHWC than on NCHW
-        compile=bool(settings.get("compile", False)),
+        compile=bool(settings["compile"]),
         deterministic=deterministic,
     )
 
@@ -112,14 +120,14 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def torch_threads(granted: int, train_settings: dict[str, Any], resources: dict[str, Any]) -> int:
+def torch_threads(granted: int, runtime_settings: dict[str, Any], resources: dict[str, Any]) -> int:
     """Torch's CPU thread count for a training or evaluation job.
 
     On a CPU the thread count changes the order of floating-point sums, and training amplifies the last-bit
     differences, so with `deterministic: true` a job uses exactly the study's `resources.cpu_threads` whatever
     `--cores` granted it (fewer cores only make it slower); otherwise it uses the threads it was granted.
     """
-    if train_settings.get("deterministic"):
+    if runtime_settings["deterministic"]:
         return int(resources["cpu_threads"])
     return int(granted)
 

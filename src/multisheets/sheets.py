@@ -109,7 +109,7 @@ def sheet_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> list
     membership inference, shift, calibration); instances are replaced by their summaries unless asked for."""
     first = metrics[metrics["split"] == REPORTED_SPLIT].drop_duplicates("intervention")
     names = list(first["intervention"])
-    if not settings.get("instances", False):
+    if not settings["instances"]:
         summarised = {instance for group in aggregates(names).values() for instance in group}
         names = [name for name in names if name not in summarised]
     family = dict(zip(first["intervention"], first["family"]))
@@ -270,7 +270,7 @@ def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStor
                 reference = _best_on_validation(val, subset)
                 sheet += [{"selection": label, **row}
                           for row in scenario_rows(name, subset, reported, columns, store, reference, settings)]
-        for curve_epsilon in settings.get("epsilon_curve", [epsilon]):
+        for curve_epsilon in settings["epsilon_curve"]:
             curve_members = rashomon_members(val, curve_epsilon)
             curves += [{"scenario": name, "epsilon": curve_epsilon, **row}
                        for row in spread_rows(curve_members, interventions, reported, store)]

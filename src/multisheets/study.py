@@ -9,14 +9,15 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-# Hyperparameters a run accepts and their defaults. The config schema mirrors this table; both are checked
-# against each other in the tests so that they cannot drift apart.
+# Hyperparameters a run accepts and their defaults. The config schema (`base`) is the source users see and
+# Snakemake fills; this table mirrors it for direct calls, and tests/test_config_drift.py keeps them equal.
 HYPERPARAMETER_DEFAULTS: dict[str, Any] = {
     "model": "resnet18",
     "width": None,  # None: the model's own default width
@@ -37,6 +38,14 @@ HYPERPARAMETER_DEFAULTS: dict[str, Any] = {
     "data_seed": None,
     "aug_seed": None,
 }
+
+# Defaults of the other study keys expand_study reads, for direct calls; equal to the schema's (tested). `seeds`
+# has none: how many runs a setting gets is the study's choice (the schema's default is [0, 1, 2]).
+STUDY_DEFAULTS: dict[str, Any] = {"grid": False, "seed_streams": "independent"}
+
+# How training and evaluation jobs run (study key `runtime`), for direct calls; equal to the schema's (tested).
+# Of these only precision changes a model's weights, so a run's training key includes it and nothing else here.
+RUNTIME_DEFAULTS: dict[str, Any] = {"device": "auto", "precision": "auto", "compile": False, "deterministic": False}
 
 # How runs of different settings draw their random numbers (study key `seed_streams`).
 SEED_STREAMS = {
@@ -59,7 +68,7 @@ class Run:
     seed: int
     changed: dict[str, Any] = field(hash=False)
     hyperparameters: dict[str, Any] = field(hash=False)
-    seed_streams: str = "independent"
+    seed_streams: str
 
     @property
     def setting(self) -> str:
@@ -115,6 +124,7 @@ def expand_study(config: dict[str, Any]) -> list[Run]:
     combination of dimension values is a setting. A value equal to the base's is the base run itself, so it
     is not trained twice.
     """
+    config = STUDY_DEFAULTS | config
     base = {**HYPERPARAMETER_DEFAULTS, **(config.get("base") or {})}
     dimensions: dict[str, list] = config.get("dimensions") or {}
     for name, values in dimensions.items():
@@ -122,12 +132,12 @@ def expand_study(config: dict[str, Any]) -> list[Run]:
             raise ValueError(f"dimensions.{name}: not a hyperparameter (known: {sorted(HYPERPARAMETER_DEFAULTS)})")
         if len(set(map(repr, values))) != len(values):
             raise ValueError(f"dimensions.{name}: repeated values {values}")
-    seeds = config.get("seeds", [0])
+    seeds = config["seeds"]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds: repeated values {sorted(seed for seed in set(seeds) if seeds.count(seed) > 1)} "
                          "(each seed is one run per setting; list it once)")
 
-    if config.get("grid", False):
+    if config["grid"]:
         names = list(dimensions)
         settings = [dict(zip(names, combo)) for combo in itertools.product(*dimensions.values())]
     else:
@@ -145,7 +155,7 @@ def expand_study(config: dict[str, Any]) -> list[Run]:
                 raise ValueError(f"{runs[run_id].changed} and {changed} both give run id {run_id!r}: use values "
                                  "that differ within 6 significant digits")
             runs.setdefault(run_id, Run(run_id, int(seed), changed, hyperparameters,
-                                        config.get("seed_streams", "independent")))
+                                        config["seed_streams"]))
     return list(runs.values())
 
 
@@ -184,6 +194,30 @@ def plan_jobs(runs: list[Run], recorded: dict[str, str | None], runs_per_job: in
 def seed_streams_note(seed_streams: str) -> str:
     """One line for sheets and logs saying how settings share random numbers."""
     return f"Seed streams: {seed_streams}: {SEED_STREAMS[seed_streams]}."
+
+
+def runtime_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The study's `runtime` section, with the keys a study still sets under `train`, their place until `runtime`
+    was split off it (they set evaluation jobs too, which `train` did not say).
+
+    Such a study keeps working, and each key it sets there is used, with a warning naming its new place; one set
+    in both places to different values is refused, unless `runtime` holds its default (the schema filled it in).
+    """
+    settings = RUNTIME_DEFAULTS | config.get("runtime", {})
+    train = config.get("train", {})
+    for key in RUNTIME_DEFAULTS:
+        if key not in train:
+            continue
+        if settings[key] not in (train[key], RUNTIME_DEFAULTS[key]):
+            raise ValueError(f"train.{key}: {train[key]!r} and runtime.{key}: {settings[key]!r} disagree; "
+                             f"train.{key} is deprecated: set runtime.{key} only")
+        # FutureWarning, not DeprecationWarning: it is meant for users, and Python hides the latter by default.
+        # Raised from this line, so a process shows each message once however many readers call this.
+        warnings.warn(f"train.{key} is deprecated and will be refused in a later version: move it to "
+                      f"runtime.{key} (it sets evaluation jobs as well as training); using {train[key]!r}",
+                      FutureWarning, stacklevel=1)
+        settings[key] = train[key]
+    return settings
 
 
 def number_as_text_hint(value: Any) -> str:

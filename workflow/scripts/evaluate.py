@@ -6,10 +6,11 @@ from pathlib import Path
 from multisheets.evaluate import evaluate_runs
 from multisheets.interrupts import exit_with_parent
 from multisheets.runtime import make_runtime, setup_logging, torch_threads
+from multisheets.study import runtime_settings
 
 setup_logging(
     snakemake.log[0],
-    torch_threads(snakemake.threads, snakemake.config["train"], snakemake.config["resources"]),
+    torch_threads(snakemake.threads, runtime_settings(snakemake.config), snakemake.config["resources"]),
 )
 exit_with_parent()
 table = evaluate_runs(
@@ -18,7 +19,7 @@ table = evaluate_runs(
     data_dir=Path(snakemake.input.data[0]).parent,
     prediction_paths=snakemake.output.predictions,
     metric_paths=snakemake.output.metrics,
-    runtime=make_runtime(snakemake.config["train"]),  # not a parameter: a new device re-evaluates nothing
+    runtime=make_runtime(runtime_settings(snakemake.config)),  # not a parameter: a new device re-evaluates nothing
     settings=snakemake.params.settings,
     inputs=snakemake.input.prepared,
     split=snakemake.params.split,

@@ -5,20 +5,20 @@ from pathlib import Path
 from multisheets.interrupts import exit_with_parent
 from multisheets.model_cache import ModelCache, runs_of_outputs
 from multisheets.runtime import make_runtime, setup_logging, torch_threads
-from multisheets.study import expand_study
+from multisheets.study import expand_study, runtime_settings
 from multisheets.train import train_batch
 
 config = snakemake.config
-setup_logging(snakemake.log[0], torch_threads(snakemake.threads, config["train"], config["resources"]))
+setup_logging(snakemake.log[0], torch_threads(snakemake.threads, runtime_settings(config), config["resources"]))
 exit_with_parent()
-runs, keys = runs_of_outputs(expand_study(config), config["train"]["precision"], snakemake.output.models)
+runs, keys = runs_of_outputs(expand_study(config), runtime_settings(config)["precision"], snakemake.output.models)
 train_batch(
     runs,
     data_dir=Path(snakemake.input[0]).parent,
     model_paths=snakemake.output.models,
     log_paths=snakemake.output.logs,
     # How runs are trained is read from the config, not passed as a parameter: changing it retrains nothing.
-    runtime=make_runtime(config["train"]),
+    runtime=make_runtime(runtime_settings(config)),
     cache=ModelCache(snakemake.params.model_cache),
     keys=keys,
     job=snakemake.params.job,

@@ -1,0 +1,223 @@
+"""The config schema is the one source of allowed values and defaults; the library must agree with it.
+
+Snakemake fills every key a study leaves out from workflow/schemas/config.schema.yaml, so the schema is what a
+user's study resolves to. Library constants (allowed names, and defaults of functions also used directly) mirror
+it, and these tests fail when a value is added, removed or changed on one side only.
+"""
+
+import hashlib
+import inspect
+import json
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from multisheets import arbitrariness, attacks, corruptions, data, interventions, trust, uncertainty
+from multisheets.augment import AUGMENTATIONS
+from multisheets.model_cache import training_key
+from multisheets.models import MODELS, TEST_TIME_AUGMENTATIONS
+from multisheets.optim import OPTIMIZERS, RECIPES, SCHEDULES
+from multisheets.runtime import PRECISIONS
+from multisheets.selection import RULES, SELECTION_SPLIT, Specification
+from multisheets.study import (
+    HYPERPARAMETER_DEFAULTS,
+    RUNTIME_DEFAULTS,
+    SEED_STREAMS,
+    STUDY_DEFAULTS,
+    expand_study,
+    runtime_settings,
+)
+
+SCHEMA_PATH = "workflow/schemas/config.schema.yaml"
+STUDY_FILES = ["config.yaml", "config/smoke.yaml", "config/cifar10-fast.yaml", "config/cifar10-jpeg-small.yaml"]
+
+
+def resolved_study(path: str) -> dict:
+    """A study file as the workflow sees it: validated, with the schema's defaults filled in."""
+    config = yaml.safe_load(open(path))
+    validate(config, SCHEMA_PATH)
+    return config
+
+
+def training_keys(config: dict) -> dict[str, str]:
+    return {run.run_id: training_key(run, runtime_settings(config)["precision"]) for run in expand_study(config)}
+
+
+# Training keys name every trained model: a change to how a study's hyperparameters resolve would retrain
+# every user's models. Pinned from the code before the config's defaults were given a single source.
+SMOKE_TRAINING_KEYS = {
+    "base__seed=0": "512b3bf6a5fc", "base__seed=1": "63512ad7dfb9", "base__seed=2": "a0a077c24f52",
+    "lr=0.02__seed=0": "33e478a50f85", "lr=0.02__seed=1": "93fe2a7d1b77", "lr=0.02__seed=2": "90099d7d1ac9",
+    "lr=0.1__seed=0": "6fe108773d3d", "lr=0.1__seed=1": "d2256d3f2144", "lr=0.1__seed=2": "9544e4956fbd",
+    "weight_decay=0__seed=0": "d6e1b569d79c", "weight_decay=0__seed=1": "f11c9dc3fb97",
+    "weight_decay=0__seed=2": "014815796653",
+    "weight_decay=0.005__seed=0": "2b2c0352a1d1", "weight_decay=0.005__seed=1": "9d7cf0c01438",
+    "weight_decay=0.005__seed=2": "3c9a61137d74",
+}
+# (number of runs, digest of every run's key) of each study shipped with the workflow
+STUDY_KEY_DIGESTS = {
+    "config.yaml": (55, "d629fbf79c7864e6"),
+    "config/smoke.yaml": (15, "d0ae3ef00fae7fb3"),
+    "config/cifar10-fast.yaml": (200, "b60282bac8aaf684"),
+    "config/cifar10-jpeg-small.yaml": (15, "72b0c651b04875ad"),
+}
+
+
+def test_smoke_study_keeps_its_training_keys():
+    assert training_keys(resolved_study("config/smoke.yaml")) == SMOKE_TRAINING_KEYS
+
+
+@pytest.mark.parametrize("path", STUDY_FILES)
+def test_shipped_studies_keep_their_training_keys(path):
+    keys = training_keys(resolved_study(path))
+    digest = hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
+    assert (len(keys), digest) == STUDY_KEY_DIGESTS[path]
+
+
+# --- allowed values and defaults --------------------------------------------------------------------------------
+
+SCHEMA = yaml.safe_load(open(SCHEMA_PATH))
+HYPERPARAMETERS = "$defs/hyperparameters/properties"
+
+
+def schema_node(path: str) -> dict:
+    """The schema node at a `/`-separated path of keys (``properties`` spelt out where the schema has it)."""
+    node = SCHEMA
+    for key in path.split("/"):
+        node = node[key]
+    return node
+
+
+def schema_enums(node, path=()) -> dict[str, list]:
+    """Every enum in the schema by its path."""
+    found = {}
+    if isinstance(node, dict):
+        if "enum" in node:
+            found["/".join(path)] = node["enum"]
+        for key, child in node.items():
+            found |= schema_enums(child, path + (key,))
+    return found
+
+
+def default_of(function, parameter: str):
+    return inspect.signature(function).parameters[parameter].default
+
+
+def unknown_data_source_message() -> str:
+    with pytest.raises(data.DataError) as refused:
+        data.load_source({"source": "no-such-source"})
+    return str(refused.value)
+
+
+# Every enum of the schema -> the library's allowed values. A new enum in the schema must be added here, so
+# that it cannot go without a library counterpart.
+LIBRARY_ENUMS = {
+    f"{HYPERPARAMETERS}/model": list(MODELS),
+    f"{HYPERPARAMETERS}/optimizer": list(OPTIMIZERS),
+    f"{HYPERPARAMETERS}/schedule": list(SCHEDULES),
+    f"{HYPERPARAMETERS}/augment": list(AUGMENTATIONS),
+    f"{HYPERPARAMETERS}/tta": list(TEST_TIME_AUGMENTATIONS),
+    f"{HYPERPARAMETERS}/recipe": list(RECIPES),
+    # the values of `dimensions` are validated against `base` (Snakefile), so they share the lists above
+    "properties/dimensions/propertyNames": list(HYPERPARAMETER_DEFAULTS),
+    "properties/data/properties/source": unknown_data_source_message().split("is not one of ", 1)[1].split(", "),
+    "properties/seed_streams": list(SEED_STREAMS),
+    "properties/runtime/properties/precision": list(PRECISIONS),
+    "properties/train/properties/precision": list(PRECISIONS),  # deprecated place of runtime.precision
+    "properties/interventions/properties/families/items": list(interventions.FAMILIES),
+    "properties/interventions/properties/corruption/properties/types/items": list(corruptions.CORRUPTIONS),
+    "properties/selection/items/properties/keep": list(RULES),
+}
+
+# Schema defaults -> the library's default for the same key, where the library has one (functions also called
+# directly, not only by the workflow, which passes every value explicitly).
+LIBRARY_DEFAULTS = {
+    f"{HYPERPARAMETERS}/{name}": value for name, value in HYPERPARAMETER_DEFAULTS.items()
+} | {
+    f"properties/{name}": value for name, value in STUDY_DEFAULTS.items()
+} | {
+    f"properties/runtime/properties/{name}": value for name, value in RUNTIME_DEFAULTS.items()
+} | {
+    f"properties/data/properties/synthetic/properties/{name}": default_of(data.make_synthetic, name)
+    for name in ("num_classes", "image_size", "train_per_class", "test_per_class", "seed")
+} | {
+    "properties/evaluate/properties/batch_size": interventions.EVAL_BATCH_SIZE,
+    "properties/interventions/properties/corruption/properties/types": list(corruptions.CORRUPTIONS),
+    "properties/interventions/properties/corruption/properties/severities": list(corruptions.SEVERITIES),
+    "properties/interventions/properties/adversarial/properties/restarts": default_of(attacks.pgd, "restarts"),
+    "properties/interventions/properties/privacy/properties/seed": default_of(trust.membership_inference, "seed"),
+    "properties/sheet/properties/confidence": default_of(uncertainty.variance_components, "confidence"),
+    "properties/sheet/properties/capacity_tolerance": default_of(arbitrariness.rashomon_capacity, "tolerance"),
+    "properties/sheet/properties/capacity_max_iterations": default_of(arbitrariness.rashomon_capacity,
+                                                                      "max_iterations"),
+    "properties/selection/items/properties/metric": Specification.metric,
+    "properties/selection/items/properties/split": Specification.split,
+}
+
+
+def test_every_schema_enum_has_a_library_counterpart():
+    assert set(schema_enums(SCHEMA)) == set(LIBRARY_ENUMS)
+
+
+@pytest.mark.parametrize("path", sorted(LIBRARY_ENUMS))
+def test_schema_and_library_allow_the_same_values(path):
+    allowed = schema_node(path)["enum"]
+    assert len(set(allowed)) == len(allowed), f"{path}: repeated values"
+    assert sorted(allowed) == sorted(LIBRARY_ENUMS[path])
+
+
+@pytest.mark.parametrize("path", sorted(LIBRARY_DEFAULTS))
+def test_schema_and_library_default_to_the_same_value(path):
+    assert schema_node(path)["default"] == LIBRARY_DEFAULTS[path]
+
+
+def test_every_hyperparameter_has_its_default_in_both_places():
+    assert set(schema_node(HYPERPARAMETERS)) == set(HYPERPARAMETER_DEFAULTS)
+
+
+def test_library_values_within_the_schema_bounds():
+    severities = schema_node("properties/interventions/properties/corruption/properties/severities")["items"]
+    assert (severities["minimum"], severities["maximum"]) == (min(corruptions.SEVERITIES), max(corruptions.SEVERITIES))
+    assert SELECTION_SPLIT == Specification.split  # the only split selection accepts is the default one
+    # the same restrictions in runtime and in train, where its keys used to be
+    runtime, train = schema_node("properties/runtime/properties"), schema_node("properties/train/properties")
+    for name in RUNTIME_DEFAULTS:
+        restriction = {key: value for key, value in runtime[name].items() if key not in ("default", "description")}
+        assert {key: value for key, value in train[name].items()
+                if key not in ("deprecated", "description")} == restriction
+
+
+def test_every_runtime_key_reaches_the_library():
+    assert set(schema_node("properties/runtime/properties")) == set(RUNTIME_DEFAULTS)
+
+
+# --- runtime keys under `train`, their place before `runtime` ---------------------------------------------------
+
+def test_runtime_keys_left_under_train_are_used_with_a_warning_naming_the_new_place():
+    config = {"train": {"runs_per_job": 4, "device": "cpu", "precision": "fp32"}, "runtime": dict(RUNTIME_DEFAULTS)}
+    with pytest.warns(FutureWarning) as warned:
+        settings = runtime_settings(config)
+    assert [str(warning.message).split(" (")[0] for warning in warned] == [
+        "train.device is deprecated and will be refused in a later version: move it to runtime.device",
+        "train.precision is deprecated and will be refused in a later version: move it to runtime.precision",
+    ]
+    assert settings == RUNTIME_DEFAULTS | {"device": "cpu", "precision": "fp32"}
+    # the same study written the new way resolves to the same settings, hence the same training keys
+    moved = {"train": {"runs_per_job": 4}, "runtime": RUNTIME_DEFAULTS | {"device": "cpu", "precision": "fp32"}}
+    assert runtime_settings(moved) == settings
+
+
+def test_runtime_keys_set_differently_in_both_places_are_refused():
+    config = {"train": {"precision": "fp32"}, "runtime": RUNTIME_DEFAULTS | {"precision": "bf16"}}
+    with pytest.raises(ValueError, match=r"train.precision is deprecated: set runtime.precision only"):
+        runtime_settings(config)
+
+
+def test_an_old_study_keeps_its_training_keys(tmp_path):
+    old = yaml.safe_load(open("config/smoke.yaml"))
+    old["train"] |= old.pop("runtime")
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump(old))
+    with pytest.warns(FutureWarning, match="runtime.device"):
+        assert training_keys(resolved_study(str(path))) == SMOKE_TRAINING_KEYS
