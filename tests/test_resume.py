@@ -26,7 +26,8 @@ def study(**changes) -> dict:
         "base": {"model": "cnn", "width": 4, "epochs": 1, "batch_size": 16, "lr": 0.05, "warmup_epochs": 0},
         "dimensions": {"lr": [0.02]},
         "seeds": [0, 1],
-        "train": {"runs_per_job": 3, "device": "cpu"},
+        "train": {"runs_per_job": 3},
+        "runtime": {"device": "cpu"},
         "interventions": {"families": ["clean"]},
         "sheet": {"epsilon": 0.5},
     }
@@ -54,7 +55,8 @@ def test_growing_a_study_or_changing_how_it_runs_trains_only_new_runs(tmp_path):
     evaluated = {path: path.stat().st_mtime_ns for path in (workdir / "results/runs").rglob("metrics/*/*.csv")}
 
     # One more seed, other job sizes, another device setting, determinism on: two new runs, nothing else.
-    grown = study(seeds=[0, 1, 2], train={"runs_per_job": 2, "device": "auto", "deterministic": True})
+    grown = study(seeds=[0, 1, 2], train={"runs_per_job": 2},
+                  runtime={"device": "auto", "deterministic": True})
     snakemake(workdir, "--cores", "2", "--configfile", write(workdir, "grown.yaml", grown))
     after = trained(workdir)
     assert len(after) == 6 and {name: after[name] for name in first} == first
@@ -82,7 +84,7 @@ def descendants_alive(workdir: Path) -> list[psutil.Process]:
 def test_an_interrupted_job_resumes_with_only_its_unfinished_runs(tmp_path, signum):
     workdir = copy_workflow(tmp_path)
     # Six runs in one job, each a few seconds, so the job is stopped between its second and last run.
-    slow = study(seeds=[0, 1, 2], train={"runs_per_job": 6, "device": "cpu"},
+    slow = study(seeds=[0, 1, 2], train={"runs_per_job": 6},
                  base={**study()["base"], "epochs": 8, "width": 8},
                  data={**study()["data"], "synthetic": {**study()["data"]["synthetic"], "train_per_class": 400}})
     name = write(workdir, "slow.yaml", slow)
@@ -127,7 +129,7 @@ def test_deterministic_training_does_not_depend_on_the_cores_given(tmp_path):
         (workdir := tmp_path / f"cores{cores}").mkdir()
         copy_workflow(workdir)
         name = write(workdir, "study.yaml", study(dimensions={}, seeds=[0],
-                                                   train={"device": "cpu", "deterministic": True},
+                                                   runtime={"device": "cpu", "deterministic": True},
                                                    resources={"cpu_threads": 2}))
         snakemake(workdir, "--cores", cores, "--configfile", name, "--until", "collect_metrics")
         (model,) = (workdir / "results/runs/base__seed=0").glob("model-*.pt")

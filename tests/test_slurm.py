@@ -39,7 +39,7 @@ TINY_STUDY = {
     "base": {"model": "cnn", "width": 4, "epochs": 1, "batch_size": 8, "warmup_epochs": 0},
     "dimensions": {"lr": [0.05]},
     "seeds": [0],
-    "train": {"device": "auto"},
+    "runtime": {"device": "auto"},
     "sheet": {"epsilon": 0.01},
     "resources": {
         "gpu": GPUS,
@@ -158,7 +158,7 @@ def test_slurm_profile_submits_training_with_plugin_resources(tmp_path, device):
         elif source.is_file():
             shutil.copy2(source, work / name)
     study = tmp_path / "study.yaml"
-    study.write_text(yaml.safe_dump(TINY_STUDY | {"train": {"device": device}}, sort_keys=False))
+    study.write_text(yaml.safe_dump(TINY_STUDY | {"runtime": {"device": device}}, sort_keys=False))
 
     base_env = {
         key: value

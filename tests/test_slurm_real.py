@@ -43,7 +43,8 @@ STUDY = {
     "dimensions": {"lr": [0.05]},
     "seeds": [0],
     # one run per job: two training jobs, one of which the test cancels
-    "train": {"device": "cpu", "runs_per_job": 1},
+    "train": {"runs_per_job": 1},
+    "runtime": {"device": "cpu"},
     "sheet": {"epsilon": 0.01},
     # one thread, as the local reference run's jobs get: CPU training is bit-identical only for equal counts
     "resources": {
@@ -369,7 +370,8 @@ def test_gpu_jobs_go_to_the_gpu_partition_and_cpu_jobs_do_not(cluster, tmp_path)
     study = STUDY | {
         "study": "slurm-real-gpu",
         # the scheduler's GPU is fake: torch finds none and trains on the CPU
-        "train": {"device": "auto", "runs_per_job": 1},
+        "train": {"runs_per_job": 1},
+        "runtime": {"device": "auto"},
         "resources": STUDY["resources"] | {"gpu": 1, "cpus_per_gpu": 1},
     }
     work = copy_workflow(tmp_path / "gpu", study)
