@@ -221,3 +221,11 @@ def test_an_old_study_keeps_its_training_keys(tmp_path):
     path.write_text(yaml.safe_dump(old))
     with pytest.warns(FutureWarning, match="runtime.device"):
         assert training_keys(resolved_study(str(path))) == SMOKE_TRAINING_KEYS
+
+
+def test_config_readme_has_a_section_for_every_top_level_key():
+    """config/README.md explains the study file section by section: a new top-level key needs its paragraph."""
+    schema = yaml.safe_load(open(SCHEMA_PATH))
+    headings = [line for line in open("config/README.md") if line.startswith("### ")]
+    documented = {key for line in headings for key in line.replace(",", " ").replace("`", " ").split()[1:]}
+    assert set(schema["properties"]) - documented == set()
