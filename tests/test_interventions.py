@@ -138,7 +138,7 @@ def test_test_time_augmentation_is_what_every_family_evaluates(data_dir, cpu, tm
     import torch
 
     from multisheets.evaluate import load_model
-    from multisheets.interventions import device_images, predict
+    from multisheets.inference import device_images, predict
 
     model_path = train_one(data_dir, cpu, tmp_path, model="fastnet", width=4, recipe="fast", epochs=8, lr=1.5,
                            momentum=0.85, schedule="triangle", warmup_epochs=1, label_smoothing=0.2,

@@ -23,7 +23,7 @@ from torch import nn
 
 from multisheets.augment import Augmenter
 from multisheets.data import load_info, load_split
-from multisheets.interventions import device_images, predict
+from multisheets.inference import device_images, predict
 from multisheets.model_cache import ModelCache, data_fingerprint, write_atomically, write_train_log
 from multisheets.models import Whitening, build_model, init_whitening
 from multisheets.optim import Lookahead, build_optimizer, group_lr_factors, lr_factor, parameter_groups
