@@ -137,7 +137,7 @@ def test_test_time_augmentation_is_what_every_family_evaluates(data_dir, cpu, tm
     """A fast-recipe checkpoint is evaluated with its TTA, and attacks differentiate through it."""
     import torch
 
-    from multisheets.evaluate import load_model
+    from multisheets.checkpoint import load_model
     from multisheets.inference import device_images, predict
 
     model_path = train_one(data_dir, cpu, tmp_path, model="fastnet", width=4, recipe="fast", epochs=8, lr=1.5,

@@ -18,25 +18,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from multisheets.checkpoint import load_model
 from multisheets.interventions import FAMILIES, Family, Prediction
 from multisheets.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-def load_model(path: str | Path, runtime: Runtime) -> tuple[torch.nn.Module, dict[str, Any]]:
-    from multisheets.models import build_model
-
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    model = build_model(
-        checkpoint["model"], checkpoint["num_classes"], checkpoint["mean"], checkpoint["std"], checkpoint["width"],
-        checkpoint.get("tta", "none"),
-    )
-    model.load_state_dict(checkpoint["state_dict"])
-    model = model.to(runtime.device).eval()
-    if runtime.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return model, checkpoint
 
 
 # --- metrics and files ---------------------------------------------------------------------------------------
