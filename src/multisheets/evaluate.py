@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 import torch.nn.functional as F
 
 from multisheets.checkpoint import load_model
