@@ -5,7 +5,8 @@ import pytest
 
 from multisheets.data import DataError, load_info, load_split, make_synthetic, prepare, read_shift_set, write_imagefolder
 from multisheets.evaluate import evaluate_runs, load_logits
-from multisheets.interventions import aggregates, corrupted_split, format_eps
+from multisheets.intervention_names import aggregates, format_eps
+from multisheets.interventions import corrupted_split
 from multisheets.study import expand_study
 from multisheets.train import train_batch
 
