@@ -199,7 +199,8 @@ def test_worst_group_is_each_runs_lowest_group_row():
 
 
 def test_specifications_that_would_read_test_images_are_refused():
-    from multisheets.selection import check_specifications, family_of, selection_families
+    from multisheets.intervention_names import family_of
+    from multisheets.selection import check_specifications, selection_families
 
     families = ["clean", "corruption", "adversarial", "shift"]
     ok = parse_specifications([{"intervention": "corruption_mean", "keep": "top_fraction", "value": 0.5},

@@ -6,8 +6,8 @@ and figures read them. Names are hierarchical, ``<kind>=<value>/<parameter>=<val
 ``corruption_mean``, ``worst_class``, ``worst_group``, ``ece``). The module needs no torch, so sheets and figures,
 which read names only, run without it.
 
-A new family names its interventions here (a builder) and takes its place in `FAMILY_ORDER` and `FAMILY_COLOURS`;
-its class goes into `interventions`.
+A new family names its interventions here (a builder, and its prefix in `FAMILY_OF_PREFIX`) and takes its place in
+`FAMILY_ORDER` and `FAMILY_COLOURS`; its class goes into `interventions`.
 """
 
 from __future__ import annotations
@@ -76,6 +76,21 @@ def aggregates(interventions: list[str]) -> dict[str, list[str]]:
             groups.setdefault(name.split("/", 1)[0], []).append(name)
             groups.setdefault(CORRUPTION_MEAN, []).append(name)
     return groups
+
+
+# Which intervention family's evaluation produces an intervention: exact names, then name prefixes. The sheet's
+# summaries belong to the family whose measurements they summarise.
+FAMILY_OF_NAME = {CLEAN: "clean", WORST_CLASS: "clean", ECE: "clean", WORST_GROUP: "subgroups"}
+FAMILY_OF_PREFIX = {CORRUPTION_PREFIX: "corruption", CORRUPTION_MEAN: "corruption",
+                    **{f"{attack}/": "adversarial" for attack in ATTACKS}, MEMBERSHIP_PREFIX: "privacy",
+                    SHIFT_PREFIX: "shift", GROUP_PREFIX: "subgroups"}
+
+
+def family_of(intervention: str) -> str | None:
+    """The family whose evaluation produces `intervention` (None for a name no family produces)."""
+    if intervention in FAMILY_OF_NAME:
+        return FAMILY_OF_NAME[intervention]
+    return next((family for prefix, family in FAMILY_OF_PREFIX.items() if intervention.startswith(prefix)), None)
 
 
 # The sheet's column groups in order, and their colours in figures. `fairness` (worst class and group) and
