@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from multisheets.data import DataError, load_info, load_split, make_synthetic, prepare, read_shift_set, write_imagefolder
-from multisheets.evaluate import evaluate_runs, load_logits
+from helpers import write_imagefolder
+from multisheets.data import DataError, load_info, load_split, make_synthetic, prepare, read_shift_set
+from multisheets.evaluate import evaluate_runs
 from multisheets.intervention_names import aggregates, format_eps
-from multisheets.interventions import corrupted_split
+from multisheets.interventions import FAMILY_CLASSES, corrupted_split
 from multisheets.study import expand_study
 from multisheets.train import train_batch
 
@@ -27,7 +28,8 @@ def trained(data_dir, cpu, tmp_path_factory):
 def evaluate(family, model, data_dir, cpu, out, settings, inputs=None, split="test"):
     table = evaluate_runs(family, [str(model)], data_dir, [str(out / f"{family}.npz")], [str(out / f"{family}.csv")],
                           cpu, settings, inputs, split)
-    return table.set_index("intervention"), load_logits(out / f"{family}.npz")
+    with np.load(out / f"{family}.npz") as archive:
+        return table.set_index("intervention"), dict(archive)
 
 
 def test_corrupted_sets_are_deterministic_in_official_layout(data_dir):
@@ -111,6 +113,12 @@ def test_shift_imagefolder_maps_classes_and_names_problems(data_dir, tmp_path):
     (root / "test" / info["classes"][0] / "00000.png").rename(root / "test" / "zebra" / "00000.png")
     with pytest.raises(DataError, match="zebra"):
         read_shift_set("mine", [str(root)], info, tmp_path)
+
+
+def test_every_family_class_names_what_the_grammar_reads():
+    from multisheets.intervention_names import FAMILY_OF_NAME, FAMILY_OF_PREFIX
+
+    assert set(FAMILY_CLASSES) == set(FAMILY_OF_NAME.values()) | set(FAMILY_OF_PREFIX.values())
 
 
 def test_aggregates_group_severities():

@@ -224,7 +224,8 @@ def subgroup_rows(groups_csv: str | Path, split: str):
     return rows
 
 
-FAMILIES: dict[str, type[Family]] = {
+# Family name (as `interventions.families` in the config names it) -> the class that evaluates it.
+FAMILY_CLASSES: dict[str, type[Family]] = {
     "clean": CleanFamily,
     "corruption": CorruptionFamily,
     "adversarial": AdversarialFamily,
