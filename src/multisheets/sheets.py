@@ -18,6 +18,7 @@ import pandas as pd
 
 from multisheets import measures, uncertainty
 from multisheets.intervention_names import (
+    CORRUPTION_MEAN,
     ECE,
     FAMILY_ORDER,
     GROUP_PREFIX,
@@ -129,7 +130,7 @@ def sheet_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> list
     family = dict(zip(first["intervention"], first["family"]))
     rank = {name: FAMILY_ORDER.index(family[name]) if family[name] in FAMILY_ORDER else len(FAMILY_ORDER)
             for name in names}
-    return sorted(names, key=lambda name: (rank[name], name != "corruption_mean"))
+    return sorted(names, key=lambda name: (rank[name], name != CORRUPTION_MEAN))
 
 
 def scenario_rows(
