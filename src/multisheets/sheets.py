@@ -17,17 +17,8 @@ import numpy as np
 import pandas as pd
 
 from multisheets import measures, uncertainty
-from multisheets.intervention_names import (
-    CORRUPTION_MEAN,
-    ECE,
-    FAMILY_ORDER,
-    GROUP_PREFIX,
-    WORST_CLASS,
-    WORST_GROUP,
-    aggregates,
-    group_name,
-    group_of,
-)
+from multisheets.intervention_names import (CORRUPTION_MEAN, ECE, FAMILY_ORDER, GROUP_PREFIX, WORST_CLASS, WORST_GROUP,
+                                            aggregates, group_name, group_of)
 from multisheets.selection import Specification, apply_selection
 from multisheets.trust import worst_group_summary
 
@@ -90,10 +81,9 @@ def _derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
-def _worst_group_row(run_rows: pd.DataFrame):
+def _worst_group_row(run_rows: pd.DataFrame) -> Any:
     """The label of one run's row for its lowest-accuracy group (ties: the first group, as groups are stored)."""
-    accuracy = pd.Series(run_rows["accuracy"].to_numpy(), index=run_rows["intervention"].map(group_of).to_numpy())
-    worst = group_name(worst_group_summary(accuracy)["worst_group"])
+    worst = worst_group_summary(run_rows.set_index("intervention")["accuracy"])["worst_group"]
     return run_rows.index[run_rows["intervention"] == worst][0]
 
 
