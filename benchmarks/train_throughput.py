@@ -107,8 +107,8 @@ def resolve_data(source: str, work: Path, val_size: int) -> Path:
 
 
 def bench_ours(args, data_dir: Path, work: Path, device: str, name: str, recipe: str) -> dict:
-    from multisheets.evaluate import load_model
-    from multisheets.interventions import device_images, predict
+    from multisheets.checkpoint import load_model
+    from multisheets.inference import device_images, predict
     from multisheets.study import expand_study
     from multisheets.train import train_batch
 

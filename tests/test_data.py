@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import write_imagefolder
 from multisheets.data import (
-    DataError, LabelledImages, _decode, make_synthetic, prepare, read_imagefolder, split_validation, write_imagefolder,
+    DataError, LabelledImages, _decode, make_synthetic, prepare, read_imagefolder, split_validation,
 )
 
 

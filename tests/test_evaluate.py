@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from multisheets.evaluate import evaluate_runs, load_logits, metric_row
+from multisheets.evaluate import evaluate_runs, metric_row
 from multisheets.interventions import Prediction
 from multisheets.study import expand_study
 from multisheets.train import train_batch
@@ -43,7 +43,8 @@ def test_evaluate_writes_float16_logits_and_tidy_metrics(trained, data_dir, cpu)
     on_val = evaluate_runs("clean", models[:1], data_dir, [str(out / "val.npz")], [str(out / "val.csv")], cpu,
                            split="val")
     assert on_val.loc[0, "split"] == "val" and on_val.loc[0, "n"] == 60  # the selection split's own images
-    logits = load_logits(predictions[0])
+    with np.load(predictions[0]) as archive:
+        logits = dict(archive)
     assert logits["clean"].dtype == np.float16 and logits["clean"].shape == (80, 4)
     labels = np.load(data_dir / "test_labels.npy")
     accuracy = (logits["clean"].astype(np.float32).argmax(1) == labels).mean()

@@ -2,10 +2,11 @@
 bf16 on the GPU, and `deterministic: true` gives bit-identical reruns, attacks through test-time augmentation
 included. Without the switch cuDNN autotuning and atomics may differ between reruns; nothing is asserted then."""
 
+import numpy as np
 import pytest
 import torch
 
-from multisheets.evaluate import evaluate_runs, load_logits
+from multisheets.evaluate import evaluate_runs
 from multisheets.runtime import make_runtime
 from multisheets.study import expand_study
 from multisheets.train import train_batch
@@ -25,7 +26,8 @@ def train_and_attack(base, data_dir, runtime, out):
     (summary,) = train_batch(runs, data_dir, [str(model)], [str(out / "log.json")], runtime, show_progress=False)
     evaluate_runs("adversarial", [str(model)], data_dir, [str(out / "adv.npz")], [str(out / "adv.csv")], runtime,
                   ATTACK)
-    return summary, torch.load(model, weights_only=True)["state_dict"], load_logits(out / "adv.npz")
+    with np.load(out / "adv.npz") as archive:
+        return summary, torch.load(model, weights_only=True)["state_dict"], dict(archive)
 
 
 @pytest.mark.parametrize("base", [FAST, {"model": "resnet18", "width": 8, "epochs": 2, "batch_size": 32}],

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
-from multisheets.data import DataError, load_info, load_split, make_synthetic, prepare, read_shift_set, write_imagefolder
-from multisheets.evaluate import evaluate_runs, load_logits
-from multisheets.interventions import aggregates, corrupted_split, format_eps
+from helpers import write_imagefolder
+from multisheets.data import DataError, load_info, load_split, make_synthetic, prepare, read_shift_set
+from multisheets.evaluate import evaluate_runs
+from multisheets.intervention_names import aggregates, format_eps
+from multisheets.interventions import FAMILY_CLASSES, corrupted_split
 from multisheets.study import expand_study
 from multisheets.train import train_batch
 
@@ -26,7 +28,8 @@ def trained(data_dir, cpu, tmp_path_factory):
 def evaluate(family, model, data_dir, cpu, out, settings, inputs=None, split="test"):
     table = evaluate_runs(family, [str(model)], data_dir, [str(out / f"{family}.npz")], [str(out / f"{family}.csv")],
                           cpu, settings, inputs, split)
-    return table.set_index("intervention"), load_logits(out / f"{family}.npz")
+    with np.load(out / f"{family}.npz") as archive:
+        return table.set_index("intervention"), dict(archive)
 
 
 def test_corrupted_sets_are_deterministic_in_official_layout(data_dir):
@@ -112,6 +115,12 @@ def test_shift_imagefolder_maps_classes_and_names_problems(data_dir, tmp_path):
         read_shift_set("mine", [str(root)], info, tmp_path)
 
 
+def test_every_family_class_names_what_the_grammar_reads():
+    from multisheets.intervention_names import FAMILY_OF_NAME, FAMILY_OF_PREFIX
+
+    assert set(FAMILY_CLASSES) == set(FAMILY_OF_NAME.values()) | set(FAMILY_OF_PREFIX.values())
+
+
 def test_aggregates_group_severities():
     names = ["clean", "corruption=fog/severity=1", "corruption=fog/severity=5", "corruption=snow/severity=1"]
     groups = aggregates(names)
@@ -137,8 +146,8 @@ def test_test_time_augmentation_is_what_every_family_evaluates(data_dir, cpu, tm
     """A fast-recipe checkpoint is evaluated with its TTA, and attacks differentiate through it."""
     import torch
 
-    from multisheets.evaluate import load_model
-    from multisheets.interventions import device_images, predict
+    from multisheets.checkpoint import load_model
+    from multisheets.inference import device_images, predict
 
     model_path = train_one(data_dir, cpu, tmp_path, model="fastnet", width=4, recipe="fast", epochs=8, lr=1.5,
                            momentum=0.85, schedule="triangle", warmup_epochs=1, label_smoothing=0.2,

@@ -93,7 +93,7 @@ def test_unknown_tta_is_named():
 
 
 def test_predict_can_skip_test_time_augmentation_and_restores_it():
-    from multisheets.interventions import predict
+    from multisheets.inference import predict
     from multisheets.runtime import make_runtime
 
     cpu = make_runtime({"device": "cpu"})

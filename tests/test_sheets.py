@@ -178,8 +178,30 @@ def test_summary_counts_each_image_once(tmp_path):
     assert set(summary["n"]) == {5} and set(summary["split"]) == {"test"}
 
 
+def test_worst_group_is_each_runs_lowest_group_row():
+    """Per run and split: the row of its lowest group (ties: the first group stored), a diverged run a NaN row."""
+    from multisheets.sheets import derived_metrics
+
+    accuracies = {"a": [0.5, 0.25, 0.75], "b": [0.5, 0.5, 0.25], "c": [np.nan] * 3}
+    metrics = pd.DataFrame([
+        {"run_id": run_id, "family": "subgroups", "split": split, "intervention": f"group={group}", "n": n,
+         "accuracy": accuracy, "loss": n / 10, "accuracy_kind": "classifier",
+         "status": "diverged" if run_id == "c" else "completed"}
+        for split in ("val", "test") for run_id, values in accuracies.items()
+        for group, accuracy, n in zip(("old", "middle", "young"), values, (3, 4, 5))])
+    worst = derived_metrics(metrics).query("intervention == 'worst_group'")
+    test = worst[worst["split"] == "test"].set_index("run_id")
+    assert list(test.index) == ["a", "b", "c"] and set(worst["family"]) == {"fairness"}
+    assert list(test["worst_group"].iloc[:2]) == ["middle", "young"]
+    assert list(test["accuracy"].iloc[:2]) == [0.25, 0.25] and list(test["loss"].iloc[:2]) == [0.4, 0.5]
+    assert np.isnan(test.loc["c", "accuracy"]) and len(worst[worst["split"] == "val"]) == 3
+    tied = metrics[metrics["run_id"] == "a"].assign(accuracy=0.5)
+    assert set(derived_metrics(tied)["worst_group"]) == {"old"}
+
+
 def test_specifications_that_would_read_test_images_are_refused():
-    from multisheets.selection import check_specifications, family_of, selection_families
+    from multisheets.intervention_names import family_of
+    from multisheets.selection import check_specifications, selection_families
 
     families = ["clean", "corruption", "adversarial", "shift"]
     ok = parse_specifications([{"intervention": "corruption_mean", "keep": "top_fraction", "value": 0.5},

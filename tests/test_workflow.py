@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from multisheets.data import make_synthetic, write_imagefolder
+from helpers import write_imagefolder
+from multisheets.data import make_synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "workflow", "profiles", "report", "envs", "config"]

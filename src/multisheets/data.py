@@ -22,7 +22,6 @@ from PIL import Image
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 
@@ -226,17 +225,6 @@ def make_synthetic(
     splits = {"train": sample(train_per_class), "test": sample(test_per_class)}
     classes = [f"class{index}" for index in range(num_classes)]
     return splits, classes, f"synthetic:seed={seed}"
-
-
-def write_imagefolder(root: str | Path, splits: dict[str, LabelledImages], classes: list[str]) -> Path:
-    """Write arrays as ``<root>/<split>/<class>/<index>.png`` (lossless), e.g. to test the imagefolder source."""
-    root = Path(root)
-    for split, data in splits.items():
-        for index, (image, label) in enumerate(zip(data.images, data.labels)):
-            folder = root / split / classes[label]
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image).save(folder / f"{index:05d}.png")
-    return root
 
 
 CIFAR10_1_URL = "https://raw.githubusercontent.com/modestyachts/CIFAR-10.1/master/datasets/cifar10.1_v6_{}.npy"

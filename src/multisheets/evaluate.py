@@ -15,28 +15,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 import torch.nn.functional as F
 
-from multisheets.interventions import FAMILIES, Family, Prediction
+from multisheets.checkpoint import load_model
+from multisheets.interventions import FAMILY_CLASSES, Family, Prediction
 from multisheets.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-def load_model(path: str | Path, runtime: Runtime) -> tuple[torch.nn.Module, dict[str, Any]]:
-    from multisheets.models import build_model
-
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    model = build_model(
-        checkpoint["model"], checkpoint["num_classes"], checkpoint["mean"], checkpoint["std"], checkpoint["width"],
-        checkpoint.get("tta", "none"),
-    )
-    model.load_state_dict(checkpoint["state_dict"])
-    model = model.to(runtime.device).eval()
-    if runtime.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return model, checkpoint
 
 
 # --- metrics and files ---------------------------------------------------------------------------------------
@@ -85,16 +70,17 @@ def load_family(
     `inputs` are the family's prepared files (corrupted sets, shift sets), when it has any; `split` is the
     held-out split it reads (``test`` for the sheets, ``val`` for model selection).
     """
-    if family not in FAMILIES:
-        raise ValueError(f"unknown intervention family {family!r} (known: {sorted(FAMILIES)})")
+    if family not in FAMILY_CLASSES:
+        raise ValueError(f"unknown intervention family {family!r} (known: {sorted(FAMILY_CLASSES)})")
     started = time.perf_counter()
-    sets = FAMILIES[family](Path(data_dir), settings or {}, runtime, inputs, split=split)
-    log.info("%s on %s: %d interventions loaded in %.1f s", family, split, len(sets.shapes()), time.perf_counter() - started)
-    return sets
+    loaded_family = FAMILY_CLASSES[family](Path(data_dir), settings or {}, runtime, inputs, split=split)
+    log.info("%s on %s: %d interventions loaded in %.1f s", family, split, len(loaded_family.shapes()),
+             time.perf_counter() - started)
+    return loaded_family
 
 
 def evaluate_model(
-    sets: Family, family: str, model_path: str, prediction_path: str, metric_path: str, runtime: Runtime
+    loaded_family: Family, family: str, model_path: str, prediction_path: str, metric_path: str, runtime: Runtime
 ) -> pd.DataFrame:
     """Apply a loaded family to one run; write its ``<family>.npz`` logits and ``<family>.csv`` metrics."""
     started = time.perf_counter()
@@ -104,11 +90,11 @@ def evaluate_model(
     status = checkpoint["status"] if finite else "diverged"
     if status == "diverged":
         # A diverged model's logits are NaN: record the state instead of meaningless numbers.
-        for intervention, n in sets.shapes().items():
+        for intervention, n in loaded_family.shapes().items():
             arrays[intervention] = np.full((n, checkpoint["num_classes"]), np.nan, dtype=np.float16)
             rows.append({"intervention": intervention, "n": n, "accuracy": np.nan})
     else:
-        for prediction in sets(model):
+        for prediction in loaded_family(model):
             arrays[prediction.intervention] = prediction.logits.cpu().numpy().astype(np.float16)
             if prediction.indices is not None:
                 arrays[f"{prediction.intervention}#indices"] = prediction.indices
@@ -116,7 +102,7 @@ def evaluate_model(
                 arrays[f"{prediction.intervention}#labels"] = prediction.labels.cpu().numpy()
             rows.append(metric_row(prediction, checkpoint["num_classes"]))
     table = pd.DataFrame(rows)
-    table.insert(0, "split", sets.split)
+    table.insert(0, "split", loaded_family.split)
     table.insert(0, "family", family)
     table.insert(0, "run_id", checkpoint["run_id"])
     table["status"] = status
@@ -134,15 +120,10 @@ def evaluate_runs(
     runtime: Runtime, settings: dict[str, Any] | None = None, inputs: list[str] | None = None, split: str = "test",
 ) -> pd.DataFrame:
     """Apply one family on one split to every run of a job, loading its data once."""
-    sets = load_family(family, data_dir, runtime, settings, inputs, split)
+    loaded_family = load_family(family, data_dir, runtime, settings, inputs, split)
     tables = [
-        evaluate_model(sets, family, model_path, prediction_path, metric_path, runtime)
+        evaluate_model(loaded_family, family, model_path, prediction_path, metric_path, runtime)
         for model_path, prediction_path, metric_path in zip(model_paths, prediction_paths, metric_paths, strict=True)
     ]
     return pd.concat(tables, ignore_index=True)
 
-
-def load_logits(prediction_path: str | Path) -> dict[str, np.ndarray]:
-    """Intervention name -> float16 logits (N x C) from one run's family file."""
-    with np.load(prediction_path) as archive:
-        return {key: archive[key] for key in archive.files if "#" not in key}

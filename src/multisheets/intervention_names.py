@@ -1,17 +1,108 @@
-"""Intervention names and the summaries that group them, apart from the code that produces the interventions.
+"""Intervention names: the one place that builds or reads them, and the families' order and colours.
 
-Sheets and figures read names only; keeping this here (not in `interventions`, which needs torch) lets them run
-without importing torch.
+Evaluation names what each family measures; the sheet stage adds summaries over those names; selection, sheets
+and figures read them. Names are hierarchical, ``<kind>=<value>/<parameter>=<value>`` (``corruption=fog/severity=3``,
+``pgd_linf/eps=2/255``, ``group=old``), or single words (``clean``, ``mia_loss``, and the sheet's summaries
+``corruption_mean``, ``worst_class``, ``worst_group``, ``ece``). The module needs no torch, so sheets and figures,
+which read names only, run without it.
+
+A new family names its interventions here (a builder, and its prefix in `FAMILY_OF_PREFIX`) and takes its place in
+`FAMILY_ORDER` and `FAMILY_COLOURS`; its class goes into `interventions`.
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
+
+# Names a family measures.
+CLEAN = "clean"
+CORRUPTION_PREFIX = "corruption="
+SEVERITY_PART = "/severity="
+ATTACKS = ("fgsm", "pgd_linf", "pgd_l2")  # also the attack `attacks.robust_predictions` runs
+MEMBERSHIP_PREFIX = "mia_"
+MEMBERSHIP_SCORES = ("loss", "confidence")  # the per-example scores a membership attack thresholds
+SHIFT_PREFIX = "shift="
+GROUP_PREFIX = "group="
+
+# Summaries the sheet stage derives from them (see `sheets.derived_metrics`).
+CORRUPTION_MEAN = "corruption_mean"
+WORST_CLASS = "worst_class"
+WORST_GROUP = "worst_group"
+ECE = "ece"
+
+
+def corruption_name(corruption: str, severity: int) -> str:
+    return f"{CORRUPTION_PREFIX}{corruption}{SEVERITY_PART}{severity}"
+
+
+def attack_name(attack: str, norm: str, eps: float) -> str:
+    return f"{attack}/eps={format_eps(eps, norm)}"
+
+
+def format_eps(eps: float, norm: str) -> str:
+    """L-inf budgets read as k/255 (as papers write them); L2 budgets as decimals."""
+    if norm != "l2":
+        fraction = Fraction(eps).limit_denominator(1000)
+        return f"{fraction.numerator}/255" if fraction.denominator == 1 else f"{float(eps):g}/255"
+    return f"{eps:g}"
+
+
+def membership_name(score: str) -> str:
+    return f"{MEMBERSHIP_PREFIX}{score}"
+
+
+def shift_name(shift_set: str) -> str:
+    return f"{SHIFT_PREFIX}{shift_set}"
+
+
+def group_name(group: str) -> str:
+    return f"{GROUP_PREFIX}{group}"
+
+
+def group_of(intervention: str) -> str:
+    """The subgroup a ``group=<name>`` intervention measures."""
+    return intervention.removeprefix(GROUP_PREFIX)
+
+
+def is_attack(intervention: str, attack: str) -> bool:
+    return intervention.startswith(f"{attack}/")
 
 
 def aggregates(interventions: list[str]) -> dict[str, list[str]]:
     """Summary interventions over instances: ``corruption=fog`` (its severities) and ``corruption_mean``."""
     groups: dict[str, list[str]] = {}
     for name in interventions:
-        if name.startswith("corruption=") and "/severity=" in name:
+        if name.startswith(CORRUPTION_PREFIX) and SEVERITY_PART in name:
             groups.setdefault(name.split("/", 1)[0], []).append(name)
-            groups.setdefault("corruption_mean", []).append(name)
+            groups.setdefault(CORRUPTION_MEAN, []).append(name)
     return groups
+
+
+# Which intervention family's evaluation produces an intervention: exact names, then name prefixes. The sheet's
+# summaries belong to the family whose measurements they summarise.
+FAMILY_OF_NAME = {CLEAN: "clean", WORST_CLASS: "clean", ECE: "clean", WORST_GROUP: "subgroups"}
+FAMILY_OF_PREFIX = {CORRUPTION_PREFIX: "corruption", CORRUPTION_MEAN: "corruption",
+                    **{f"{attack}/": "adversarial" for attack in ATTACKS}, MEMBERSHIP_PREFIX: "privacy",
+                    SHIFT_PREFIX: "shift", GROUP_PREFIX: "subgroups"}
+
+
+def family_of(intervention: str) -> str | None:
+    """The family whose evaluation produces `intervention` (None for a name no family produces)."""
+    if intervention in FAMILY_OF_NAME:
+        return FAMILY_OF_NAME[intervention]
+    return next((family for prefix, family in FAMILY_OF_PREFIX.items() if intervention.startswith(prefix)), None)
+
+
+# The sheet's column groups in order, and their colours in figures. `fairness` (worst class and group) and
+# `calibration` (ECE) are the sheet's own summary groups; a family without a colour is drawn in gray.
+FAMILY_ORDER = ("clean", "corruption", "adversarial", "fairness", "subgroups", "privacy", "shift", "calibration")
+FAMILY_COLOURS = {"clean": "tab:blue", "corruption": "tab:orange", "adversarial": "tab:red",
+                  "fairness": "tab:purple", "privacy": "tab:brown", "shift": "tab:green"}
+
+
+def headline_interventions(names: list[str]) -> list[str]:
+    """A readable subset for figures with one panel or line per intervention: clean, the corruption mean, the
+    two smallest L-inf PGD budgets, fairness, the loss-based membership attack, shift sets and calibration."""
+    pgd = [name for name in names if is_attack(name, "pgd_linf")][:2]
+    keep = {CLEAN, CORRUPTION_MEAN, WORST_CLASS, WORST_GROUP, membership_name("loss"), ECE, *pgd}
+    return [name for name in names if name in keep or name.startswith(SHIFT_PREFIX)]

@@ -2,14 +2,13 @@
 
 A family loads its data once per process (``__init__``) and is then applied to every run of a job
 (``__call__``). It reads one held-out *split*: ``test`` for the sheets, or ``val``, the selection split that
-model selection reads so that it never sees the images the sheets report on. Intervention names are hierarchical, ``<kind>=<value>/<parameter>=<value>``, e.g.
-``corruption=fog/severity=3`` or ``pgd_linf/eps=2/255``; `aggregates` groups instances into the summary
-interventions a sheet shows (``corruption=fog`` over its severities, ``corruption_mean`` over all).
+model selection reads so that it never sees the images the sheets report on. A family names its interventions
+with the builders of `intervention_names` (e.g. ``corruption=fog/severity=3`` or ``pgd_linf/eps=2/255``), where
+the stages that read names find them without importing torch.
 """
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
@@ -17,10 +16,18 @@ import numpy as np
 import torch
 
 from multisheets.data import load_split
-from multisheets.intervention_names import aggregates  # noqa: F401  (grouping lives apart from torch)
-from multisheets.runtime import Runtime, eval_mode
+from multisheets.inference import EVAL_BATCH_SIZE, device_images, predict
+from multisheets.intervention_names import (
+    CLEAN,
+    MEMBERSHIP_SCORES,
+    attack_name,
+    corruption_name,
+    group_name,
+    membership_name,
+    shift_name,
+)
+from multisheets.runtime import Runtime
 
-EVAL_BATCH_SIZE = 1024
 # The validation split's corruptions draw from another stream than the test split's (seed + this offset).
 VAL_SEED_OFFSET = 1_000_003
 
@@ -32,37 +39,6 @@ class Prediction(NamedTuple):
     indices: np.ndarray | None = None  # positions in the family's split when an intervention uses a subset
     own_labels: bool = False  # labels are not the split's (stored next to the logits)
     extra: dict[str, Any] | None = None  # metric-row fields this family sets itself (membership: the attack's)
-
-
-def device_images(images: np.ndarray, runtime: Runtime) -> torch.Tensor:
-    """uint8 (N, H, W, 3) numpy -> uint8 (N, 3, H, W) on the device: 4x less memory than float, converted per batch."""
-    tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-    return tensor.contiguous().to(runtime.device, non_blocking=True)
-
-
-@torch.inference_mode()
-def predict(
-    forward: Callable, images: torch.Tensor, runtime: Runtime, batch_size: int = EVAL_BATCH_SIZE, tta: bool = True
-):
-    """Logits (float32, N x C) for uint8 NCHW images already on the device, in eval mode, batched.
-
-    ``tta=False`` skips the model's test-time augmentation (cheap monitoring during training); evaluation keeps it.
-    """
-    module = getattr(forward, "_orig_mod", forward)
-    own_tta = getattr(module, "tta", None)
-    if not tta and own_tta is not None:
-        module.tta = "none"
-    outputs = []
-    with eval_mode(module):
-        for start in range(0, len(images), batch_size):
-            batch = images[start : start + batch_size].float().div_(255)
-            if runtime.channels_last:
-                batch = batch.contiguous(memory_format=torch.channels_last)
-            with runtime.autocast():
-                outputs.append(forward(batch).float())
-    if own_tta is not None:
-        module.tta = own_tta
-    return torch.cat(outputs)
 
 
 class ImageSet(NamedTuple):
@@ -106,7 +82,7 @@ class CleanFamily(Family):
     def __init__(self, data_dir, settings, runtime, inputs=None, split="test"):
         super().__init__(data_dir, settings, runtime, split=split)
         data = load_split(data_dir, split)
-        self.add("clean", data.images, data.labels)
+        self.add(CLEAN, data.images, data.labels)
 
 
 class CorruptionFamily(Family):
@@ -122,15 +98,7 @@ class CorruptionFamily(Family):
                 raise ValueError(f"{path}: {images.shape[0]} images is not a multiple of the {n} {split} images")
             for severity in settings["severities"]:
                 block = images[(severity - 1) * n : severity * n]
-                self.add(f"corruption={Path(path).stem}/severity={severity}", np.array(block), labels)
-
-
-def format_eps(eps: float, norm: str) -> str:
-    """L-inf budgets read as k/255 (as papers write them); L2 budgets as decimals."""
-    if norm != "l2":
-        fraction = Fraction(eps).limit_denominator(1000)
-        return f"{fraction.numerator}/255" if fraction.denominator == 1 else f"{float(eps):g}/255"
-    return f"{eps:g}"
+                self.add(corruption_name(Path(path).stem, severity), np.array(block), labels)
 
 
 class AdversarialFamily(Family):
@@ -148,11 +116,7 @@ class AdversarialFamily(Family):
         self.attacks += [("pgd_l2", "l2", eps) for eps in settings["l2_eps"]]
 
     def shapes(self) -> dict[str, int]:
-        return {self.name(*attack): len(self.labels) for attack in self.attacks}
-
-    @staticmethod
-    def name(attack: str, norm: str, eps: float) -> str:
-        return f"{attack}/eps={format_eps(eps, norm)}"
+        return {attack_name(*attack): len(self.labels) for attack in self.attacks}
 
     def __call__(self, forward: Callable) -> Iterator[Prediction]:
         from multisheets.attacks import robust_predictions
@@ -167,7 +131,7 @@ class AdversarialFamily(Family):
                            "generator": torch.Generator(device=self.runtime.device).manual_seed(self.settings["seed"])}
             logits = robust_predictions(forward, images, self.labels, attack=attack,
                                         batch_size=self.settings["batch_size"], **kwargs)
-            yield Prediction(self.name(attack, norm, eps), logits.to(self.labels.device), self.labels, self.indices)
+            yield Prediction(attack_name(attack, norm, eps), logits.to(self.labels.device), self.labels, self.indices)
 
 
 class PrivacyFamily(Family):
@@ -191,7 +155,7 @@ class PrivacyFamily(Family):
         self.is_member = np.r_[np.ones(n, bool), np.zeros(n, bool)]
 
     def shapes(self) -> dict[str, int]:
-        return {f"mia_{score}": len(self.is_member) for score in ("loss", "confidence")}
+        return {membership_name(score): len(self.is_member) for score in MEMBERSHIP_SCORES}
 
     def __call__(self, forward: Callable) -> Iterator[Prediction]:
         from multisheets.trust import membership_inference, per_example_loss, softmax_confidence
@@ -204,7 +168,7 @@ class PrivacyFamily(Family):
         for score, (values, higher_is_member) in scores.items():
             attack = membership_inference(values[self.is_member], values[~self.is_member],
                                           seed=self.settings["seed"], higher_is_member=higher_is_member)
-            yield Prediction(f"mia_{score}", logits, labels, own_labels=True,
+            yield Prediction(membership_name(score), logits, labels, own_labels=True,
                              extra={"accuracy": attack["attack_accuracy"], "accuracy_kind": "attack",
                                     "n": int(attack["n_eval"])})
 
@@ -221,7 +185,7 @@ class ShiftFamily(Family):
         super().__init__(data_dir, settings, runtime, split=split)
         for path in inputs or []:
             with np.load(path) as archive:
-                self.add(f"shift={Path(path).stem}", archive["images"], archive["labels"], own_labels=True)
+                self.add(shift_name(Path(path).stem), archive["images"], archive["labels"], own_labels=True)
 
 
 class SubgroupFamily(Family):
@@ -241,7 +205,7 @@ class SubgroupFamily(Family):
             raise ValueError(f"{groups_csv}: {split} indices must lie in 0..{len(data.labels) - 1}")
         for group, rows in table.groupby("group", sort=True):
             index = np.sort(rows["index"].to_numpy())
-            self.add(f"group={group}", data.images[index], data.labels[index], indices=index)
+            self.add(group_name(group), data.images[index], data.labels[index], indices=index)
 
 
 def subgroup_rows(groups_csv: str | Path, split: str):
@@ -260,7 +224,8 @@ def subgroup_rows(groups_csv: str | Path, split: str):
     return rows
 
 
-FAMILIES: dict[str, type[Family]] = {
+# Family name (as `interventions.families` in the config names it) -> the class that evaluates it.
+FAMILY_CLASSES: dict[str, type[Family]] = {
     "clean": CleanFamily,
     "corruption": CorruptionFamily,
     "adversarial": AdversarialFamily,

@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from multisheets.plots import NO_RASHOMON_SET, headline_interventions, intervention_palette, message_figure
+from multisheets.intervention_names import headline_interventions
+from multisheets.plots import NO_RASHOMON_SET, intervention_palette, message_figure
 
 MEASURE_LABELS = {
     "rashomon_capacity": "Rashomon capacity 2^C (1 = all runs agree)",

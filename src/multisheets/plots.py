@@ -13,6 +13,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from multisheets.intervention_names import (  # noqa: E402
+    ECE,
+    FAMILY_COLOURS,
+    MEMBERSHIP_PREFIX,
+    headline_interventions,
+)
 from multisheets.sheets import wide  # noqa: E402
 
 MEASURE_LABELS = {
@@ -81,19 +87,11 @@ def sheet_heatmaps(sheet: pd.DataFrame, measures: tuple[str, ...], title: str) -
 
 def accuracy_label(intervention: str) -> str:
     """What the `accuracy` column means for an intervention (an attack's accuracy for membership inference)."""
-    if intervention == "ece":
+    if intervention == ECE:
         return "ECE, clean test (%)"
-    if intervention.startswith("mia_"):
+    if intervention.startswith(MEMBERSHIP_PREFIX):
         return f"{intervention} attack accuracy (%)"
     return f"{intervention} accuracy (%)"
-
-
-def headline_interventions(names: list[str]) -> list[str]:
-    """A readable subset for figures with one panel or line per intervention: clean, the corruption mean, the
-    two smallest L-inf PGD budgets, fairness, the loss-based membership attack, shift sets and calibration."""
-    pgd = [name for name in names if name.startswith("pgd_linf/")][:2]
-    keep = {"clean", "corruption_mean", "worst_class", "worst_group", "mia_loss", "ece", *pgd}
-    return [name for name in names if name in keep or name.startswith("shift=")]
 
 
 def dimension_trends(metrics: pd.DataFrame, membership: pd.DataFrame, title: str) -> plt.Figure:
@@ -144,10 +142,6 @@ def _numeric_first(value: str):
         return (0, float(value), value)
     except ValueError:
         return (1, 0.0, value)
-
-
-FAMILY_COLOURS = {"clean": "tab:blue", "corruption": "tab:orange", "adversarial": "tab:red",
-                  "fairness": "tab:purple", "privacy": "tab:brown", "shift": "tab:green"}
 
 
 def intervention_palette(families: pd.Series) -> dict[str, tuple]:

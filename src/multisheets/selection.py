@@ -18,25 +18,14 @@ from typing import Any
 
 import pandas as pd
 
+from multisheets.intervention_names import family_of
+
 RULES = ("top_fraction", "at_least", "at_most", "at_least_quantile")
 SELECTION_SPLIT = "val"
 # Numeric columns of the metrics table a specification may filter on (tests/test_evaluate.py checks them
 # against the columns evaluation writes).
 METRICS = ("accuracy", "loss", "mean_confidence", "ece", "worst_class_accuracy", "best_class_accuracy",
            "classifier_accuracy", "class_gap")
-
-# Which intervention family produces an intervention: exact names, then name prefixes.
-FAMILY_OF_NAME = {"clean": "clean", "worst_class": "clean", "ece": "clean", "worst_group": "subgroups"}
-FAMILY_OF_PREFIX = {"corruption=": "corruption", "corruption_mean": "corruption", "fgsm/": "adversarial",
-                    "pgd_linf/": "adversarial", "pgd_l2/": "adversarial", "mia_": "privacy", "shift=": "shift",
-                    "group=": "subgroups"}
-
-
-def family_of(intervention: str) -> str | None:
-    """The family whose evaluation produces `intervention` (None for a name no family produces)."""
-    if intervention in FAMILY_OF_NAME:
-        return FAMILY_OF_NAME[intervention]
-    return next((family for prefix, family in FAMILY_OF_PREFIX.items() if intervention.startswith(prefix)), None)
 
 
 @dataclass(frozen=True)

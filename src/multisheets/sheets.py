@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 
 from multisheets import measures, uncertainty
-from multisheets.intervention_names import aggregates
+from multisheets.intervention_names import (CORRUPTION_MEAN, ECE, FAMILY_ORDER, GROUP_PREFIX, WORST_CLASS, WORST_GROUP,
+                                            aggregates, group_name, group_of)
 from multisheets.selection import Specification, apply_selection
+from multisheets.trust import worst_group_summary
 
 VALIDATION = ("clean", "val")  # (intervention, split) that defines the Rashomon sets
 REPORTED_SPLIT = "test"  # every sheet, curve and figure reports the test split; selection never reads it
@@ -54,29 +56,35 @@ def _derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
             **{column: (column, "mean") for column in numeric if column in part},
             n=("n", "max"), status=("status", "first"), accuracy_kind=("accuracy_kind", "first"))
         rows.append(summary.reset_index().assign(intervention=name, family="corruption", derived=True))
-    groups = metrics[metrics["intervention"].str.startswith("group=")]
+    groups = metrics[metrics["intervention"].str.startswith(GROUP_PREFIX)]
     if len(groups):
         measured = groups.dropna(subset=["accuracy"])
-        worst = measured.loc[measured.groupby("run_id")["accuracy"].idxmin()]
+        worst = measured.loc[[_worst_group_row(run_rows) for _, run_rows in measured.groupby("run_id")]]
         # Diverged runs have no accuracy in any group: they keep one NaN row so the table stays rectangular.
         unmeasured = groups[~groups["run_id"].isin(worst["run_id"])].drop_duplicates("run_id")
         worst = pd.concat([worst, unmeasured])
-        rows.append(worst.assign(worst_group=worst["intervention"].str.removeprefix("group="),
-                                 intervention="worst_group", family="fairness", derived=True))
+        rows.append(worst.assign(worst_group=worst["intervention"].map(group_of),
+                                 intervention=WORST_GROUP, family="fairness", derived=True))
     clean = metrics[metrics["intervention"] == "clean"]
     if "worst_class_accuracy" in clean:
         rows.append(pd.DataFrame({
-            "run_id": clean["run_id"], "family": "fairness", "intervention": "worst_class",
+            "run_id": clean["run_id"], "family": "fairness", "intervention": WORST_CLASS,
             "accuracy": clean["worst_class_accuracy"], "accuracy_kind": "classifier", "n": clean["worst_class_n"],
             "worst_class": clean["worst_class"],
             "class_gap": clean["best_class_accuracy"] - clean["worst_class_accuracy"], "status": clean["status"],
             "derived": True,
         }))
         rows.append(pd.DataFrame({
-            "run_id": clean["run_id"], "family": "calibration", "intervention": "ece", "accuracy": clean["ece"],
+            "run_id": clean["run_id"], "family": "calibration", "intervention": ECE, "accuracy": clean["ece"],
             "accuracy_kind": "ece", "n": clean["n"], "status": clean["status"], "derived": True,
         }))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def _worst_group_row(run_rows: pd.DataFrame) -> Any:
+    """The label of one run's row for its lowest-accuracy group (ties: the first group, as groups are stored)."""
+    worst = worst_group_summary(run_rows.set_index("intervention")["accuracy"])["worst_group"]
+    return run_rows.index[run_rows["intervention"] == worst][0]
 
 
 def scenarios(runs: pd.DataFrame) -> dict[str, list[str]]:
@@ -101,9 +109,6 @@ def rashomon_members(val: pd.DataFrame, epsilon: float) -> pd.Index:
     return measures.rashomon_set(val.set_index("run_id")["accuracy"], epsilon)
 
 
-FAMILY_ORDER = ("clean", "corruption", "adversarial", "fairness", "subgroups", "privacy", "shift", "calibration")
-
-
 def sheet_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> list[str]:
     """The sheet's columns grouped by family (clean, corruptions with their mean first, attacks, worst class,
     membership inference, shift, calibration); instances are replaced by their summaries unless asked for."""
@@ -115,7 +120,7 @@ def sheet_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> list
     family = dict(zip(first["intervention"], first["family"]))
     rank = {name: FAMILY_ORDER.index(family[name]) if family[name] in FAMILY_ORDER else len(FAMILY_ORDER)
             for name in names}
-    return sorted(names, key=lambda name: (rank[name], name != "corruption_mean"))
+    return sorted(names, key=lambda name: (rank[name], name != CORRUPTION_MEAN))
 
 
 def scenario_rows(
@@ -215,16 +220,16 @@ class PredictionStore:
         each run's correctness on its own worst class / group (NaN elsewhere), runs grouped by which one it is.
         Returns ``(scores, subsets)``, or None where the store lacks the predictions.
         """
-        if intervention == "worst_class" and self.has("clean"):
+        if intervention == WORST_CLASS and self.has("clean"):
             worst = table.loc[run_ids, "worst_class"].to_numpy()
             scores = np.stack([np.where(self.test_labels == c, self.correct(run, "clean"), np.nan)
                                for run, c in zip(run_ids, worst)])
             return scores, worst
-        if intervention == "worst_group":
+        if intervention == WORST_GROUP:
             groups = table.loc[run_ids, "worst_group"].astype(str).to_numpy()
             scores = np.full((len(run_ids), len(self.test_labels)), np.nan)
             for row, (run, group) in enumerate(zip(run_ids, groups)):
-                name = f"group={group}"
+                name = group_name(group)
                 scores[row, self._file(run, name)[f"{name}#indices"]] = self.correct(run, name)
             return scores, groups
         if not self.has(intervention):

@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from multisheets.augment import Augmenter
+from multisheets.checkpoint import checkpoint_of, write_checkpoint
 from multisheets.data import load_info, load_split
-from multisheets.interventions import device_images, predict
-from multisheets.model_cache import ModelCache, data_fingerprint, write_atomically, write_train_log
+from multisheets.inference import device_images, predict
+from multisheets.model_cache import ModelCache, data_fingerprint, write_train_log
 from multisheets.models import Whitening, build_model, init_whitening
 from multisheets.optim import Lookahead, build_optimizer, group_lr_factors, lr_factor, parameter_groups
 from multisheets.runtime import Runtime, environment
@@ -173,26 +174,10 @@ def _progress(total: int, label: str, enabled: bool):
     return tqdm(total=total, desc=label, unit="step", leave=False, file=sys.stderr)
 
 
-def checkpoint_of(module: nn.Module, summary: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
-    """Weights plus what evaluation needs to rebuild the model."""
-    hp = summary["hyperparameters"]
-    return {
-        "run_id": summary["run_id"],
-        "status": summary["status"],
-        "model": hp["model"],
-        "width": hp["width"],
-        "tta": hp["tta"],
-        "num_classes": len(info["classes"]),
-        "mean": info["mean"],
-        "std": info["std"],
-        "state_dict": {key: value.detach().cpu() for key, value in module.state_dict().items()},
-    }
-
-
 def save_run(checkpoint: dict[str, Any], summary: dict[str, Any], model_path: Path, log_path: Path) -> None:
     """Write a run's model, then its log; each file appears whole or not at all."""
     try:
-        write_atomically(model_path, lambda path: torch.save(checkpoint, path))
+        write_checkpoint(checkpoint, model_path)
         write_train_log(log_path, summary)
     except (OSError, RuntimeError) as error:
         raise OSError(saving_failed(model_path, error)) from error

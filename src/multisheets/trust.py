@@ -14,7 +14,6 @@ __all__ = [
     "softmax_confidence",
     "expected_calibration_error",
     "per_class_accuracy",
-    "group_accuracy",
     "worst_group_summary",
     "membership_inference",
     "per_example_loss",
@@ -114,7 +113,7 @@ def per_example_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return -np.take_along_axis(logp, idx, axis=-1)[..., 0]
 
 
-# --------------------------------------------------------------------------- subgroup accuracy
+# --------------------------------------------------------------------------- class and group accuracy
 def per_class_accuracy(
     preds: np.ndarray, labels: np.ndarray, n_classes: int
 ) -> np.ndarray:
@@ -131,29 +130,10 @@ def per_class_accuracy(
         return np.where(total > 0, hits / np.where(total > 0, total, 1.0), np.nan)
 
 
-def group_accuracy(
-    preds: np.ndarray, labels: np.ndarray, groups: np.ndarray
-) -> pd.Series:
-    """Accuracy of one run within each group. ``groups``: ``(N,)`` group name per example. Returns a
-    Series indexed by group name (sorted, index name ``group``, series name ``accuracy``); only groups
-    that occur appear."""
-    y = np.asarray(labels)
-    p = _pred_vector(preds, y.shape[0] if y.ndim == 1 else None)
-    y = _labels(y, p.shape[0])
-    g = np.asarray(groups)
-    if g.shape != p.shape:
-        raise ValueError(f"groups must have shape {p.shape}, got {g.shape}")
-    if pd.isna(g).any():
-        raise ValueError("groups contain missing values")
-    acc = pd.Series(p == y).groupby(g, sort=True).mean().astype(np.float64)
-    acc.index.name = "group"
-    acc.name = "accuracy"
-    return acc
-
-
 def worst_group_summary(group_acc: pd.Series) -> dict:
     """``{"worst", "best", "gap" (best - worst), "worst_group", "best_group", "n_groups"}`` over the
-    non-NaN entries; ties resolve to the first group in index order. Raises if nothing is left.
+    non-NaN entries of one run's accuracy per group (a Series indexed by group name); ties resolve to the
+    first group in index order. Raises if nothing is left. The sheet's ``worst_group`` is this minimum.
     """
     if not isinstance(group_acc, pd.Series):
         raise ValueError("group_acc must be a pandas Series indexed by group name")

@@ -1,0 +1,40 @@
+"""The intervention-name grammar: every name a family builds is read back to that family by the same module."""
+
+from multisheets import intervention_names as names
+
+
+def test_every_built_name_belongs_to_its_family():
+    built = {
+        "clean": [names.CLEAN],
+        "corruption": [names.corruption_name("fog", 3), names.CORRUPTION_MEAN],
+        "adversarial": [names.attack_name(attack, "linf", 2) for attack in names.ATTACKS],
+        "privacy": [names.membership_name(score) for score in names.MEMBERSHIP_SCORES],
+        "shift": [names.shift_name("cifar10_1")],
+        "subgroups": [names.group_name("old"), names.WORST_GROUP],
+    }
+    for family, family_names in built.items():
+        assert {names.family_of(name) for name in family_names} == {family}, family
+    assert names.family_of(names.WORST_CLASS) == names.family_of(names.ECE) == "clean"
+    assert names.family_of("fog") is None
+
+
+def test_names_read_as_the_workflow_writes_them():
+    assert names.corruption_name("fog", 3) == "corruption=fog/severity=3"
+    assert names.attack_name("pgd_linf", "linf", 2) == "pgd_linf/eps=2/255"
+    assert names.attack_name("pgd_l2", "l2", 0.25) == "pgd_l2/eps=0.25"
+    assert [names.membership_name(score) for score in names.MEMBERSHIP_SCORES] == ["mia_loss", "mia_confidence"]
+    assert names.group_of(names.group_name("old")) == "old" and names.shift_name("x") == "shift=x"
+
+
+def test_headline_interventions_keep_the_summaries_and_two_smallest_pgd_budgets():
+    all_names = ["clean", "corruption=fog/severity=1", "corruption_mean", "fgsm/eps=1/255", "pgd_linf/eps=1/255",
+                 "pgd_linf/eps=2/255", "pgd_linf/eps=8/255", "mia_loss", "mia_confidence", "shift=x", "group=a",
+                 "worst_group", "worst_class", "ece"]
+    assert names.headline_interventions(all_names) == [
+        "clean", "corruption_mean", "pgd_linf/eps=1/255", "pgd_linf/eps=2/255", "mia_loss", "shift=x", "worst_group",
+        "worst_class", "ece"]
+
+
+def test_every_family_has_a_place_in_the_sheet_order():
+    produced = set(names.FAMILY_OF_NAME.values()) | set(names.FAMILY_OF_PREFIX.values())
+    assert produced <= set(names.FAMILY_ORDER) and set(names.FAMILY_COLOURS) <= set(names.FAMILY_ORDER)
