@@ -13,7 +13,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from multisheets import arbitrariness, attacks, corruptions, data, interventions, trust, uncertainty
+from multisheets import arbitrariness, attacks, corruptions, data, inference, interventions, trust, uncertainty
 from multisheets.augment import AUGMENTATIONS
 from multisheets.model_cache import training_key
 from multisheets.models import MODELS, TEST_TIME_AUGMENTATIONS
@@ -125,7 +125,7 @@ LIBRARY_ENUMS = {
     "properties/seed_streams": list(SEED_STREAMS),
     "properties/runtime/properties/precision": list(PRECISIONS),
     "properties/train/properties/precision": list(PRECISIONS),  # deprecated place of runtime.precision
-    "properties/interventions/properties/families/items": list(interventions.FAMILIES),
+    "properties/interventions/properties/families/items": list(interventions.FAMILY_CLASSES),
     "properties/interventions/properties/corruption/properties/types/items": list(corruptions.CORRUPTIONS),
     "properties/selection/items/properties/keep": list(RULES),
 }
@@ -142,7 +142,7 @@ LIBRARY_DEFAULTS = {
     f"properties/data/properties/synthetic/properties/{name}": default_of(data.make_synthetic, name)
     for name in ("num_classes", "image_size", "train_per_class", "test_per_class", "seed")
 } | {
-    "properties/evaluate/properties/batch_size": interventions.EVAL_BATCH_SIZE,
+    "properties/evaluate/properties/batch_size": inference.EVAL_BATCH_SIZE,
     "properties/interventions/properties/corruption/properties/types": list(corruptions.CORRUPTIONS),
     "properties/interventions/properties/corruption/properties/severities": list(corruptions.SEVERITIES),
     "properties/interventions/properties/adversarial/properties/restarts": default_of(attacks.pgd, "restarts"),
