@@ -27,7 +27,7 @@ PGD_INDICES = np.array([1, 4, 6])
 @pytest.fixture
 def study(tmp_path):
     rng = np.random.default_rng(0)
-    logits, paths, rows = {}, [], []
+    logits, logit_files, rows = {}, {}, []
     for run in RUNS:
         diverged = run.startswith("lr=9")
         files = {"clean": {"clean": (N,)}, "corruption": {name: (N,) for name in FOG},
@@ -48,14 +48,14 @@ def study(tmp_path):
             path = tmp_path / run / "predictions" / "test" / f"{family}.npz"
             path.parent.mkdir(parents=True, exist_ok=True)
             np.savez(path, **arrays)
-            paths.append(path)
+            logit_files[run, family] = path
     metrics = pd.DataFrame(rows)
     metrics = pd.concat([metrics.assign(derived=False), derived_metrics(metrics)], ignore_index=True)
     membership = pd.DataFrame([
         {"scenario": "seed", "run_id": run, "member": True, "selected": run != "base__seed=1"} for run in RUNS[:3]
     ] + [{"scenario": "lr", "run_id": run, "member": run != "lr=9__seed=0", "selected": run == "lr=0.1__seed=0"}
          for run in RUNS])
-    return metrics, membership, LogitReader(paths, TEST_LABELS), logits
+    return metrics, membership, LogitReader(logit_files, TEST_LABELS), logits
 
 
 def labels_of(name):

@@ -1,9 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from multisheets.selection import parse_specifications
-from multisheets.sheets import PredictionStore, build_sheet, scenarios, wide
+from multisheets.sheets import PredictionStore, build_sheet, prediction_files, scenarios, wide
 
 LABELS = {"val": np.array([0, 1, 0, 1]), "test": np.array([0, 0, 1, 1, 0])}
 ECE_ON_VAL = {"base__seed=0": 0.2, "base__seed=1": 0.05, "lr=0.1__seed=0": 0.05, "lr=0.1__seed=1": 0.05}
@@ -19,12 +21,12 @@ PREDICTIONS = {
 
 @pytest.fixture
 def study(tmp_path):
-    rows, paths = [], []
+    rows, files = [], {}
     for run_id, (val, clean) in PREDICTIONS.items():
         path = tmp_path / run_id / "predictions" / "test" / "clean.npz"
         path.parent.mkdir(parents=True)
         np.savez(path, clean=np.eye(2, dtype=np.float16)[clean])  # the sheet reads test-split predictions only
-        paths.append(path)
+        files[run_id, "clean"] = path
         for split, predicted in (("val", val), ("test", clean)):
             labels = LABELS[split]
             rows.append({"run_id": run_id, "family": "clean", "intervention": "clean", "split": split,
@@ -32,7 +34,7 @@ def study(tmp_path):
                          "ece": ECE_ON_VAL[run_id] if split == "val" else 0.5,
                          "status": "completed", "accuracy_kind": "classifier"})
     runs = pd.DataFrame({"run_id": list(PREDICTIONS), "dimension": ["", "", "lr", "lr"]})
-    store = PredictionStore(paths, {"clean": "clean"}, LABELS["test"])
+    store = PredictionStore(files, {"clean": "clean"}, LABELS["test"])
     return pd.DataFrame(rows), runs, store
 
 
@@ -150,13 +152,13 @@ def test_summary_counts_each_image_once(tmp_path):
     labels = LABELS["test"]
     predicted = {"a": ([0, 0, 1, 1, 0], [0, 1, 1, 1, 0]), "b": ([0, 0, 1, 0, 0], [1, 1, 1, 0, 0]),
                  "c": ([1, 0, 1, 1, 1], [0, 0, 1, 1, 1])}
-    rows, paths, correct = [], [], []
+    rows, files, correct = [], {}, []
     for run_id, severities in predicted.items():
         logits = {f"corruption=fog/severity={k}": np.eye(2, dtype=np.float16)[p] for k, p in zip((1, 3), severities)}
         path = tmp_path / run_id / "predictions" / "test" / "corruption.npz"
         path.parent.mkdir(parents=True)
         np.savez(path, **logits)
-        paths.append(path)
+        files[run_id, "corruption"] = path
         correct.append([np.array(p) == labels for p in severities])
         rows.append({"run_id": run_id, "family": "clean", "intervention": "clean", "split": "val", "n": 4,
                      "accuracy": 0.9, "status": "completed", "accuracy_kind": "classifier"})
@@ -166,7 +168,7 @@ def test_summary_counts_each_image_once(tmp_path):
     metrics = pd.DataFrame(rows)
     metrics = pd.concat([metrics.assign(derived=False), derived_metrics(metrics)], ignore_index=True)
     families = {name: "corruption" for name in metrics["intervention"] if name.startswith("corruption=fog/")}
-    store = PredictionStore(paths, families, labels)
+    store = PredictionStore(files, families, labels)
     runs = pd.DataFrame({"run_id": list(predicted), "dimension": ""})
     sheet = build_sheet(metrics, runs, store, SETTINGS).sheet
     cells = sheet[(sheet["scenario"] == "seed") & (sheet["intervention"] == "corruption_mean")].set_index("measure")
@@ -221,8 +223,16 @@ def test_a_study_whose_runs_all_diverged_gets_a_sheet_that_says_so(tmp_path):
                          "dimension": ""})
     metrics = collect_metrics(paths, runs)
     assert metrics["accuracy"].isna().all() and "corruption_mean" in set(metrics["intervention"])
-    store = PredictionStore([], {"clean": "clean"}, LABELS["test"])
+    store = PredictionStore({}, {"clean": "clean"}, LABELS["test"])
     tables = build_sheet(metrics, runs, store, SETTINGS)
     assert tables.sheet.empty and not tables.membership["member"].any()
     text = to_markdown(tables, ("range", "std", "disagreement"), 0.3)
     assert "No run is in any Rashomon set" in text and "| seed | 2 | 2 | 0 | 0 |" in text
+
+
+def test_prediction_files_pair_each_file_with_its_run_and_family():
+    runs = [{"run_id": "base__seed=0", "family": "clean"}, {"run_id": "base__seed=0", "family": "privacy"}]
+    files = prediction_files(runs, ["a.npz", "b.npz"])  # no run id or family is read from a path
+    assert files == {("base__seed=0", "clean"): Path("a.npz"), ("base__seed=0", "privacy"): Path("b.npz")}
+    with pytest.raises(ValueError, match="2 .run, family. keys for 1"):
+        prediction_files(runs, ["a.npz"])

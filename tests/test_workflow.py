@@ -97,7 +97,7 @@ def test_study_runs_end_to_end(finished_study):
 def test_sheet_agrees_with_metrics_table(finished_study):
     workdir, _ = finished_study
     metrics = pd.read_parquet(workdir / "results/tables/metrics.parquet")
-    sheet = pd.read_parquet(workdir / "results/tables/sheet.parquet")
+    sheet = pd.read_parquet(workdir / "results/sheets/sheet.parquet")
     membership = pd.read_csv(workdir / "results/tables/rashomon.csv")
     measured = {"clean", "corruption=gaussian_noise/severity=1", "corruption=gaussian_noise/severity=5",
                 "corruption=fog/severity=1", "corruption=fog/severity=5", "fgsm/eps=2/255", "pgd_linf/eps=2/255",
@@ -147,7 +147,7 @@ def test_per_example_tables_agree_with_the_sheet(finished_study):
     workdir, _ = finished_study
     tables = {name: pd.read_parquet(workdir / "results/tables" / f"{name}.parquet")
               for name in ("per_example", "per_example_ecdf", "ensembles", "abstention")}
-    sheet = pd.read_parquet(workdir / "results/tables/sheet.parquet")
+    sheet = pd.read_parquet(workdir / "results/sheets/sheet.parquet")
     rashomon = sheet[sheet["selection"] == "rashomon"].set_index(["scenario", "intervention", "measure"])["value"]
     measures = tables["per_example"].set_index(["scenario", "selection", "intervention", "measure"])["value"]
     assert set(tables["per_example"]["selection"]) == {"rashomon", "selected"}

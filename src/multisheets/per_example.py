@@ -69,10 +69,11 @@ def reported_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> d
 
 
 class LogitReader:
-    """Logits and labels of one intervention for many runs, from results/runs/<run>/predictions/test/<family>.npz."""
+    """Logits and labels of one intervention for many runs, from each run's test-split logit file per family."""
 
-    def __init__(self, paths: list[str | Path], test_labels: np.ndarray):
-        self.paths = {(Path(path).parents[2].name, Path(path).stem): Path(path) for path in paths}
+    def __init__(self, files: dict[tuple[str, str], str | Path], test_labels: np.ndarray):
+        """`files`: (run id, family) -> that run's test-split logits of the family (see `sheets.prediction_files`)."""
+        self.paths = {key: Path(path) for key, path in files.items()}
         self.test_labels = test_labels
 
     def read(self, run_ids: list[str], family: str, intervention: str) -> tuple[np.ndarray, np.ndarray]:

@@ -160,6 +160,13 @@ def scenario_rows(
     return rows
 
 
+def prediction_files(runs: list[dict[str, str]], paths: list[str | Path]) -> dict[tuple[str, str], Path]:
+    """(run id, family) -> logit file, from a list of ``{"run_id", "family"}`` and the files in the same order."""
+    if len(runs) != len(paths):
+        raise ValueError(f"{len(runs)} (run, family) keys for {len(paths)} prediction files")
+    return {(key["run_id"], key["family"]): Path(path) for key, path in zip(runs, paths)}
+
+
 class PredictionStore:
     """Argmax predictions and labels per (run, intervention) of the test split, read from the logit files once.
 
@@ -167,9 +174,9 @@ class PredictionStore:
     test split) or ``<intervention>#labels`` (a different labelled set); otherwise the test split's labels apply.
     """
 
-    def __init__(self, paths: list[str | Path], families: dict[str, str], test_labels: np.ndarray):
-        # results/runs/<run_id>/predictions/test/<family>.npz
-        self.paths = {(Path(path).parents[2].name, Path(path).stem): Path(path) for path in paths}
+    def __init__(self, files: dict[tuple[str, str], str | Path], families: dict[str, str], test_labels: np.ndarray):
+        """`files`: (run id, family) -> that run's test-split logits of the family (see `prediction_files`)."""
+        self.paths = {key: Path(path) for key, path in files.items()}
         self.families, self.test_labels = families, test_labels
         self.groups = aggregates(list(families))
         self.cache: dict[tuple[str, str], dict[str, np.ndarray]] = {}

@@ -1,8 +1,6 @@
 """Evaluate one training job's runs under one intervention family on one split (rules evaluate_<family>_<split>_<job>)."""
 
 import logging
-from pathlib import Path
-
 from multisheets.evaluate import evaluate_runs
 from multisheets.interrupts import exit_with_parent
 from multisheets.runtime import make_runtime, setup_logging, torch_threads
@@ -15,7 +13,7 @@ exit_with_parent()
 table = evaluate_runs(
     snakemake.params.family,
     model_paths=snakemake.input.models,
-    data_dir=Path(snakemake.input.data[0]).parent,
+    data_dir=snakemake.params.data_dir,
     prediction_paths=snakemake.output.predictions,
     metric_paths=snakemake.output.metrics,
     runtime=make_runtime(snakemake.config["train"]),  # not a parameter: a new device re-evaluates nothing
