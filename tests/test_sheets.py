@@ -50,9 +50,9 @@ def test_scenarios_follow_the_dimensions(study):
 def test_sheet_numbers_by_hand(study):
     metrics, runs, store = study
     tables = build_sheet(metrics, runs, store, SETTINGS)
-    sheet, membership = tables.sheet, tables.membership
+    sheet, rashomon_sets = tables.sheet, tables.rashomon_sets
     # seed: both base runs (val 1.0 and 0.75, within 0.3); lr: base runs + lr=0.1__seed=0.
-    members = membership[membership["member"]].groupby("scenario")["run_id"].apply(set)
+    members = rashomon_sets[rashomon_sets["in_rashomon_set"]].groupby("scenario")["run_id"].apply(set)
     assert members["seed"] == {"base__seed=0", "base__seed=1"}
     assert members["lr"] == {"base__seed=0", "base__seed=1", "lr=0.1__seed=0"}
     spread = wide(sheet, "range")
@@ -140,8 +140,8 @@ def test_diverged_base_runs_stay_out_of_the_disagreement_matrix(study):
     metrics.loc[diverged, ["accuracy", "status"]] = [np.nan, "diverged"]
     tables = build_sheet(metrics, runs, store, SETTINGS)
     assert set(tables.disagreement["run_a"]) == {"base__seed=0"}
-    summary = tables.membership[tables.membership["scenario"] == "seed"].set_index("run_id")
-    assert not summary.loc["base__seed=1", "member"]
+    summary = tables.rashomon_sets[tables.rashomon_sets["scenario"] == "seed"].set_index("run_id")
+    assert not summary.loc["base__seed=1", "in_rashomon_set"]
 
 
 def test_summary_counts_each_image_once(tmp_path):
@@ -225,7 +225,7 @@ def test_a_study_whose_runs_all_diverged_gets_a_sheet_that_says_so(tmp_path):
     assert metrics["accuracy"].isna().all() and "corruption_mean" in set(metrics["intervention"])
     store = PredictionStore({}, {"clean": "clean"}, LABELS["test"])
     tables = build_sheet(metrics, runs, store, SETTINGS)
-    assert tables.sheet.empty and not tables.membership["member"].any()
+    assert tables.sheet.empty and not tables.rashomon_sets["in_rashomon_set"].any()
     text = to_markdown(tables, ("range", "std", "disagreement"), 0.3)
     assert "No run is in any Rashomon set" in text and "| seed | 2 | 2 | 0 | 0 |" in text
 

@@ -45,13 +45,13 @@ class PerExampleTables:
     abstention: pd.DataFrame  # ... x agreement threshold x measure
 
 
-def run_sets(membership: pd.DataFrame, with_selection: bool) -> list[tuple[str, str, tuple[str, ...]]]:
+def run_sets(rashomon_sets: pd.DataFrame, with_selection: bool) -> list[tuple[str, str, tuple[str, ...]]]:
     """(scenario, selection, runs) for every set the sheet reports: the Rashomon set of each scenario and, with a
     selection configured, its survivors. Runs are sorted by id, so a set's ensembles do not depend on row order."""
     sets = []
-    for scenario, rows in membership.groupby("scenario", sort=False):
-        for label, column in (("rashomon", "member"), ("selected", "selected")):
-            runs = tuple(sorted(rows.loc[rows[column].astype(bool) & rows["member"].astype(bool), "run_id"]))
+    for scenario, rows in rashomon_sets.groupby("scenario", sort=False):
+        for label, column in (("rashomon", "in_rashomon_set"), ("selected", "selected")):
+            runs = tuple(sorted(rows.loc[rows[column].astype(bool) & rows["in_rashomon_set"].astype(bool), "run_id"]))
             if runs and (label == "rashomon" or with_selection):
                 sets.append((scenario, label, runs))
     return sets
@@ -161,11 +161,11 @@ def options_from(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_per_example(metrics: pd.DataFrame, membership: pd.DataFrame, reader: LogitReader, settings: dict[str, Any],
+def build_per_example(metrics: pd.DataFrame, rashomon_sets: pd.DataFrame, reader: LogitReader, settings: dict[str, Any],
                       with_selection: bool) -> PerExampleTables:
     """Tally every (set, measured intervention) once, add instances into their summaries, then tabulate."""
     options = options_from(settings)
-    sets = run_sets(membership, with_selection)
+    sets = run_sets(rashomon_sets, with_selection)
     reported = reported_interventions(metrics, settings)
     families = dict(zip(metrics["intervention"], metrics["family"]))
     groups = {name: members for name, members in aggregates(list(families)).items() if name in reported}

@@ -246,7 +246,7 @@ class SheetTables:
     """Everything the sheet stage writes; each table is tidy (one row per observation)."""
 
     sheet: pd.DataFrame  # scenario x selection x intervention x measure: value, CI, n, n_runs (test split)
-    membership: pd.DataFrame  # scenario x run: val accuracy, status, Rashomon member, selected
+    rashomon_sets: pd.DataFrame  # scenario x run: val accuracy, status, in_rashomon_set, selected
     selection_steps: pd.DataFrame  # scenario x step: specification, split read, runs before/after
     epsilon_curves: pd.DataFrame  # scenario x epsilon x intervention: set size, range, std, disagreement
     flip_rates: pd.DataFrame  # scenario x intervention x n_flipped: fraction of examples
@@ -257,7 +257,7 @@ def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStor
                 specifications: list[Specification] | None = None) -> SheetTables:
     """Rashomon sets and selection read the validation split; everything reported reads the test split."""
     epsilon = settings["epsilon"]
-    sheet, membership, steps, curves, flips = [], [], [], [], []
+    sheet, rashomon_sets, steps, curves, flips = [], [], [], [], []
     columns = sheet_interventions(metrics, settings)
     interventions = [name for name in columns if store.has(name)]
     reported = metrics[metrics["split"] == REPORTED_SPLIT]
@@ -268,8 +268,8 @@ def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStor
         members = rashomon_members(val, epsilon)
         selected, scenario_steps = apply_selection(metrics, members, specifications or [])
         steps += [{"scenario": name, **step} for step in scenario_steps]
-        membership += [{"scenario": name, "run_id": row.run_id, "val_accuracy": row.accuracy, "status": row.status,
-                        "member": row.run_id in members, "selected": row.run_id in selected, "epsilon": epsilon}
+        rashomon_sets += [{"scenario": name, "run_id": row.run_id, "val_accuracy": row.accuracy, "status": row.status,
+                           "in_rashomon_set": row.run_id in members, "selected": row.run_id in selected, "epsilon": epsilon}
                        for row in val.itertuples()]
         for label, subset in (("rashomon", members), ("selected", selected)):
             if len(subset) and (label == "rashomon" or specifications):
@@ -286,7 +286,7 @@ def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStor
     # Diverged runs have NaN logits (argmax 0): they would show up as fake disagreement.
     trained = all_val.dropna(subset=["accuracy"])["run_id"]
     base_runs = [run for run in study_scenarios["seed"] if run in set(trained)]
-    return SheetTables(pd.DataFrame(sheet), pd.DataFrame(membership), pd.DataFrame(steps), pd.DataFrame(curves),
+    return SheetTables(pd.DataFrame(sheet), pd.DataFrame(rashomon_sets), pd.DataFrame(steps), pd.DataFrame(curves),
                        pd.DataFrame(flips), disagreement_pairs(base_runs, interventions, store))
 
 
@@ -330,13 +330,13 @@ def disagreement_pairs(run_ids: list[str], interventions: list[str], store: Pred
     return pd.DataFrame(rows, columns=["intervention", "run_a", "run_b", "disagreement"])
 
 
-def rashomon_summary(membership: pd.DataFrame) -> pd.DataFrame:
+def rashomon_summary(rashomon_sets: pd.DataFrame) -> pd.DataFrame:
     """Per scenario: runs, diverged runs (excluded), Rashomon-set size."""
-    grouped = membership.groupby("scenario", sort=False)
+    grouped = rashomon_sets.groupby("scenario", sort=False)
     return pd.DataFrame({
         "n_runs": grouped.size(),
         "n_diverged": grouped["status"].apply(lambda status: int((status == "diverged").sum())),
-        "rashomon_size": grouped["member"].sum().astype(int),
+        "rashomon_size": grouped["in_rashomon_set"].sum().astype(int),
         "selected": grouped["selected"].sum().astype(int),
     }).reset_index()
 
@@ -355,7 +355,7 @@ def to_markdown(tables: SheetTables, measures_shown: tuple[str, ...], epsilon: f
     parts = ["# Multiplicity sheet", "",
              f"Rashomon sets: runs with validation accuracy within {epsilon:g} of the scenario's best. Selection "
              "reads the validation split; every number below is measured on the test split.", "", *notes,
-             "", _markdown_table(rashomon_summary(tables.membership)), ""]
+             "", _markdown_table(rashomon_summary(tables.rashomon_sets)), ""]
     if tables.sheet.empty:
         return "\n".join(parts + ["No run is in any Rashomon set: every run diverged or has no validation accuracy, "
                                    "so there is nothing to measure.", ""])
