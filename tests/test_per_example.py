@@ -40,7 +40,7 @@ def study(tmp_path):
                 accuracy = np.nan if diverged else float(np.mean(values.argmax(1) == labels_of(name)))
                 rows.append({"run_id": run, "family": family, "intervention": name, "split": "test", "n": n,
                              "accuracy": accuracy, "status": "diverged" if diverged else "completed",
-                             "accuracy_kind": np.nan if diverged else ("attack" if family == "privacy" else "classifier")})
+                             "metric": np.nan if diverged else ("attack_accuracy" if family == "privacy" else "accuracy")})
             if family == "adversarial":
                 arrays[f"{PGD}#indices"] = PGD_INDICES
             if family == "privacy":

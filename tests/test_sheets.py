@@ -32,7 +32,7 @@ def study(tmp_path):
             rows.append({"run_id": run_id, "family": "clean", "intervention": "clean", "split": split,
                          "n": len(labels), "accuracy": float(np.mean(np.array(predicted) == labels)),
                          "ece": ECE_ON_VAL[run_id] if split == "val" else 0.5,
-                         "status": "completed", "accuracy_kind": "classifier"})
+                         "status": "completed", "metric": "accuracy"})
     runs = pd.DataFrame({"run_id": list(PREDICTIONS), "dimension": ["", "", "lr", "lr"]})
     store = PredictionStore(files, {"clean": "clean"}, LABELS["test"])
     return pd.DataFrame(rows), runs, store
@@ -161,10 +161,10 @@ def test_summary_counts_each_image_once(tmp_path):
         files[run_id, "corruption"] = path
         correct.append([np.array(p) == labels for p in severities])
         rows.append({"run_id": run_id, "family": "clean", "intervention": "clean", "split": "val", "n": 4,
-                     "accuracy": 0.9, "status": "completed", "accuracy_kind": "classifier"})
+                     "accuracy": 0.9, "status": "completed", "metric": "accuracy"})
         rows += [{"run_id": run_id, "family": "corruption", "intervention": name, "split": "test", "n": 5,
                   "accuracy": float(np.mean(np.argmax(x, 1) == labels)), "status": "completed",
-                  "accuracy_kind": "classifier"} for name, x in logits.items()]
+                  "metric": "accuracy"} for name, x in logits.items()]
     metrics = pd.DataFrame(rows)
     metrics = pd.concat([metrics.assign(derived=False), derived_metrics(metrics)], ignore_index=True)
     families = {name: "corruption" for name in metrics["intervention"] if name.startswith("corruption=fog/")}
@@ -236,3 +236,19 @@ def test_prediction_files_pair_each_file_with_its_run_and_family():
     assert files == {("base__seed=0", "clean"): Path("a.npz"), ("base__seed=0", "privacy"): Path("b.npz")}
     with pytest.raises(ValueError, match="2 .run, family. keys for 1"):
         prediction_files(runs, ["a.npz"])
+
+
+def test_metric_says_what_the_accuracy_column_holds(tmp_path):
+    from multisheets.sheets import collect_metrics
+
+    path = tmp_path / "metrics.csv"
+    pd.DataFrame({"run_id": "base__seed=0", "family": ["clean", "privacy"], "split": "test",
+                  "intervention": ["clean", "mia_loss"], "n": 10, "accuracy": [0.9, 0.6], "ece": [0.05, np.nan],
+                  "worst_class": [3, np.nan], "worst_class_accuracy": [0.7, np.nan], "worst_class_n": [2, np.nan],
+                  "best_class_accuracy": [1.0, np.nan], "status": "completed",
+                  "accuracy_kind": ["classifier", "attack"]}).to_csv(path, index=False)
+    metrics = collect_metrics([path], pd.DataFrame({"run_id": ["base__seed=0"], "dimension": ""}))
+    held = metrics.set_index("intervention")["metric"]
+    assert held.to_dict() == {"clean": "accuracy", "mia_loss": "attack_accuracy", "worst_class": "accuracy",
+                              "ece": "ece"}
+    assert "accuracy_kind" not in metrics and metrics.set_index("intervention").loc["ece", "accuracy"] == 0.05

@@ -60,9 +60,9 @@ def run_sets(rashomon_sets: pd.DataFrame, with_selection: bool) -> list[tuple[st
 def reported_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> dict[str, str]:
     """The sheet's columns that score the classifier on shared test examples -> family, in the sheet's order."""
     test = metrics[(metrics["split"] == REPORTED_SPLIT) & ~metrics["derived"].astype(bool)]
-    # Diverged runs have no accuracy_kind; the membership attack's accuracy is the attack's ("attack").
-    kinds = test.dropna(subset=["accuracy_kind"]).groupby("intervention")["accuracy_kind"].agg(set)
-    classifier = {name for name, kind in kinds.items() if kind == {"classifier"}}
+    # Diverged runs have no metric; the membership attack's `accuracy` is the attack's ("attack_accuracy").
+    metric = test.dropna(subset=["metric"]).groupby("intervention")["metric"].agg(set)
+    classifier = {name for name, held in metric.items() if held == {"accuracy"}}
     groups = aggregates(sorted(classifier))
     family = dict(zip(metrics["intervention"], metrics["family"]))  # summaries: their derived rows' family
     return {name: family[name] for name in sheet_interventions(metrics, settings) if name in classifier or name in groups}

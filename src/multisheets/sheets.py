@@ -23,6 +23,9 @@ from multisheets.selection import Specification, apply_selection
 VALIDATION = ("clean", "val")  # (intervention, split) that defines the Rashomon sets
 REPORTED_SPLIT = "test"  # every sheet, curve and figure reports the test split; selection never reads it
 DESCRIPTIVE_MEASURES = ("mean", "range", "std", "iqr")
+# The metrics table's `metric` says what its `accuracy` column holds: the classifier's accuracy, the membership
+# attack's accuracy (privacy), or the calibration error (derived `ece` rows). Evaluation writes `accuracy_kind`.
+METRIC_OF_ACCURACY_KIND = {"classifier": "accuracy", "attack": "attack_accuracy"}
 
 
 def collect_metrics(metric_paths: list[str | Path], runs: pd.DataFrame) -> pd.DataFrame:
@@ -30,6 +33,8 @@ def collect_metrics(metric_paths: list[str | Path], runs: pd.DataFrame) -> pd.Da
     metrics = pd.concat([pd.read_csv(path) for path in metric_paths], ignore_index=True)
     if "accuracy_kind" not in metrics:  # only diverged runs: evaluation wrote NaN rows without metric columns
         metrics["accuracy_kind"] = np.nan
+    metrics = metrics.rename(columns={"accuracy_kind": "metric"})
+    metrics["metric"] = metrics["metric"].map(METRIC_OF_ACCURACY_KIND)  # diverged runs: NaN stays NaN
     metrics = pd.concat([metrics.assign(derived=False), derived_metrics(metrics)], ignore_index=True)
     return metrics.merge(runs.drop(columns=["status"], errors="ignore"), on="run_id", how="left")
 
@@ -52,7 +57,7 @@ def _derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
         part = metrics[metrics["intervention"].isin(instances)]
         summary = part.groupby("run_id", sort=False).agg(
             **{column: (column, "mean") for column in numeric if column in part},
-            n=("n", "max"), status=("status", "first"), accuracy_kind=("accuracy_kind", "first"))
+            n=("n", "max"), status=("status", "first"), metric=("metric", "first"))
         rows.append(summary.reset_index().assign(intervention=name, family="corruption", derived=True))
     groups = metrics[metrics["intervention"].str.startswith("group=")]
     if len(groups):
@@ -67,14 +72,14 @@ def _derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
     if "worst_class_accuracy" in clean:
         rows.append(pd.DataFrame({
             "run_id": clean["run_id"], "family": "fairness", "intervention": "worst_class",
-            "accuracy": clean["worst_class_accuracy"], "accuracy_kind": "classifier", "n": clean["worst_class_n"],
+            "accuracy": clean["worst_class_accuracy"], "metric": "accuracy", "n": clean["worst_class_n"],
             "worst_class": clean["worst_class"],
             "class_gap": clean["best_class_accuracy"] - clean["worst_class_accuracy"], "status": clean["status"],
             "derived": True,
         }))
         rows.append(pd.DataFrame({
             "run_id": clean["run_id"], "family": "calibration", "intervention": "ece", "accuracy": clean["ece"],
-            "accuracy_kind": "ece", "n": clean["n"], "status": clean["status"], "derived": True,
+            "metric": "ece", "n": clean["n"], "status": clean["status"], "derived": True,
         }))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
@@ -137,7 +142,7 @@ def scenario_rows(
                 "n": int(table["n"].median()), "n_runs": len(run_ids)}
         spread = measures.accuracy_spread(accuracy)
         values = {measure: (spread[measure], np.nan, np.nan) for measure in DESCRIPTIVE_MEASURES}
-        scored = store.scores(run_ids, intervention, table) if (table["accuracy_kind"] == "classifier").all() else None
+        scored = store.scores(run_ids, intervention, table) if (table["metric"] == "accuracy").all() else None
         tau2 = np.nan
         if scored is not None:
             tau2 = uncertainty.sampling_noise_variance(*scored)
