@@ -50,6 +50,7 @@ JOBS = plan_jobs(
     },
     config["train"]["runs_per_job"],
 )
+RUNS_DIR = RESULTS / "runs"
 MODEL_CACHE = RESULTS / "model_cache"
 # Families every run is evaluated under (clean first, always). The schema checks that subgroups has its groups.
 EVALUATED_FAMILIES = list(
@@ -87,12 +88,12 @@ def train_log(run_id):
 
 def predictions_file(run_id, split, family):
     """A run's logits under one family on one split, e.g. results/runs/<run_id>/predictions/test/clean.npz."""
-    return str(RESULTS / "runs" / run_id / "predictions" / split / f"{family}.npz")
+    return str(RUNS_DIR / run_id / "predictions" / split / f"{family}.npz")
 
 
 def metrics_file(run_id, split, family):
     """A run's metrics under one family on one split, e.g. results/runs/<run_id>/metrics/test/clean.csv."""
-    return str(RESULTS / "runs" / run_id / "metrics" / split / f"{family}.csv")
+    return str(RUNS_DIR / run_id / "metrics" / split / f"{family}.csv")
 
 
 def evaluations(splits=("val", "test")):
@@ -106,15 +107,16 @@ def evaluations(splits=("val", "test")):
     ]
 
 
-def test_prediction_runs():
-    """Which run and family each of `test_predictions()` holds, in the same order: readers need not parse paths."""
+def sheet_prediction_runs():
+    """Which run and family each of `sheet_predictions()` holds, in the same order: readers need not parse paths."""
     return [
         {"run_id": run_id, "family": family}
         for run_id, _, family in evaluations(("test",))
     ]
 
 
-def test_predictions():
+def sheet_predictions():
+    """Every run's test-split logits of every family: what the sheet and the per-example measures read."""
     return [predictions_file(*evaluation) for evaluation in evaluations(("test",))]
 
 

@@ -6,7 +6,7 @@ rule per_example_measures:
     input:
         metrics=rules.collect_metrics.output.parquet,
         rashomon=rules.multiplicity_sheet.output.rashomon,
-        predictions=test_predictions(),
+        predictions=sheet_predictions(),
         test_labels=data_file("test_labels.npy"),
     output:
         measures=result("tables/per_example.parquet"),
@@ -21,6 +21,6 @@ rule per_example_measures:
     params:
         sheet=config["sheet"],
         with_selection=bool(config["selection"]),
-        prediction_runs=test_prediction_runs(),
+        prediction_runs=sheet_prediction_runs(),
     script:
         "../workflow/scripts/per_example_measures.py"

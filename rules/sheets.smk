@@ -22,7 +22,7 @@ rule multiplicity_sheet:
     input:
         metrics=rules.collect_metrics.output.parquet,
         runs=rules.collect_metrics.output.runs,
-        predictions=test_predictions(),
+        predictions=sheet_predictions(),
         test_labels=data_file("test_labels.npy"),
     output:
         sheet=result("sheets/sheet.parquet"),
@@ -44,6 +44,6 @@ rule multiplicity_sheet:
         selection=config["selection"],
         measures=WIDE_MEASURES,
         seed_streams=config["seed_streams"],
-        prediction_runs=test_prediction_runs(),
+        prediction_runs=sheet_prediction_runs(),
     script:
         "../workflow/scripts/multiplicity_sheet.py"
