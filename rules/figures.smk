@@ -70,5 +70,8 @@ for figure_rule, figure in FIGURES.items():
         params:
             **figure.get("params", {}),
             study=config["study"],
+            script=figure_rule,
+        # Not an f-string: Snakemake reads the script path when the job runs, after this loop has moved on, and
+        # fills it from the job's own params.
         script:
-            f"../workflow/scripts/{figure_rule}.py"
+            "../workflow/scripts/{params.script}.py"

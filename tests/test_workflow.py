@@ -236,6 +236,7 @@ def test_every_preset_resolves(preset):
          "shift sets are for reporting only"),
         ({"selection": [{"intervention": "worst_group", "keep": "top_fraction", "value": 0.5}]},
          "add it to interventions.families"),
+        ({"interventions": {"families": ["clean", "subgroups"]}}, "groups_csv"),
     ],
 )
 def test_config_errors_stop_before_any_job(tmp_path, change, message):
