@@ -5,7 +5,13 @@ import pandas as pd
 import pytest
 
 from multisheets.selection import parse_specifications
-from multisheets.sheets import PredictionStore, build_sheet, prediction_files, scenarios, wide
+from multisheets.sheets import (
+    PredictionStore,
+    build_sheet,
+    prediction_files,
+    scenarios,
+    wide,
+)
 
 LABELS = {"val": np.array([0, 1, 0, 1]), "test": np.array([0, 0, 1, 1, 0])}
 ECE_ON_VAL = {"base__seed=0": 0.2, "base__seed=1": 0.05, "lr=0.1__seed=0": 0.05, "lr=0.1__seed=1": 0.05}

@@ -2,6 +2,7 @@
 
 import logging
 import time
+
 import numpy as np
 
 from multisheets.data import load_split

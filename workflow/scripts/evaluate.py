@@ -1,6 +1,7 @@
 """Evaluate one training job's runs under one intervention family on one split (rules evaluate_<family>_<split>_<job>)."""
 
 import logging
+
 from multisheets.evaluate import evaluate_runs
 from multisheets.interrupts import exit_with_parent
 from multisheets.runtime import make_runtime, setup_logging, torch_threads

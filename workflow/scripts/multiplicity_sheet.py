@@ -7,7 +7,13 @@ import pandas as pd
 
 from multisheets.logfile import log_to_file
 from multisheets.selection import parse_specifications
-from multisheets.sheets import PredictionStore, build_sheet, prediction_files, to_markdown, wide
+from multisheets.sheets import (
+    PredictionStore,
+    build_sheet,
+    prediction_files,
+    to_markdown,
+    wide,
+)
 from multisheets.study import seed_streams_note
 
 log_to_file(snakemake.log[0])

@@ -1,6 +1,7 @@
 """Data stage: read the configured source, split off validation, write uint8 arrays (rule prepare_data)."""
 
 import logging
+
 from multisheets.data import prepare
 from multisheets.runtime import setup_logging
 

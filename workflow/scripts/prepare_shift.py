@@ -1,6 +1,7 @@
 """An extra labelled test set with this study's classes, for the shift family (rule prepare_shift)."""
 
 import logging
+
 import numpy as np
 
 from multisheets.data import load_info, read_shift_set
