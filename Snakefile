@@ -34,18 +34,17 @@ for name, values in config["dimensions"].items():
 
 
 include: "rules/common.smk"
+# Each file's rules read earlier files' outputs as rules.<rule>.output.<key>, so the order matters.
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/interventions.smk"
+include: "rules/evaluate.smk"
+include: "rules/sheets.smk"
+include: "rules/per_example.smk"
+include: "rules/figures.smk"
 
 
 rule all:
     default_target: True
     input:
         final_outputs(),
-
-
-include: "rules/data.smk"
-include: "rules/train.smk"
-include: "rules/interventions.smk"
-include: "rules/evaluate.smk"
-include: "rules/sheets.smk"
-include: "rules/figures.smk"
-include: "rules/per_example.smk"

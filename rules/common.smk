@@ -1,4 +1,4 @@
-# Helpers shared by the rules: the study's runs, their training jobs, and every output path in one place.
+# Helpers shared by the rules: the study's runs, their training jobs, and the paths of results.
 from pathlib import Path
 
 from multisheets.interventions import subgroup_rows
@@ -13,15 +13,29 @@ from multisheets.model_cache import (
     train_log_file,
     training_key,
 )
-from multisheets.study import expand_study, plan_jobs, run_dimension, runtime_settings
+from multisheets.study import expand_study, plan_jobs, run_records, runtime_settings
 
+# Every output path is spelled once: in the rule that writes it, through `result`, or in a helper below for the
+# per-run files. Rules that read a file name it as `rules.<writer>.output.<key>` or through the same helper.
 RESULTS = Path("results")
 DATA_DIR = RESULTS / "data"
+
+
+def result(path):
+    """A path under results/."""
+    return str(RESULTS / path)
+
+
+def data_file(name):
+    """A prepared data file: `<split>_images.npy`, `<split>_labels.npy` or `dataset.json`."""
+    return str(DATA_DIR / name)
+
+
 DATA_FILES = [
-    str(DATA_DIR / f"{split}_{kind}.npy")
+    data_file(f"{split}_{kind}.npy")
     for split in ("train", "val", "test")
     for kind in ("images", "labels")
-] + [str(DATA_DIR / "dataset.json")]
+] + [data_file("dataset.json")]
 
 RUNS = expand_study(config)
 # A run's files are named after its training key, so a run whose identity changed is simply not trained yet.
@@ -36,22 +50,22 @@ JOBS = plan_jobs(
     },
     config["train"]["runs_per_job"],
 )
+RUNS_DIR = RESULTS / "runs"
 MODEL_CACHE = RESULTS / "model_cache"
-FAMILIES = list(dict.fromkeys(["clean"] + config["interventions"]["families"]))
-if "subgroups" in FAMILIES and not config["interventions"]["subgroups"]["groups_csv"]:
-    raise ValueError(
-        "interventions.families lists 'subgroups' but interventions.subgroups.groups_csv is not set"
-    )
+# Families every run is evaluated under (clean first, always). The schema checks that subgroups has its groups.
+EVALUATED_FAMILIES = list(
+    dict.fromkeys(["clean"] + config["interventions"]["families"])
+)
 # Selection reads the validation split: checked here, before any job, and only the families it needs
 # (clean always: Rashomon sets) are evaluated there.
 SPECIFICATIONS = parse_specifications(config["selection"])
-check_specifications(SPECIFICATIONS, FAMILIES)
+check_specifications(SPECIFICATIONS, EVALUATED_FAMILIES)
 SELECTION_FAMILIES = selection_families(SPECIFICATIONS)
 if "subgroups" in SELECTION_FAMILIES:
     subgroup_rows(config["interventions"]["subgroups"]["groups_csv"], "val")
 EVALUATED_SPLITS = {
     family: ["test"] + (["val"] if family in SELECTION_FAMILIES else [])
-    for family in FAMILIES
+    for family in EVALUATED_FAMILIES
 }
 CORRUPTIONS = config["interventions"]["corruption"]["types"]
 SHIFT_SETS = (
@@ -59,44 +73,51 @@ SHIFT_SETS = (
 ) + list(config["interventions"]["shift"]["imagefolders"])
 
 
-def run_file(run_id, name):
-    return str(RESULTS / "runs" / run_id / name)
+def job_runs(job):
+    """Run ids of a training job."""
+    return [run.run_id for run in JOBS[job]]
 
 
-def job_files(job, name):
-    """A file of every run of a training job: `model`, `train_log`, or a path under the run's folder."""
-    if name == "model":
-        return [model_file(run.run_id, TRAINING_KEYS[run.run_id]) for run in JOBS[job]]
-    if name == "train_log":
-        return [
-            train_log_file(run.run_id, TRAINING_KEYS[run.run_id]) for run in JOBS[job]
-        ]
-    return [run_file(run.run_id, name) for run in JOBS[job]]
+def trained_model(run_id):
+    return model_file(run_id, TRAINING_KEYS[run_id])
 
 
-def all_family_files(folder, suffix, splits=("val", "test")):
-    """Every run's file of every evaluated family and split, e.g. results/runs/<run_id>/metrics/test/clean.csv."""
+def train_log(run_id):
+    return train_log_file(run_id, TRAINING_KEYS[run_id])
+
+
+def predictions_file(run_id, split, family):
+    """A run's logits under one family on one split, e.g. results/runs/<run_id>/predictions/test/clean.npz."""
+    return str(RUNS_DIR / run_id / "predictions" / split / f"{family}.npz")
+
+
+def metrics_file(run_id, split, family):
+    """A run's metrics under one family on one split, e.g. results/runs/<run_id>/metrics/test/clean.csv."""
+    return str(RUNS_DIR / run_id / "metrics" / split / f"{family}.csv")
+
+
+def evaluations(splits=("val", "test")):
+    """(run_id, split, family) of every evaluation of the study on the given splits, in one fixed order."""
     return [
-        run_file(run.run_id, f"{folder}/{split}/{family}.{suffix}")
+        (run.run_id, split, family)
         for run in RUNS
-        for family in FAMILIES
+        for family in EVALUATED_FAMILIES
         for split in EVALUATED_SPLITS[family]
         if split in splits
     ]
 
 
-def run_table_records():
-    """One record per run: what it varied and its value of every study dimension, for joining onto metrics."""
+def sheet_prediction_runs():
+    """Which run and family each of `sheet_predictions()` holds, in the same order: readers need not parse paths."""
     return [
-        {
-            "run_id": run.run_id,
-            "setting": run.setting,
-            "seed": run.seed,
-            "dimension": run_dimension(run) or "",
-        }
-        | {name: run.hyperparameters[name] for name in config["dimensions"]}
-        for run in RUNS
+        {"run_id": run_id, "family": family}
+        for run_id, _, family in evaluations(("test",))
     ]
+
+
+def sheet_predictions():
+    """Every run's test-split logits of every family: what the sheet and the per-example measures read."""
+    return [predictions_file(*evaluation) for evaluation in evaluations(("test",))]
 
 
 def job_gpus():
@@ -128,22 +149,15 @@ def gpu_resources(runtime_key, mem_key):
 
 
 def final_outputs():
+    """The default target's inputs: the metrics table, the sheet and every figure (call once the rules exist)."""
     figures = [
-        "sheet_heatmap",
-        "dimension_trends",
-        "epsilon_curves",
-        "disagreement_base_seeds",
-        "per_example_distributions",
-        "ensemble_sizes",
-        "abstention",
+        name for name in FIGURES if name != "selection_effect" or config["selection"]
     ]
-    if config["selection"]:
-        figures.append("selection_effect")
     return [
-        "results/tables/metrics.parquet",
-        "results/tables/sheet.parquet",
-        "results/sheets/sheet.md",
-    ] + [f"results/figures/{name}.png" for name in figures]
+        rules.collect_metrics.output.parquet,
+        rules.multiplicity_sheet.output.sheet,
+        rules.multiplicity_sheet.output.markdown,
+    ] + [getattr(rules, name).output.png for name in figures]
 
 
 WIDE_MEASURES = ["range", "std", "disagreement"]
@@ -152,9 +166,11 @@ WIDE_MEASURES = ["range", "std", "disagreement"]
 def family_inputs(family, split):
     """Prepared files a family reads besides the data splits: corrupted splits, extra test sets."""
     if family == "corruption":
-        return [f"results/corruptions/{split}/{name}.npy" for name in CORRUPTIONS]
+        return expand(
+            rules.corrupt_split.output.images, split=split, corruption=CORRUPTIONS
+        )
     if family == "shift":
-        return [f"results/shift/{name}.npz" for name in SHIFT_SETS]
+        return expand(rules.prepare_shift.output.shift_set, name=SHIFT_SETS)
     if family == "subgroups":
         return [config["interventions"]["subgroups"]["groups_csv"]]
     return []

@@ -13,5 +13,6 @@ rule prepare_data:
     threads: 2
     params:
         data=config["data"],
+        data_dir=DATA_DIR,
     script:
         "../workflow/scripts/prepare_data.py"

@@ -2,19 +2,24 @@
 # Every family is evaluated on the test split (the sheets); those that model selection reads also on val.
 
 for job in JOBS:
-    for family in FAMILIES:
+    for family in EVALUATED_FAMILIES:
         for split in EVALUATED_SPLITS[family]:
 
             rule:
                 name:
                     f"evaluate_{family}_{split}_{job}"
                 input:
-                    models=job_files(job, "model"),
-                    data=DATA_FILES,
+                    models=getattr(rules, f"train_{job}").output.models,
+                    data=rules.prepare_data.output,
                     prepared=family_inputs(family, split),
                 output:
-                    predictions=job_files(job, f"predictions/{split}/{family}.npz"),
-                    metrics=job_files(job, f"metrics/{split}/{family}.csv"),
+                    predictions=[
+                        predictions_file(run_id, split, family)
+                        for run_id in job_runs(job)
+                    ],
+                    metrics=[
+                        metrics_file(run_id, split, family) for run_id in job_runs(job)
+                    ],
                 log:
                     f"logs/evaluate/{family}_{split}_{job}.log",
                 conda:
@@ -26,5 +31,6 @@ for job in JOBS:
                     family=family,
                     split=split,
                     settings=family_settings(family),
+                    data_dir=DATA_DIR,
                 script:
                     "../workflow/scripts/evaluate.py"

@@ -1,105 +1,77 @@
-# Figures: each reads a table under results/tables/ and writes PNG + PDF.
+# Figures: one rule per figure, all alike: a script (named after the rule) reads tables and writes PNG + PDF,
+# and the PNG goes into the report with the caption report/<rule>.rst.
 
+METRICS_TABLE = rules.collect_metrics.output.parquet
+SHEET_OUTPUT = rules.multiplicity_sheet.output
+PER_EXAMPLE_OUTPUT = rules.per_example_measures.output
+# rule -> its figure file under results/figures/, report category, input tables and extra parameters
+FIGURES = {
+    "sheet_heatmap": dict(
+        file="sheet_heatmap",
+        category="Multiplicity sheet",
+        input={"sheet": SHEET_OUTPUT.sheet},
+        params={"epsilon": config["sheet"]["epsilon"]},
+    ),
+    "dimension_trends": dict(
+        file="dimension_trends",
+        category="Trends",
+        input={"metrics": METRICS_TABLE, "rashomon": SHEET_OUTPUT.rashomon},
+    ),
+    "epsilon_curves": dict(
+        file="epsilon_curves",
+        category="Rashomon sets",
+        input={"curves": SHEET_OUTPUT.epsilon_curves, "metrics": METRICS_TABLE},
+    ),
+    "disagreement_matrix": dict(
+        file="disagreement_base_seeds",
+        category="Predictive multiplicity",
+        input={"pairs": SHEET_OUTPUT.disagreement},
+    ),
+    "selection_effect": dict(
+        file="selection_effect",
+        category="Model selection",
+        input={"sheet": SHEET_OUTPUT.sheet, "steps": SHEET_OUTPUT.selection},
+    ),
+    "per_example_distributions": dict(
+        file="per_example_distributions",
+        category="Predictive multiplicity",
+        input={"ecdf": PER_EXAMPLE_OUTPUT.ecdf, "metrics": METRICS_TABLE},
+    ),
+    "ensemble_sizes": dict(
+        file="ensemble_sizes",
+        category="Remedies",
+        input={"ensembles": PER_EXAMPLE_OUTPUT.ensembles, "metrics": METRICS_TABLE},
+    ),
+    "abstention": dict(
+        file="abstention",
+        category="Remedies",
+        input={"abstention": PER_EXAMPLE_OUTPUT.abstention, "metrics": METRICS_TABLE},
+    ),
+}
 
-rule sheet_heatmap:
-    input:
-        "results/tables/sheet.parquet",
-    output:
-        png=report(
-            "results/figures/sheet_heatmap.png",
-            caption="../report/sheet_heatmap.rst",
-            category="Multiplicity sheet",
-        ),
-        pdf="results/figures/sheet_heatmap.pdf",
-    log:
-        "logs/figures/sheet_heatmap.log",
-    conda:
-        "../envs/multisheets.yaml"
-    params:
-        study=config["study"],
-        epsilon=config["sheet"]["epsilon"],
-    script:
-        "../workflow/scripts/sheet_heatmap.py"
+for figure_rule, figure in FIGURES.items():
 
-
-rule dimension_trends:
-    input:
-        metrics="results/tables/metrics.parquet",
-        rashomon="results/tables/rashomon.csv",
-    output:
-        png=report(
-            "results/figures/dimension_trends.png",
-            caption="../report/dimension_trends.rst",
-            category="Trends",
-        ),
-        pdf="results/figures/dimension_trends.pdf",
-    log:
-        "logs/figures/dimension_trends.log",
-    conda:
-        "../envs/multisheets.yaml"
-    params:
-        study=config["study"],
-    script:
-        "../workflow/scripts/dimension_trends.py"
-
-
-rule epsilon_curves:
-    input:
-        curves="results/tables/epsilon_curves.parquet",
-        metrics="results/tables/metrics.parquet",
-    output:
-        png=report(
-            "results/figures/epsilon_curves.png",
-            caption="../report/epsilon_curves.rst",
-            category="Rashomon sets",
-        ),
-        pdf="results/figures/epsilon_curves.pdf",
-    log:
-        "logs/figures/epsilon_curves.log",
-    conda:
-        "../envs/multisheets.yaml"
-    params:
-        study=config["study"],
-    script:
-        "../workflow/scripts/epsilon_curves.py"
-
-
-rule disagreement_matrix:
-    input:
-        "results/tables/disagreement_base_seeds.parquet",
-    output:
-        png=report(
-            "results/figures/disagreement_base_seeds.png",
-            caption="../report/disagreement_matrix.rst",
-            category="Predictive multiplicity",
-        ),
-        pdf="results/figures/disagreement_base_seeds.pdf",
-    log:
-        "logs/figures/disagreement_matrix.log",
-    conda:
-        "../envs/multisheets.yaml"
-    params:
-        study=config["study"],
-    script:
-        "../workflow/scripts/disagreement_matrix.py"
-
-
-rule selection_effect:
-    input:
-        sheet="results/tables/sheet.parquet",
-        steps="results/tables/selection_steps.csv",
-    output:
-        png=report(
-            "results/figures/selection_effect.png",
-            caption="../report/selection_effect.rst",
-            category="Model selection",
-        ),
-        pdf="results/figures/selection_effect.pdf",
-    log:
-        "logs/figures/selection_effect.log",
-    conda:
-        "../envs/multisheets.yaml"
-    params:
-        study=config["study"],
-    script:
-        "../workflow/scripts/selection_effect.py"
+    rule:
+        name:
+            figure_rule
+        input:
+            **figure["input"],
+        output:
+            png=report(
+                result(f"figures/{figure['file']}.png"),
+                caption=f"../report/{figure_rule}.rst",
+                category=figure["category"],
+            ),
+            pdf=result(f"figures/{figure['file']}.pdf"),
+        log:
+            f"logs/figures/{figure_rule}.log",
+        conda:
+            "../envs/multisheets.yaml"
+        params:
+            **figure.get("params", {}),
+            study=config["study"],
+            script=figure_rule,
+        # Not an f-string: Snakemake reads the script path when the job runs, after this loop has moved on, and
+        # fills it from the job's own params.
+        script:
+            "../workflow/scripts/{params.script}.py"

@@ -3,10 +3,10 @@
 
 rule corrupt_split:
     input:
-        "results/data/{split}_images.npy",
-        "results/data/{split}_labels.npy",
+        images=data_file("{split}_images.npy"),
+        labels=data_file("{split}_labels.npy"),
     output:
-        "results/corruptions/{split}/{corruption}.npy",
+        images=result("corruptions/{split}/{corruption}.npy"),
     log:
         "logs/corruptions/{split}/{corruption}.log",
     wildcard_constraints:
@@ -17,16 +17,17 @@ rule corrupt_split:
     threads: 2
     params:
         settings=corruption_settings(),
+        data_dir=DATA_DIR,
     script:
         "../workflow/scripts/corrupt_split.py"
 
 
 rule prepare_shift:
     input:
-        data="results/data/dataset.json",
+        data=data_file("dataset.json"),
         source=shift_source,
     output:
-        "results/shift/{name}.npz",
+        shift_set=result("shift/{name}.npz"),
     log:
         "logs/shift/{name}.log",
     conda:
@@ -34,5 +35,6 @@ rule prepare_shift:
     params:
         source=shift_source,  # another folder under the same name reruns (inputs alone are not a trigger)
         download_dir="resources/shift",
+        data_dir=DATA_DIR,
     script:
         "../workflow/scripts/prepare_shift.py"

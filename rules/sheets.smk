@@ -3,37 +3,37 @@
 
 rule collect_metrics:
     input:
-        all_family_files("metrics", "csv"),
+        metrics=[metrics_file(*evaluation) for evaluation in evaluations()],
     output:
-        parquet="results/tables/metrics.parquet",
-        csv="results/tables/metrics.csv",
-        runs="results/tables/runs.csv",
+        parquet=result("tables/metrics.parquet"),
+        csv=result("tables/metrics.csv"),
+        runs=result("tables/runs.csv"),
     log:
         "logs/collect_metrics.log",
     conda:
         "../envs/multisheets.yaml"
     params:
-        runs=run_table_records(),
+        runs=run_records(RUNS, list(config["dimensions"])),
     script:
         "../workflow/scripts/collect_metrics.py"
 
 
 rule multiplicity_sheet:
     input:
-        metrics="results/tables/metrics.parquet",
-        runs="results/tables/runs.csv",
-        predictions=all_family_files("predictions", "npz", splits=("test",)),
-        data=DATA_FILES,
+        metrics=rules.collect_metrics.output.parquet,
+        runs=rules.collect_metrics.output.runs,
+        predictions=sheet_predictions(),
+        test_labels=data_file("test_labels.npy"),
     output:
-        long="results/tables/sheet.parquet",
-        csv="results/sheets/sheet.csv",
-        rashomon="results/tables/rashomon.csv",
-        selection="results/tables/selection_steps.csv",
-        epsilon_curves="results/tables/epsilon_curves.parquet",
-        flip_rates="results/tables/flip_rates.parquet",
-        disagreement="results/tables/disagreement_base_seeds.parquet",
-        wide=expand("results/sheets/sheet_{measure}.csv", measure=WIDE_MEASURES),
-        markdown="results/sheets/sheet.md",
+        sheet=result("sheets/sheet.parquet"),
+        csv=result("sheets/sheet.csv"),
+        rashomon=result("tables/rashomon.csv"),
+        selection=result("tables/selection_steps.csv"),
+        epsilon_curves=result("tables/epsilon_curves.parquet"),
+        flip_rates=result("tables/flip_rates.parquet"),
+        disagreement=result("tables/disagreement_base_seeds.parquet"),
+        wide=expand(result("sheets/sheet_{measure}.csv"), measure=WIDE_MEASURES),
+        markdown=result("sheets/sheet.md"),
     log:
         "logs/multiplicity_sheet.log",
     conda:
@@ -44,5 +44,6 @@ rule multiplicity_sheet:
         selection=config["selection"],
         measures=WIDE_MEASURES,
         seed_streams=config["seed_streams"],
+        prediction_runs=sheet_prediction_runs(),
     script:
         "../workflow/scripts/multiplicity_sheet.py"

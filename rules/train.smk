@@ -8,10 +8,10 @@ for job in JOBS:
         name:
             f"train_{job}"
         input:
-            DATA_FILES,
+            rules.prepare_data.output,
         output:
-            models=job_files(job, "model"),
-            logs=job_files(job, "train_log"),
+            models=[trained_model(run_id) for run_id in job_runs(job)],
+            logs=[train_log(run_id) for run_id in job_runs(job)],
         log:
             f"logs/train/{job}.log",
         conda:
@@ -24,5 +24,6 @@ for job in JOBS:
             # dropped from the study) must not rerun its other runs for a changed parameter.
             job=job,
             model_cache=MODEL_CACHE,
+            data_dir=DATA_DIR,
         script:
             "../workflow/scripts/train.py"

@@ -27,7 +27,7 @@ PGD_INDICES = np.array([1, 4, 6])
 @pytest.fixture
 def study(tmp_path):
     rng = np.random.default_rng(0)
-    logits, paths, rows = {}, [], []
+    logits, logit_files, rows = {}, {}, []
     for run in RUNS:
         diverged = run.startswith("lr=9")
         files = {"clean": {"clean": (N,)}, "corruption": {name: (N,) for name in FOG},
@@ -40,7 +40,7 @@ def study(tmp_path):
                 accuracy = np.nan if diverged else float(np.mean(values.argmax(1) == labels_of(name)))
                 rows.append({"run_id": run, "family": family, "intervention": name, "split": "test", "n": n,
                              "accuracy": accuracy, "status": "diverged" if diverged else "completed",
-                             "accuracy_kind": np.nan if diverged else ("attack" if family == "privacy" else "classifier")})
+                             "metric": np.nan if diverged else ("attack_accuracy" if family == "privacy" else "accuracy")})
             if family == "adversarial":
                 arrays[f"{PGD}#indices"] = PGD_INDICES
             if family == "privacy":
@@ -48,14 +48,14 @@ def study(tmp_path):
             path = tmp_path / run / "predictions" / "test" / f"{family}.npz"
             path.parent.mkdir(parents=True, exist_ok=True)
             np.savez(path, **arrays)
-            paths.append(path)
+            logit_files[run, family] = path
     metrics = pd.DataFrame(rows)
     metrics = pd.concat([metrics.assign(derived=False), derived_metrics(metrics)], ignore_index=True)
-    membership = pd.DataFrame([
-        {"scenario": "seed", "run_id": run, "member": True, "selected": run != "base__seed=1"} for run in RUNS[:3]
-    ] + [{"scenario": "lr", "run_id": run, "member": run != "lr=9__seed=0", "selected": run == "lr=0.1__seed=0"}
+    rashomon_sets = pd.DataFrame([
+        {"scenario": "seed", "run_id": run, "in_rashomon_set": True, "selected": run != "base__seed=1"} for run in RUNS[:3]
+    ] + [{"scenario": "lr", "run_id": run, "in_rashomon_set": run != "lr=9__seed=0", "selected": run == "lr=0.1__seed=0"}
          for run in RUNS])
-    return metrics, membership, LogitReader(paths, TEST_LABELS), logits
+    return metrics, rashomon_sets, LogitReader(logit_files, TEST_LABELS), logits
 
 
 def labels_of(name):
@@ -71,10 +71,10 @@ def table_value(table, **where):
 
 
 def test_sets_are_the_reported_rashomon_sets_and_survivors(study):
-    _, membership, _, _ = study
-    assert run_sets(membership, with_selection=False) == [
+    _, rashomon_sets, _, _ = study
+    assert run_sets(rashomon_sets, with_selection=False) == [
         ("seed", "rashomon", tuple(RUNS[:3])), ("lr", "rashomon", tuple(RUNS[:4]))]
-    assert run_sets(membership, with_selection=True) == [
+    assert run_sets(rashomon_sets, with_selection=True) == [
         ("seed", "rashomon", tuple(RUNS[:3])), ("seed", "selected", ("base__seed=0", "base__seed=2")),
         ("lr", "rashomon", tuple(RUNS[:4])), ("lr", "selected", ("lr=0.1__seed=0",))]
 
@@ -87,8 +87,8 @@ def test_interventions_are_the_sheet_columns_that_score_the_classifier(study):
 
 
 def test_summaries_count_every_corrupted_copy_as_one_example(study):
-    metrics, membership, reader, logits = study
-    tables = build_per_example(metrics, membership, reader, SETTINGS, with_selection=True)
+    metrics, rashomon_sets, reader, logits = study
+    tables = build_per_example(metrics, rashomon_sets, reader, SETTINGS, with_selection=True)
     runs = RUNS[:4]
     stacked = np.concatenate([np.stack([logits[run, name] for run in runs]) for name in FOG], axis=1)  # (R, 2N, C)
     labels = np.concatenate([TEST_LABELS, TEST_LABELS])
@@ -118,8 +118,8 @@ def test_summaries_count_every_corrupted_copy_as_one_example(study):
 
 
 def test_attacks_score_their_subset_and_clean_matches_the_sheet_disagreement(study):
-    metrics, membership, reader, logits = study
-    tables = build_per_example(metrics, membership, reader, SETTINGS, with_selection=False)
+    metrics, rashomon_sets, reader, logits = study
+    tables = build_per_example(metrics, rashomon_sets, reader, SETTINGS, with_selection=False)
     runs = RUNS[:3]
     probs = arb.softmax(np.stack([logits[run, PGD] for run in runs]), np.float64)
     key = {"scenario": "seed", "selection": "rashomon"}
@@ -132,8 +132,8 @@ def test_attacks_score_their_subset_and_clean_matches_the_sheet_disagreement(stu
 
 
 def test_every_ensemble_size_has_a_row_even_where_none_fits(study):
-    metrics, membership, reader, _ = study
-    tables = build_per_example(metrics, membership, reader, SETTINGS, with_selection=True)
+    metrics, rashomon_sets, reader, _ = study
+    tables = build_per_example(metrics, rashomon_sets, reader, SETTINGS, with_selection=True)
     rows = tables.ensembles[(tables.ensembles["intervention"] == "clean") & (tables.ensembles["measure"] == "churn")]
     sizes = rows.set_index(["scenario", "selection", "ensemble_size"])["n_ensembles"]
     assert sizes["lr", "rashomon", 1] == 4 and sizes["lr", "rashomon", 2] == 2 and sizes["lr", "rashomon", 8] == 0
@@ -142,8 +142,8 @@ def test_every_ensemble_size_has_a_row_even_where_none_fits(study):
 
 
 def test_single_run_set_has_capacity_one_and_no_consistency(study):
-    metrics, membership, reader, _ = study
-    measures = build_per_example(metrics, membership, reader, SETTINGS, with_selection=True).measures
+    metrics, rashomon_sets, reader, _ = study
+    measures = build_per_example(metrics, rashomon_sets, reader, SETTINGS, with_selection=True).measures
     single = measures[(measures["scenario"] == "lr") & (measures["selection"] == "selected")].set_index(
         ["intervention", "measure"])["value"]
     assert single["clean", "rashomon_capacity"] == 1.0 and single["clean", "viable_range_true"] == 0.0
@@ -151,24 +151,24 @@ def test_single_run_set_has_capacity_one_and_no_consistency(study):
 
 
 def test_runs_evaluated_on_different_examples_are_refused(study, tmp_path):
-    metrics, membership, reader, logits = study
+    metrics, rashomon_sets, reader, logits = study
     path = reader.paths["base__seed=1", "adversarial"]
     np.savez(path, **{PGD: logits["base__seed=1", PGD], f"{PGD}#indices": np.array([0, 4, 6])})
     with pytest.raises(ValueError, match="different examples"):
-        build_per_example(metrics, membership, reader, SETTINGS, with_selection=False)
+        build_per_example(metrics, rashomon_sets, reader, SETTINGS, with_selection=False)
 
 
 def test_attacks_get_per_example_measures_but_no_remedies(study):
-    metrics, membership, reader, _ = study
-    tables = build_per_example(metrics, membership, reader, SETTINGS, with_selection=False)
+    metrics, rashomon_sets, reader, _ = study
+    tables = build_per_example(metrics, rashomon_sets, reader, SETTINGS, with_selection=False)
     assert PGD in set(tables.measures["intervention"]) and PGD in set(tables.ecdf["intervention"])
     assert PGD not in set(tables.ensembles["intervention"]) and PGD not in set(tables.abstention["intervention"])
     assert "clean" in set(tables.ensembles["intervention"]) and "corruption_mean" in set(tables.abstention["intervention"])
 
 
 def test_no_run_in_any_set_gives_empty_tables_with_their_columns(study):
-    metrics, membership, reader, _ = study
-    tables = build_per_example(metrics, membership.assign(member=False, selected=False), reader, SETTINGS, True)
+    metrics, rashomon_sets, reader, _ = study
+    tables = build_per_example(metrics, rashomon_sets.assign(in_rashomon_set=False, selected=False), reader, SETTINGS, True)
     assert tables.measures.empty and list(tables.ensembles.columns)[-4:] == ["ensemble_size", "n_ensembles",
                                                                              "measure", "value"]
 
@@ -176,8 +176,8 @@ def test_no_run_in_any_set_gives_empty_tables_with_their_columns(study):
 def test_figures_have_a_row_per_scenario_and_say_when_there_is_nothing_to_plot(study):
     from multisheets.per_example_plots import abstention_tradeoff, ensemble_sizes, per_example_distributions
 
-    metrics, membership, reader, _ = study
-    tables = build_per_example(metrics, membership, reader, SETTINGS, with_selection=True)
+    metrics, rashomon_sets, reader, _ = study
+    tables = build_per_example(metrics, rashomon_sets, reader, SETTINGS, with_selection=True)
     families = metrics.drop_duplicates("intervention").set_index("intervention")["family"]
     panels = {per_example_distributions: (tables.ecdf, 4), ensemble_sizes: (tables.ensembles, 3),
               abstention_tradeoff: (tables.abstention, 3)}

@@ -1,9 +1,17 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from multisheets.selection import parse_specifications
-from multisheets.sheets import PredictionStore, build_sheet, scenarios, wide
+from multisheets.sheets import (
+    PredictionStore,
+    build_sheet,
+    prediction_files,
+    scenarios,
+    wide,
+)
 
 LABELS = {"val": np.array([0, 1, 0, 1]), "test": np.array([0, 0, 1, 1, 0])}
 ECE_ON_VAL = {"base__seed=0": 0.2, "base__seed=1": 0.05, "lr=0.1__seed=0": 0.05, "lr=0.1__seed=1": 0.05}
@@ -20,20 +28,20 @@ PREDICTIONS = {
 
 @pytest.fixture
 def study(tmp_path):
-    rows, paths = [], []
+    rows, files = [], {}
     for run_id, (val, clean) in PREDICTIONS.items():
         path = tmp_path / run_id / "predictions" / "test" / "clean.npz"
         path.parent.mkdir(parents=True)
         np.savez(path, clean=np.eye(2, dtype=np.float16)[clean])  # the sheet reads test-split predictions only
-        paths.append(path)
+        files[run_id, "clean"] = path
         for split, predicted in (("val", val), ("test", clean)):
             labels = LABELS[split]
             rows.append({"run_id": run_id, "family": "clean", "intervention": "clean", "split": split,
                          "n": len(labels), "accuracy": float(np.mean(np.array(predicted) == labels)),
                          "ece": ECE_ON_VAL[run_id] if split == "val" else 0.5,
-                         "status": "completed", "accuracy_kind": "classifier"})
+                         "status": "completed", "metric": "accuracy"})
     runs = pd.DataFrame({"run_id": list(PREDICTIONS), "dimension": ["", "", "lr", "lr"]})
-    store = PredictionStore(paths, {"clean": "clean"}, LABELS["test"])
+    store = PredictionStore(files, {"clean": "clean"}, LABELS["test"])
     return pd.DataFrame(rows), runs, store
 
 
@@ -49,9 +57,9 @@ def test_scenarios_follow_the_dimensions(study):
 def test_sheet_numbers_by_hand(study):
     metrics, runs, store = study
     tables = build_sheet(metrics, runs, store, SETTINGS)
-    sheet, membership = tables.sheet, tables.membership
+    sheet, rashomon_sets = tables.sheet, tables.rashomon_sets
     # seed: both base runs (val 1.0 and 0.75, within 0.3); lr: base runs + lr=0.1__seed=0.
-    members = membership[membership["member"]].groupby("scenario")["run_id"].apply(set)
+    members = rashomon_sets[rashomon_sets["in_rashomon_set"]].groupby("scenario")["run_id"].apply(set)
     assert members["seed"] == {"base__seed=0", "base__seed=1"}
     assert members["lr"] == {"base__seed=0", "base__seed=1", "lr=0.1__seed=0"}
     spread = wide(sheet, "range")
@@ -139,8 +147,8 @@ def test_diverged_base_runs_stay_out_of_the_disagreement_matrix(study):
     metrics.loc[diverged, ["accuracy", "status"]] = [np.nan, "diverged"]
     tables = build_sheet(metrics, runs, store, SETTINGS)
     assert set(tables.disagreement["run_a"]) == {"base__seed=0"}
-    summary = tables.membership[tables.membership["scenario"] == "seed"].set_index("run_id")
-    assert not summary.loc["base__seed=1", "member"]
+    summary = tables.rashomon_sets[tables.rashomon_sets["scenario"] == "seed"].set_index("run_id")
+    assert not summary.loc["base__seed=1", "in_rashomon_set"]
 
 
 def test_summary_counts_each_image_once(tmp_path):
@@ -151,23 +159,23 @@ def test_summary_counts_each_image_once(tmp_path):
     labels = LABELS["test"]
     predicted = {"a": ([0, 0, 1, 1, 0], [0, 1, 1, 1, 0]), "b": ([0, 0, 1, 0, 0], [1, 1, 1, 0, 0]),
                  "c": ([1, 0, 1, 1, 1], [0, 0, 1, 1, 1])}
-    rows, paths, correct = [], [], []
+    rows, files, correct = [], {}, []
     for run_id, severities in predicted.items():
         logits = {f"corruption=fog/severity={k}": np.eye(2, dtype=np.float16)[p] for k, p in zip((1, 3), severities)}
         path = tmp_path / run_id / "predictions" / "test" / "corruption.npz"
         path.parent.mkdir(parents=True)
         np.savez(path, **logits)
-        paths.append(path)
+        files[run_id, "corruption"] = path
         correct.append([np.array(p) == labels for p in severities])
         rows.append({"run_id": run_id, "family": "clean", "intervention": "clean", "split": "val", "n": 4,
-                     "accuracy": 0.9, "status": "completed", "accuracy_kind": "classifier"})
+                     "accuracy": 0.9, "status": "completed", "metric": "accuracy"})
         rows += [{"run_id": run_id, "family": "corruption", "intervention": name, "split": "test", "n": 5,
                   "accuracy": float(np.mean(np.argmax(x, 1) == labels)), "status": "completed",
-                  "accuracy_kind": "classifier"} for name, x in logits.items()]
+                  "metric": "accuracy"} for name, x in logits.items()]
     metrics = pd.DataFrame(rows)
     metrics = pd.concat([metrics.assign(derived=False), derived_metrics(metrics)], ignore_index=True)
     families = {name: "corruption" for name in metrics["intervention"] if name.startswith("corruption=fog/")}
-    store = PredictionStore(paths, families, labels)
+    store = PredictionStore(files, families, labels)
     runs = pd.DataFrame({"run_id": list(predicted), "dimension": ""})
     sheet = build_sheet(metrics, runs, store, SETTINGS).sheet
     cells = sheet[(sheet["scenario"] == "seed") & (sheet["intervention"] == "corruption_mean")].set_index("measure")
@@ -244,8 +252,32 @@ def test_a_study_whose_runs_all_diverged_gets_a_sheet_that_says_so(tmp_path):
                          "dimension": ""})
     metrics = collect_metrics(paths, runs)
     assert metrics["accuracy"].isna().all() and "corruption_mean" in set(metrics["intervention"])
-    store = PredictionStore([], {"clean": "clean"}, LABELS["test"])
+    store = PredictionStore({}, {"clean": "clean"}, LABELS["test"])
     tables = build_sheet(metrics, runs, store, SETTINGS)
-    assert tables.sheet.empty and not tables.membership["member"].any()
+    assert tables.sheet.empty and not tables.rashomon_sets["in_rashomon_set"].any()
     text = to_markdown(tables, ("range", "std", "disagreement"), 0.3)
     assert "No run is in any Rashomon set" in text and "| seed | 2 | 2 | 0 | 0 |" in text
+
+
+def test_prediction_files_pair_each_file_with_its_run_and_family():
+    runs = [{"run_id": "base__seed=0", "family": "clean"}, {"run_id": "base__seed=0", "family": "privacy"}]
+    files = prediction_files(runs, ["a.npz", "b.npz"])  # no run id or family is read from a path
+    assert files == {("base__seed=0", "clean"): Path("a.npz"), ("base__seed=0", "privacy"): Path("b.npz")}
+    with pytest.raises(ValueError, match="2 .run, family. keys for 1"):
+        prediction_files(runs, ["a.npz"])
+
+
+def test_metric_says_what_the_accuracy_column_holds(tmp_path):
+    from multisheets.sheets import collect_metrics
+
+    path = tmp_path / "metrics.csv"
+    pd.DataFrame({"run_id": "base__seed=0", "family": ["clean", "privacy"], "split": "test",
+                  "intervention": ["clean", "mia_loss"], "n": 10, "accuracy": [0.9, 0.6], "ece": [0.05, np.nan],
+                  "worst_class": [3, np.nan], "worst_class_accuracy": [0.7, np.nan], "worst_class_n": [2, np.nan],
+                  "best_class_accuracy": [1.0, np.nan], "status": "completed",
+                  "accuracy_kind": ["classifier", "attack"]}).to_csv(path, index=False)
+    metrics = collect_metrics([path], pd.DataFrame({"run_id": ["base__seed=0"], "dimension": ""}))
+    held = metrics.set_index("intervention")["metric"]
+    assert held.to_dict() == {"clean": "accuracy", "mia_loss": "attack_accuracy", "worst_class": "accuracy",
+                              "ece": "ece"}
+    assert "accuracy_kind" not in metrics and metrics.set_index("intervention").loc["ece", "accuracy"] == 0.05

@@ -98,8 +98,8 @@ def test_study_runs_end_to_end(finished_study):
 def test_sheet_agrees_with_metrics_table(finished_study):
     workdir, _ = finished_study
     metrics = pd.read_parquet(workdir / "results/tables/metrics.parquet")
-    sheet = pd.read_parquet(workdir / "results/tables/sheet.parquet")
-    membership = pd.read_csv(workdir / "results/tables/rashomon.csv")
+    sheet = pd.read_parquet(workdir / "results/sheets/sheet.parquet")
+    rashomon_sets = pd.read_csv(workdir / "results/tables/rashomon.csv")
     measured = {"clean", "corruption=gaussian_noise/severity=1", "corruption=gaussian_noise/severity=5",
                 "corruption=fog/severity=1", "corruption=fog/severity=5", "fgsm/eps=2/255", "pgd_linf/eps=2/255",
                 "pgd_l2/eps=0.25", "mia_loss", "mia_confidence", "shift=resampled", "group=a", "group=b"}
@@ -113,8 +113,8 @@ def test_sheet_agrees_with_metrics_table(finished_study):
     assert set(metrics["split"]) == {"val", "test"}
     diverged = metrics[metrics["run_id"].str.startswith("lr=1e+12")]
     assert (diverged["status"] == "diverged").all() and diverged["accuracy"].isna().all()
-    membership = pd.read_csv(workdir / "results/tables/rashomon.csv")
-    assert not membership[membership["run_id"].str.startswith("lr=1e+12")]["member"].any()
+    rashomon_sets = pd.read_csv(workdir / "results/tables/rashomon.csv")
+    assert not rashomon_sets[rashomon_sets["run_id"].str.startswith("lr=1e+12")]["in_rashomon_set"].any()
     assert set(metrics.loc[metrics["intervention"] == "corruption_mean", "n"]) == {30}  # distinct test images
     fog = metrics[metrics["intervention"].str.startswith("corruption=fog/")].groupby("run_id")["accuracy"].mean()
     summary = metrics[metrics["intervention"] == "corruption=fog"].set_index("run_id")["accuracy"]
@@ -126,9 +126,9 @@ def test_sheet_agrees_with_metrics_table(finished_study):
     worst = test[test["intervention"] == "worst_group"].set_index("run_id")["accuracy"]
     assert np.allclose(groups.sort_index(), worst.sort_index(), equal_nan=True)
     for scenario in ("seed", "lr", "all"):
-        members = membership[(membership["scenario"] == scenario) & membership["member"]]["run_id"]
+        members = rashomon_sets[(rashomon_sets["scenario"] == scenario) & rashomon_sets["in_rashomon_set"]]["run_id"]
         val = metrics[(metrics["intervention"] == "clean") & (metrics["split"] == "val")].set_index("run_id")["accuracy"]
-        best = val[membership[membership["scenario"] == scenario]["run_id"]].max()
+        best = val[rashomon_sets[rashomon_sets["scenario"] == scenario]["run_id"]].max()
         assert (val[members] >= best - 0.5 - 1e-12).all()
         clean = test[(test["intervention"] == "clean") & test["run_id"].isin(members)]["accuracy"]
         cells = sheet[(sheet["scenario"] == scenario) & (sheet["intervention"] == "clean")
@@ -148,7 +148,7 @@ def test_per_example_tables_agree_with_the_sheet(finished_study):
     workdir, _ = finished_study
     tables = {name: pd.read_parquet(workdir / "results/tables" / f"{name}.parquet")
               for name in ("per_example", "per_example_ecdf", "ensembles", "abstention")}
-    sheet = pd.read_parquet(workdir / "results/tables/sheet.parquet")
+    sheet = pd.read_parquet(workdir / "results/sheets/sheet.parquet")
     rashomon = sheet[sheet["selection"] == "rashomon"].set_index(["scenario", "intervention", "measure"])["value"]
     measures = tables["per_example"].set_index(["scenario", "selection", "intervention", "measure"])["value"]
     assert set(tables["per_example"]["selection"]) == {"rashomon", "selected"}
@@ -237,6 +237,7 @@ def test_every_preset_resolves(preset):
          "shift sets are for reporting only"),
         ({"selection": [{"intervention": "worst_group", "keep": "top_fraction", "value": 0.5}]},
          "add it to interventions.families"),
+        ({"interventions": {"families": ["clean", "subgroups"]}}, "groups_csv"),
     ],
 )
 def test_config_errors_stop_before_any_job(tmp_path, change, message):
@@ -274,8 +275,8 @@ def test_a_study_whose_runs_all_diverge_finishes_with_a_sheet_that_says_so(tmp_p
     (workdir / "diverging.yaml").write_text(yaml.safe_dump(study))
     snakemake(workdir, "--cores", "2", "--configfile", "diverging.yaml")
     assert "No run is in any Rashomon set" in (workdir / "results/sheets/sheet.md").read_text()
-    membership = pd.read_csv(workdir / "results/tables/rashomon.csv")
-    assert (membership["status"] == "diverged").all() and not membership["member"].any()
+    rashomon_sets = pd.read_csv(workdir / "results/tables/rashomon.csv")
+    assert (rashomon_sets["status"] == "diverged").all() and not rashomon_sets["in_rashomon_set"].any()
     for figure in ("sheet_heatmap", "per_example_distributions", "ensemble_sizes", "abstention"):
         assert (workdir / f"results/figures/{figure}.png").stat().st_size > 1000
     assert pd.read_parquet(workdir / "results/tables/per_example.parquet").empty

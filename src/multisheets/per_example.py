@@ -45,13 +45,13 @@ class PerExampleTables:
     abstention: pd.DataFrame  # ... x agreement threshold x measure
 
 
-def run_sets(membership: pd.DataFrame, with_selection: bool) -> list[tuple[str, str, tuple[str, ...]]]:
+def run_sets(rashomon_sets: pd.DataFrame, with_selection: bool) -> list[tuple[str, str, tuple[str, ...]]]:
     """(scenario, selection, runs) for every set the sheet reports: the Rashomon set of each scenario and, with a
     selection configured, its survivors. Runs are sorted by id, so a set's ensembles do not depend on row order."""
     sets = []
-    for scenario, rows in membership.groupby("scenario", sort=False):
-        for label, column in (("rashomon", "member"), ("selected", "selected")):
-            runs = tuple(sorted(rows.loc[rows[column].astype(bool) & rows["member"].astype(bool), "run_id"]))
+    for scenario, rows in rashomon_sets.groupby("scenario", sort=False):
+        for label, column in (("rashomon", "in_rashomon_set"), ("selected", "selected")):
+            runs = tuple(sorted(rows.loc[rows[column].astype(bool) & rows["in_rashomon_set"].astype(bool), "run_id"]))
             if runs and (label == "rashomon" or with_selection):
                 sets.append((scenario, label, runs))
     return sets
@@ -60,19 +60,20 @@ def run_sets(membership: pd.DataFrame, with_selection: bool) -> list[tuple[str, 
 def reported_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> dict[str, str]:
     """The sheet's columns that score the classifier on shared test examples -> family, in the sheet's order."""
     test = metrics[(metrics["split"] == REPORTED_SPLIT) & ~metrics["derived"].astype(bool)]
-    # Diverged runs have no accuracy_kind; the membership attack's accuracy is the attack's ("attack").
-    kinds = test.dropna(subset=["accuracy_kind"]).groupby("intervention")["accuracy_kind"].agg(set)
-    classifier = {name for name, kind in kinds.items() if kind == {"classifier"}}
+    # Diverged runs have no metric; the membership attack's `accuracy` is the attack's ("attack_accuracy").
+    metric = test.dropna(subset=["metric"]).groupby("intervention")["metric"].agg(set)
+    classifier = {name for name, held in metric.items() if held == {"accuracy"}}
     groups = aggregates(sorted(classifier))
     family = dict(zip(metrics["intervention"], metrics["family"]))  # summaries: their derived rows' family
     return {name: family[name] for name in sheet_interventions(metrics, settings) if name in classifier or name in groups}
 
 
 class LogitReader:
-    """Logits and labels of one intervention for many runs, from results/runs/<run>/predictions/test/<family>.npz."""
+    """Logits and labels of one intervention for many runs, from each run's test-split logit file per family."""
 
-    def __init__(self, paths: list[str | Path], test_labels: np.ndarray):
-        self.paths = {(Path(path).parents[2].name, Path(path).stem): Path(path) for path in paths}
+    def __init__(self, files: dict[tuple[str, str], str | Path], test_labels: np.ndarray):
+        """`files`: (run id, family) -> that run's test-split logits of the family (see `sheets.prediction_files`)."""
+        self.paths = {key: Path(path) for key, path in files.items()}
         self.test_labels = test_labels
 
     def read(self, run_ids: list[str], family: str, intervention: str) -> tuple[np.ndarray, np.ndarray]:
@@ -160,11 +161,11 @@ def options_from(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_per_example(metrics: pd.DataFrame, membership: pd.DataFrame, reader: LogitReader, settings: dict[str, Any],
+def build_per_example(metrics: pd.DataFrame, rashomon_sets: pd.DataFrame, reader: LogitReader, settings: dict[str, Any],
                       with_selection: bool) -> PerExampleTables:
     """Tally every (set, measured intervention) once, add instances into their summaries, then tabulate."""
     options = options_from(settings)
-    sets = run_sets(membership, with_selection)
+    sets = run_sets(rashomon_sets, with_selection)
     reported = reported_interventions(metrics, settings)
     families = dict(zip(metrics["intervention"], metrics["family"]))
     groups = {name: members for name, members in aggregates(list(families)).items() if name in reported}

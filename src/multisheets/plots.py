@@ -94,7 +94,7 @@ def accuracy_label(intervention: str) -> str:
     return f"{intervention} accuracy (%)"
 
 
-def dimension_trends(metrics: pd.DataFrame, membership: pd.DataFrame, title: str) -> plt.Figure:
+def dimension_trends(metrics: pd.DataFrame, rashomon_sets: pd.DataFrame, title: str) -> plt.Figure:
     """Per dimension (columns) and intervention (rows): accuracy vs the hyperparameter's value, every seed a dot,
     the mean as a line. Runs in the dimension's Rashomon set are filled, the others hollow; the base value is
     marked "(base)"."""
@@ -109,7 +109,8 @@ def dimension_trends(metrics: pd.DataFrame, membership: pd.DataFrame, title: str
     )
     is_base = ok["dimension"].isna() | (ok["dimension"] == "")
     for column, dimension in enumerate(dimensions):
-        members = set(membership.loc[(membership["scenario"] == dimension) & membership["member"], "run_id"])
+        in_set = rashomon_sets["in_rashomon_set"] & (rashomon_sets["scenario"] == dimension)
+        members = set(rashomon_sets.loc[in_set, "run_id"])
         points = ok[is_base | (ok["dimension"] == dimension)].copy()
         base_value = str(points.loc[is_base, dimension].iloc[0]) if is_base.any() else None
         points["value"] = points[dimension].astype(str)

@@ -25,6 +25,9 @@ from multisheets.trust import worst_group_summary
 VALIDATION = ("clean", "val")  # (intervention, split) that defines the Rashomon sets
 REPORTED_SPLIT = "test"  # every sheet, curve and figure reports the test split; selection never reads it
 DESCRIPTIVE_MEASURES = ("mean", "range", "std", "iqr")
+# The metrics table's `metric` says what its `accuracy` column holds: the classifier's accuracy, the membership
+# attack's accuracy (privacy), or the calibration error (derived `ece` rows). Evaluation writes `accuracy_kind`.
+METRIC_OF_ACCURACY_KIND = {"classifier": "accuracy", "attack": "attack_accuracy"}
 
 
 def collect_metrics(metric_paths: list[str | Path], runs: pd.DataFrame) -> pd.DataFrame:
@@ -32,6 +35,8 @@ def collect_metrics(metric_paths: list[str | Path], runs: pd.DataFrame) -> pd.Da
     metrics = pd.concat([pd.read_csv(path) for path in metric_paths], ignore_index=True)
     if "accuracy_kind" not in metrics:  # only diverged runs: evaluation wrote NaN rows without metric columns
         metrics["accuracy_kind"] = np.nan
+    metrics = metrics.rename(columns={"accuracy_kind": "metric"})
+    metrics["metric"] = metrics["metric"].map(METRIC_OF_ACCURACY_KIND)  # diverged runs: NaN stays NaN
     metrics = pd.concat([metrics.assign(derived=False), derived_metrics(metrics)], ignore_index=True)
     return metrics.merge(runs.drop(columns=["status"], errors="ignore"), on="run_id", how="left")
 
@@ -54,7 +59,7 @@ def _derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
         part = metrics[metrics["intervention"].isin(instances)]
         summary = part.groupby("run_id", sort=False).agg(
             **{column: (column, "mean") for column in numeric if column in part},
-            n=("n", "max"), status=("status", "first"), accuracy_kind=("accuracy_kind", "first"))
+            n=("n", "max"), status=("status", "first"), metric=("metric", "first"))
         rows.append(summary.reset_index().assign(intervention=name, family="corruption", derived=True))
     groups = metrics[metrics["intervention"].str.startswith(GROUP_PREFIX)]
     if len(groups):
@@ -69,14 +74,14 @@ def _derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
     if "worst_class_accuracy" in clean:
         rows.append(pd.DataFrame({
             "run_id": clean["run_id"], "family": "fairness", "intervention": WORST_CLASS,
-            "accuracy": clean["worst_class_accuracy"], "accuracy_kind": "classifier", "n": clean["worst_class_n"],
+            "accuracy": clean["worst_class_accuracy"], "metric": "accuracy", "n": clean["worst_class_n"],
             "worst_class": clean["worst_class"],
             "class_gap": clean["best_class_accuracy"] - clean["worst_class_accuracy"], "status": clean["status"],
             "derived": True,
         }))
         rows.append(pd.DataFrame({
             "run_id": clean["run_id"], "family": "calibration", "intervention": ECE, "accuracy": clean["ece"],
-            "accuracy_kind": "ece", "n": clean["n"], "status": clean["status"], "derived": True,
+            "metric": "ece", "n": clean["n"], "status": clean["status"], "derived": True,
         }))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
@@ -142,7 +147,7 @@ def scenario_rows(
                 "n": int(table["n"].median()), "n_runs": len(run_ids)}
         spread = measures.accuracy_spread(accuracy)
         values = {measure: (spread[measure], np.nan, np.nan) for measure in DESCRIPTIVE_MEASURES}
-        scored = store.scores(run_ids, intervention, table) if (table["accuracy_kind"] == "classifier").all() else None
+        scored = store.scores(run_ids, intervention, table) if (table["metric"] == "accuracy").all() else None
         tau2 = np.nan
         if scored is not None:
             tau2 = uncertainty.sampling_noise_variance(*scored)
@@ -165,6 +170,13 @@ def scenario_rows(
     return rows
 
 
+def prediction_files(runs: list[dict[str, str]], paths: list[str | Path]) -> dict[tuple[str, str], Path]:
+    """(run id, family) -> logit file, from a list of ``{"run_id", "family"}`` and the files in the same order."""
+    if len(runs) != len(paths):
+        raise ValueError(f"{len(runs)} (run, family) keys for {len(paths)} prediction files")
+    return {(key["run_id"], key["family"]): Path(path) for key, path in zip(runs, paths)}
+
+
 class PredictionStore:
     """Argmax predictions and labels per (run, intervention) of the test split, read from the logit files once.
 
@@ -172,9 +184,9 @@ class PredictionStore:
     test split) or ``<intervention>#labels`` (a different labelled set); otherwise the test split's labels apply.
     """
 
-    def __init__(self, paths: list[str | Path], families: dict[str, str], test_labels: np.ndarray):
-        # results/runs/<run_id>/predictions/test/<family>.npz
-        self.paths = {(Path(path).parents[2].name, Path(path).stem): Path(path) for path in paths}
+    def __init__(self, files: dict[tuple[str, str], str | Path], families: dict[str, str], test_labels: np.ndarray):
+        """`files`: (run id, family) -> that run's test-split logits of the family (see `prediction_files`)."""
+        self.paths = {key: Path(path) for key, path in files.items()}
         self.families, self.test_labels = families, test_labels
         self.groups = aggregates(list(families))
         self.cache: dict[tuple[str, str], dict[str, np.ndarray]] = {}
@@ -244,7 +256,7 @@ class SheetTables:
     """Everything the sheet stage writes; each table is tidy (one row per observation)."""
 
     sheet: pd.DataFrame  # scenario x selection x intervention x measure: value, CI, n, n_runs (test split)
-    membership: pd.DataFrame  # scenario x run: val accuracy, status, Rashomon member, selected
+    rashomon_sets: pd.DataFrame  # scenario x run: val accuracy, status, in_rashomon_set, selected
     selection_steps: pd.DataFrame  # scenario x step: specification, split read, runs before/after
     epsilon_curves: pd.DataFrame  # scenario x epsilon x intervention: set size, range, std, disagreement
     flip_rates: pd.DataFrame  # scenario x intervention x n_flipped: fraction of examples
@@ -255,7 +267,7 @@ def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStor
                 specifications: list[Specification] | None = None) -> SheetTables:
     """Rashomon sets and selection read the validation split; everything reported reads the test split."""
     epsilon = settings["epsilon"]
-    sheet, membership, steps, curves, flips = [], [], [], [], []
+    sheet, rashomon_sets, steps, curves, flips = [], [], [], [], []
     columns = sheet_interventions(metrics, settings)
     interventions = [name for name in columns if store.has(name)]
     reported = metrics[metrics["split"] == REPORTED_SPLIT]
@@ -266,8 +278,8 @@ def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStor
         members = rashomon_members(val, epsilon)
         selected, scenario_steps = apply_selection(metrics, members, specifications or [])
         steps += [{"scenario": name, **step} for step in scenario_steps]
-        membership += [{"scenario": name, "run_id": row.run_id, "val_accuracy": row.accuracy, "status": row.status,
-                        "member": row.run_id in members, "selected": row.run_id in selected, "epsilon": epsilon}
+        rashomon_sets += [{"scenario": name, "run_id": row.run_id, "val_accuracy": row.accuracy, "status": row.status,
+                           "in_rashomon_set": row.run_id in members, "selected": row.run_id in selected, "epsilon": epsilon}
                        for row in val.itertuples()]
         for label, subset in (("rashomon", members), ("selected", selected)):
             if len(subset) and (label == "rashomon" or specifications):
@@ -284,7 +296,7 @@ def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStor
     # Diverged runs have NaN logits (argmax 0): they would show up as fake disagreement.
     trained = all_val.dropna(subset=["accuracy"])["run_id"]
     base_runs = [run for run in study_scenarios["seed"] if run in set(trained)]
-    return SheetTables(pd.DataFrame(sheet), pd.DataFrame(membership), pd.DataFrame(steps), pd.DataFrame(curves),
+    return SheetTables(pd.DataFrame(sheet), pd.DataFrame(rashomon_sets), pd.DataFrame(steps), pd.DataFrame(curves),
                        pd.DataFrame(flips), disagreement_pairs(base_runs, interventions, store))
 
 
@@ -328,13 +340,13 @@ def disagreement_pairs(run_ids: list[str], interventions: list[str], store: Pred
     return pd.DataFrame(rows, columns=["intervention", "run_a", "run_b", "disagreement"])
 
 
-def rashomon_summary(membership: pd.DataFrame) -> pd.DataFrame:
+def rashomon_summary(rashomon_sets: pd.DataFrame) -> pd.DataFrame:
     """Per scenario: runs, diverged runs (excluded), Rashomon-set size."""
-    grouped = membership.groupby("scenario", sort=False)
+    grouped = rashomon_sets.groupby("scenario", sort=False)
     return pd.DataFrame({
         "n_runs": grouped.size(),
         "n_diverged": grouped["status"].apply(lambda status: int((status == "diverged").sum())),
-        "rashomon_size": grouped["member"].sum().astype(int),
+        "rashomon_size": grouped["in_rashomon_set"].sum().astype(int),
         "selected": grouped["selected"].sum().astype(int),
     }).reset_index()
 
@@ -353,7 +365,7 @@ def to_markdown(tables: SheetTables, measures_shown: tuple[str, ...], epsilon: f
     parts = ["# Multiplicity sheet", "",
              f"Rashomon sets: runs with validation accuracy within {epsilon:g} of the scenario's best. Selection "
              "reads the validation split; every number below is measured on the test split.", "", *notes,
-             "", _markdown_table(rashomon_summary(tables.membership)), ""]
+             "", _markdown_table(rashomon_summary(tables.rashomon_sets)), ""]
     if tables.sheet.empty:
         return "\n".join(parts + ["No run is in any Rashomon set: every run diverged or has no validation accuracy, "
                                    "so there is nothing to measure.", ""])

@@ -229,3 +229,13 @@ def number_as_text_hint(value: Any) -> str:
             return ""
         return f" (YAML read {value} as text: write it with a decimal point, e.g. 1.0e-3)"
     return ""
+
+
+def run_records(runs: list[Run], dimensions: list[str]) -> list[dict[str, Any]]:
+    """One record per run for the runs table: what it varied and its value of every study dimension, for joining
+    onto the metrics. `dimension` is empty for the base setting's runs."""
+    return [
+        {"run_id": run.run_id, "setting": run.setting, "seed": run.seed, "dimension": run_dimension(run) or ""}
+        | {name: run.hyperparameters[name] for name in dimensions}
+        for run in runs
+    ]

@@ -7,7 +7,7 @@ from multisheets.sheets import collect_metrics
 
 log_to_file(snakemake.log[0])
 runs = pd.DataFrame(snakemake.params.runs)
-metrics = collect_metrics(snakemake.input, runs)
+metrics = collect_metrics(snakemake.input.metrics, runs)
 metrics.to_parquet(snakemake.output.parquet, index=False)
 metrics.to_csv(snakemake.output.csv, index=False)
 runs.to_csv(snakemake.output.runs, index=False)

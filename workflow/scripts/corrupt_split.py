@@ -2,7 +2,6 @@
 
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -13,10 +12,10 @@ from multisheets.runtime import setup_logging
 setup_logging(snakemake.log[0], snakemake.threads)
 started = time.perf_counter()
 split = snakemake.wildcards.split
-data = load_split(Path(snakemake.input[0]).parent, split)
+data = load_split(snakemake.params.data_dir, split)
 settings = snakemake.params.settings
 images = corrupted_split(
     snakemake.wildcards.corruption, data, split, settings["seed"], settings["official_dir"], settings["frost_dir"]
 )
-np.save(snakemake.output[0], images)
+np.save(snakemake.output.images, images)
 logging.info("%s %s: %s in %.1f s", split, snakemake.wildcards.corruption, images.shape, time.perf_counter() - started)

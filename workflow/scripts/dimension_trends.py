@@ -7,6 +7,6 @@ from multisheets.plots import dimension_trends, save
 
 log_to_file(snakemake.log[0])
 metrics = pd.read_parquet(snakemake.input.metrics)
-membership = pd.read_csv(snakemake.input.rashomon)
-figure = dimension_trends(metrics, membership, f"{snakemake.params.study}: accuracy per setting")
+rashomon_sets = pd.read_csv(snakemake.input.rashomon)
+figure = dimension_trends(metrics, rashomon_sets, f"{snakemake.params.study}: accuracy per setting")
 save(figure, snakemake.output.png, snakemake.output.pdf)

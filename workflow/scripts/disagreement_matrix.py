@@ -6,6 +6,6 @@ from multisheets.logfile import log_to_file
 from multisheets.plots import disagreement_matrices, save
 
 log_to_file(snakemake.log[0])
-pairs = pd.read_parquet(snakemake.input[0])
+pairs = pd.read_parquet(snakemake.input.pairs)
 figure = disagreement_matrices(pairs, f"{snakemake.params.study}: how often two seeds of the base setting disagree")
 save(figure, snakemake.output.png, snakemake.output.pdf)

@@ -1,7 +1,6 @@
 """Evaluate one training job's runs under one intervention family on one split (rules evaluate_<family>_<split>_<job>)."""
 
 import logging
-from pathlib import Path
 
 from multisheets.evaluate import evaluate_runs
 from multisheets.interrupts import exit_with_parent
@@ -16,7 +15,7 @@ exit_with_parent()
 table = evaluate_runs(
     snakemake.params.family,
     model_paths=snakemake.input.models,
-    data_dir=Path(snakemake.input.data[0]).parent,
+    data_dir=snakemake.params.data_dir,
     prediction_paths=snakemake.output.predictions,
     metric_paths=snakemake.output.metrics,
     runtime=make_runtime(runtime_settings(snakemake.config)),  # not a parameter: a new device re-evaluates nothing

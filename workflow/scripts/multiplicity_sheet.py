@@ -2,28 +2,33 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from multisheets.data import load_split
 from multisheets.logfile import log_to_file
 from multisheets.selection import parse_specifications
-from multisheets.sheets import PredictionStore, build_sheet, to_markdown, wide
+from multisheets.sheets import (
+    PredictionStore,
+    build_sheet,
+    prediction_files,
+    to_markdown,
+    wide,
+)
 from multisheets.study import seed_streams_note
 
 log_to_file(snakemake.log[0])
 settings, out = snakemake.params.sheet, snakemake.output
 metrics = pd.read_parquet(snakemake.input.metrics)
 runs = pd.read_csv(snakemake.input.runs, keep_default_na=False)
-data_dir = Path(snakemake.input.data[0]).parent
 store = PredictionStore(
-    paths=snakemake.input.predictions,
+    files=prediction_files(snakemake.params.prediction_runs, snakemake.input.predictions),
     families=dict(zip(metrics.loc[~metrics["derived"], "intervention"], metrics.loc[~metrics["derived"], "family"])),
-    test_labels=load_split(data_dir, "test", mmap=True).labels,
+    test_labels=np.load(snakemake.input.test_labels),
 )
 tables = build_sheet(metrics, runs, store, settings, parse_specifications(snakemake.params.selection))
-tables.sheet.to_parquet(out.long, index=False)
+tables.sheet.to_parquet(out.sheet, index=False)
 tables.sheet.to_csv(out.csv, index=False)
-tables.membership.to_csv(out.rashomon, index=False)
+tables.rashomon_sets.to_csv(out.rashomon, index=False)
 tables.selection_steps.to_csv(out.selection, index=False)
 tables.epsilon_curves.to_parquet(out.epsilon_curves, index=False)
 tables.flip_rates.to_parquet(out.flip_rates, index=False)

@@ -1,7 +1,6 @@
 """An extra labelled test set with this study's classes, for the shift family (rule prepare_shift)."""
 
 import logging
-from pathlib import Path
 
 import numpy as np
 
@@ -9,7 +8,7 @@ from multisheets.data import load_info, read_shift_set
 from multisheets.runtime import setup_logging
 
 setup_logging(snakemake.log[0])
-info = load_info(Path(snakemake.input.data).parent)
+info = load_info(snakemake.params.data_dir)
 shift = read_shift_set(snakemake.wildcards.name, snakemake.input.source, info, snakemake.params.download_dir)
-np.savez(snakemake.output[0], images=shift.images, labels=shift.labels)
+np.savez(snakemake.output.shift_set, images=shift.images, labels=shift.labels)
 logging.info("%s: %d images of shape %s", snakemake.wildcards.name, len(shift.labels), shift.images.shape[1:])

@@ -6,6 +6,6 @@ from multisheets.logfile import log_to_file
 from multisheets.plots import save, sheet_heatmaps
 
 log_to_file(snakemake.log[0])
-sheet = pd.read_parquet(snakemake.input[0])
+sheet = pd.read_parquet(snakemake.input.sheet)
 title = f"{snakemake.params.study}: spread over the Rashomon set (ε = {snakemake.params.epsilon:g})"
 save(sheet_heatmaps(sheet, ("range", "std", "disagreement"), title), snakemake.output.png, snakemake.output.pdf)

@@ -1,7 +1,5 @@
 """Train one job's runs in this process (rules train_<job>), restoring any run the model cache already holds."""
 
-from pathlib import Path
-
 from multisheets.interrupts import exit_with_parent
 from multisheets.model_cache import ModelCache, runs_of_outputs
 from multisheets.runtime import make_runtime, setup_logging, torch_threads
@@ -14,7 +12,7 @@ exit_with_parent()
 runs, keys = runs_of_outputs(expand_study(config), runtime_settings(config)["precision"], snakemake.output.models)
 train_batch(
     runs,
-    data_dir=Path(snakemake.input[0]).parent,
+    data_dir=snakemake.params.data_dir,
     model_paths=snakemake.output.models,
     log_paths=snakemake.output.logs,
     # How runs are trained is read from the config, not passed as a parameter: changing it retrains nothing.
