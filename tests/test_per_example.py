@@ -6,13 +6,13 @@ import pytest
 
 from multisheets import arbitrariness as arb
 from multisheets.measures import mean_pairwise_disagreement
+from multisheets.metrics_table import derived_metrics
 from multisheets.per_example import (
     LogitReader,
     build_per_example,
     reported_interventions,
     run_sets,
 )
-from multisheets.sheets import derived_metrics
 
 N, CLASSES = 8, 3
 RUNS = ["base__seed=0", "base__seed=1", "base__seed=2", "lr=0.1__seed=0", "lr=9__seed=0"]  # the last diverged

@@ -153,7 +153,7 @@ def test_diverged_base_runs_stay_out_of_the_disagreement_matrix(study):
 
 def test_summary_counts_each_image_once(tmp_path):
     """corruption_mean over two severities of the same 5 images: n is 5 and the test noise uses per-image means."""
-    from multisheets.sheets import derived_metrics
+    from multisheets.metrics_table import derived_metrics
     from multisheets.uncertainty import sampling_noise_variance
 
     labels = LABELS["test"]
@@ -188,12 +188,12 @@ def test_summary_counts_each_image_once(tmp_path):
 
 def test_worst_group_is_each_runs_lowest_group_row():
     """Per run and split: the row of its lowest group (ties: the first group stored), a diverged run a NaN row."""
-    from multisheets.sheets import derived_metrics
+    from multisheets.metrics_table import derived_metrics
 
     accuracies = {"a": [0.5, 0.25, 0.75], "b": [0.5, 0.5, 0.25], "c": [np.nan] * 3}
     metrics = pd.DataFrame([
         {"run_id": run_id, "family": "subgroups", "split": split, "intervention": f"group={group}", "n": n,
-         "accuracy": accuracy, "loss": n / 10, "accuracy_kind": "classifier",
+         "accuracy": accuracy, "loss": n / 10, "metric": "accuracy",
          "status": "diverged" if run_id == "c" else "completed"}
         for split in ("val", "test") for run_id, values in accuracies.items()
         for group, accuracy, n in zip(("old", "middle", "young"), values, (3, 4, 5))])
@@ -237,7 +237,8 @@ def test_specifications_that_would_read_test_images_are_refused():
 
 def test_a_study_whose_runs_all_diverged_gets_a_sheet_that_says_so(tmp_path):
     """Evaluation records diverged runs as NaN rows without the usual metric columns; the sheet stage survives."""
-    from multisheets.sheets import collect_metrics, to_markdown
+    from multisheets.metrics_table import collect_metrics
+    from multisheets.sheets import to_markdown
 
     paths = []
     for run_id in ("base__seed=0", "base__seed=1"):
@@ -267,15 +268,17 @@ def test_prediction_files_pair_each_file_with_its_run_and_family():
         prediction_files(runs, ["a.npz"])
 
 
-def test_metric_says_what_the_accuracy_column_holds(tmp_path):
-    from multisheets.sheets import collect_metrics
+@pytest.mark.parametrize("written", [{"metric": ["accuracy", "attack_accuracy"]},
+                                     {"accuracy_kind": ["classifier", "attack"]}], ids=["metric", "before_rename"])
+def test_metric_says_what_the_accuracy_column_holds(tmp_path, written):
+    """Evaluation writes `metric`; metric files from before the rename called it `accuracy_kind`."""
+    from multisheets.metrics_table import collect_metrics
 
     path = tmp_path / "metrics.csv"
     pd.DataFrame({"run_id": "base__seed=0", "family": ["clean", "privacy"], "split": "test",
                   "intervention": ["clean", "mia_loss"], "n": 10, "accuracy": [0.9, 0.6], "ece": [0.05, np.nan],
                   "worst_class": [3, np.nan], "worst_class_accuracy": [0.7, np.nan], "worst_class_n": [2, np.nan],
-                  "best_class_accuracy": [1.0, np.nan], "status": "completed",
-                  "accuracy_kind": ["classifier", "attack"]}).to_csv(path, index=False)
+                  "best_class_accuracy": [1.0, np.nan], "status": "completed", **written}).to_csv(path, index=False)
     metrics = collect_metrics([path], pd.DataFrame({"run_id": ["base__seed=0"], "dimension": ""}))
     held = metrics.set_index("intervention")["metric"]
     assert held.to_dict() == {"clean": "accuracy", "mia_loss": "attack_accuracy", "worst_class": "accuracy",

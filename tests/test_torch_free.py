@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-TORCH_FREE = ["multisheets.sheets", "multisheets.plots", "multisheets.logfile", "multisheets.intervention_names",
+TORCH_FREE = ["multisheets.sheets", "multisheets.metrics_table", "multisheets.plots", "multisheets.logfile", "multisheets.intervention_names",
               "multisheets.arbitrariness", "multisheets.remedies", "multisheets.per_example",
               "multisheets.per_example_plots", "multisheets.selection", "multisheets.trust"]
 # module -> modules of a later stage it must not import

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch.nn.functional as F
 
 from multisheets.checkpoint import load_model
 from multisheets.interventions import FAMILY_CLASSES, Family, Prediction
@@ -30,29 +29,30 @@ log = logging.getLogger(__name__)
 def metric_row(prediction: Prediction, num_classes: int) -> dict[str, Any]:
     """Accuracy next to loss, calibration and per-class fairness for one (run, intervention).
 
-    `n` sets the sampling-noise floor. For membership inference the re-expressed metric is the attack's
-    accuracy: it becomes `accuracy` (``accuracy_kind = attack``) and the classifier's own accuracy is kept
-    in `classifier_accuracy`.
+    `n` sets the sampling-noise floor. `metric` says what `accuracy` holds: for membership inference the
+    re-expressed metric is the attack's accuracy (``metric = attack_accuracy``) and the classifier's own
+    accuracy is kept in `classifier_accuracy`. Every number comes from `trust`'s float64 functions, the ones the
+    membership attack scores with.
     """
-    from multisheets.trust import expected_calibration_error, per_class_accuracy
+    from multisheets.trust import (expected_calibration_error, per_class_accuracy, per_example_loss,
+                                   softmax_confidence)
 
-    logits = prediction.logits.float()
-    labels = prediction.labels
-    logits_np, labels_np = logits.cpu().numpy(), labels.cpu().numpy()
-    predicted = logits.argmax(1)
-    per_class = per_class_accuracy(predicted.cpu().numpy(), labels_np, num_classes)
+    logits = prediction.logits.float().cpu().numpy()
+    labels = prediction.labels.cpu().numpy()
+    confidence, predicted = softmax_confidence(logits)
+    per_class = per_class_accuracy(predicted, labels, num_classes)
     row = {
         "intervention": prediction.intervention,
         "n": int(len(labels)),
-        "accuracy": float((predicted == labels).float().mean()),
-        "accuracy_kind": "classifier",
-        "loss": float(F.cross_entropy(logits, labels)),
-        "mean_confidence": float(logits.softmax(1).max(1).values.mean()),
-        "ece": float(expected_calibration_error(logits_np, labels_np)),
+        "accuracy": float((predicted == labels).mean()),
+        "metric": "accuracy",
+        "loss": float(per_example_loss(logits, labels).mean()),
+        "mean_confidence": float(confidence.mean()),
+        "ece": float(expected_calibration_error(logits, labels)),
         "worst_class_accuracy": float(np.nanmin(per_class)),
         "best_class_accuracy": float(np.nanmax(per_class)),
         "worst_class": int(np.nanargmin(per_class)),
-        "worst_class_n": int((labels_np == np.nanargmin(per_class)).sum()),
+        "worst_class_n": int((labels == np.nanargmin(per_class)).sum()),
     }
     if prediction.extra:  # a family's own fields; one that redefines `accuracy` keeps the classifier's apart
         if "accuracy" in prediction.extra:

@@ -24,7 +24,7 @@ MEMBERSHIP_SCORES = ("loss", "confidence")  # the per-example scores a membershi
 SHIFT_PREFIX = "shift="
 GROUP_PREFIX = "group="
 
-# Summaries the sheet stage derives from them (see `sheets.derived_metrics`).
+# Summaries the sheet stage derives from them (see `metrics_table.derived_metrics`).
 CORRUPTION_MEAN = "corruption_mean"
 WORST_CLASS = "worst_class"
 WORST_GROUP = "worst_group"

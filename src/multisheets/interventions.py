@@ -169,7 +169,7 @@ class PrivacyFamily(Family):
             attack = membership_inference(values[self.is_member], values[~self.is_member],
                                           seed=self.settings["seed"], higher_is_member=higher_is_member)
             yield Prediction(membership_name(score), logits, labels, own_labels=True,
-                             extra={"accuracy": attack["attack_accuracy"], "accuracy_kind": "attack",
+                             extra={"accuracy": attack["attack_accuracy"], "metric": "attack_accuracy",
                                     "n": int(attack["n_eval"])})
 
 

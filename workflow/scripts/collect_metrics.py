@@ -3,7 +3,7 @@
 import pandas as pd
 
 from multisheets.logfile import log_to_file
-from multisheets.sheets import collect_metrics
+from multisheets.metrics_table import collect_metrics
 
 log_to_file(snakemake.log[0])
 runs = pd.DataFrame(snakemake.params.runs)
