@@ -30,6 +30,22 @@ def test_training_key_follows_what_determines_the_weights_and_nothing_else():
     assert independent["lr=0.1__seed=0"] != common["lr=0.1__seed=0"]
 
 
+def test_adding_a_hyperparameter_at_its_neutral_value_retrains_nothing(monkeypatch):
+    """A study's code grows a hyperparameter (here `dropout`, 0 = the old behaviour): the runs that leave it at 0
+    keep their keys, so their models are restored, while a run that sets it is a new model."""
+    from multisheets import model_cache, study
+
+    (run,) = expand_study({"base": TINY, "seeds": [0]})
+    before = training_key(run, "auto")
+    monkeypatch.setitem(study.HYPERPARAMETER_DEFAULTS, "dropout", 0.0)
+    (grown,) = expand_study({"base": TINY, "seeds": [0]})
+    assert grown.hyperparameters["dropout"] == 0.0 and training_key(grown, "auto") != before  # unregistered
+    monkeypatch.setitem(model_cache.ADDED_HYPERPARAMETERS, "dropout", 0.0)
+    assert training_key(grown, "auto") == before
+    (other,) = expand_study({"base": {**TINY, "dropout": 0.1}, "seeds": [0]})
+    assert training_key(other, "auto") != before
+
+
 def test_data_fingerprint_ignores_where_the_data_lives():
     info = {"checksum": "abc", "classes": ["a", "b"], "sizes": {"train": 4}, "val_size": 2, "split_seed": 0}
     assert data_fingerprint(info | {"path": "/elsewhere"}) == data_fingerprint(info)

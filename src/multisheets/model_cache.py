@@ -28,6 +28,10 @@ from multisheets.study import Run
 
 # Bump when a change to the training code makes old models differ from what the code now trains.
 TRAINING_KEY_VERSION = 1
+# Hyperparameters added after version 1, each with the value that trains exactly as the code did before it
+# existed. At that value a hyperparameter is left out of the identity, so adding one to a study's code retrains
+# none of its models; any other value is a new model. (Add `name: neutral value` here with the new default.)
+ADDED_HYPERPARAMETERS: dict[str, Any] = {}
 KEY_LENGTH = 12  # hex digits: 48 bits, far from collisions at any study size
 
 
@@ -38,8 +42,10 @@ def _digest(value: Any) -> str:
 
 def training_identity(run: Run, precision: str) -> dict[str, Any]:
     """What determines a run's weights (its run id does not: the same setting may be named differently)."""
+    hyperparameters = {name: value for name, value in run.hyperparameters.items()
+                       if name not in ADDED_HYPERPARAMETERS or value != ADDED_HYPERPARAMETERS[name]}
     return {
-        "hyperparameters": run.hyperparameters,
+        "hyperparameters": hyperparameters,
         "seeds": run.seeds,
         "precision": precision,
         "version": TRAINING_KEY_VERSION,
