@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make run    set up .venv, then run the study in $(CONFIG) (default: the small study that runs anywhere)
 #   make test   set up .venv, then run the test suite
+#   make lint   ruff (lint + format check), snakemake --lint, snakefmt --check; make format fixes what it can
 # A GPU study: make run CONFIG=config.yaml CORES=8
 
 PYTHON ?= python3
@@ -25,10 +26,14 @@ test: $(BIN)/snakemake
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -ra
 
 lint: $(BIN)/snakemake
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check .
 
 format: $(BIN)/snakemake
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 	$(BIN)/snakefmt .
 
 clean:

@@ -43,8 +43,9 @@ def shared_rho(p0: float = P0, churn: float = TARGET_CHURN) -> float:
     return float(optimize.brentq(excess, 0.0, 0.999))
 
 
-def simulate_correctness(rng: np.random.Generator, true_accuracy: np.ndarray, n: int, noise: str,
-                         rho: float) -> np.ndarray:
+def simulate_correctness(
+    rng: np.random.Generator, true_accuracy: np.ndarray, n: int, noise: str, rho: float
+) -> np.ndarray:
     """(m, n) bool correctness of runs with the given true accuracies under a noise model."""
     m = len(true_accuracy)
     if noise == "independent":
@@ -55,8 +56,9 @@ def simulate_correctness(rng: np.random.Generator, true_accuracy: np.ndarray, n:
     return latent < special.ndtri(true_accuracy)[:, None].astype(np.float32)
 
 
-def coverage(m: int, sigma: float, noise: str, reps: int, n: int = N_TEST, seed: int = 0, k: int = 3,
-             confidence: float = 0.95) -> dict[str, float]:
+def coverage(
+    m: int, sigma: float, noise: str, reps: int, n: int = N_TEST, seed: int = 0, k: int = 3, confidence: float = 0.95
+) -> dict[str, float]:
     """Coverage of the sigma and expected-range intervals, and the rejection rate of H0: sigma = 0."""
     rng = np.random.default_rng([seed, m, int(sigma * 1e6), noise == "shared"])
     rho = shared_rho() if noise == "shared" else 0.0
@@ -71,9 +73,16 @@ def coverage(m: int, sigma: float, noise: str, reps: int, n: int = N_TEST, seed:
         covered_range += low <= normal_range_factor(k) * sigma <= high
         rejected += components.p_value < 0.05
         churn.append((correct[0] != correct[1]).mean())
-    return {"m": m, "sigma_pp": sigma * 100, "noise": noise, "reps": reps, "churn": float(np.mean(churn)),
-            "coverage_sigma": covered_sigma / reps, f"coverage_expected_range_k{k}": covered_range / reps,
-            "reject_rate": rejected / reps}
+    return {
+        "m": m,
+        "sigma_pp": sigma * 100,
+        "noise": noise,
+        "reps": reps,
+        "churn": float(np.mean(churn)),
+        "coverage_sigma": covered_sigma / reps,
+        f"coverage_expected_range_k{k}": covered_range / reps,
+        "reject_rate": rejected / reps,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,8 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the table as CSV")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    rows = [coverage(m, sigma, noise, args.reps, args.n, args.seed)
-            for noise in ("independent", "shared") for sigma in (0.0025, 0.01, 0.0) for m in (5, 10, 20)]
+    rows = [
+        coverage(m, sigma, noise, args.reps, args.n, args.seed)
+        for noise in ("independent", "shared")
+        for sigma in (0.0025, 0.01, 0.0)
+        for m in (5, 10, 20)
+    ]
     table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"{time.perf_counter() - started:.0f} s")

@@ -4,7 +4,8 @@
 Each family's data is loaded once (timed apart: a job pays it once for all its runs), then every model is
 evaluated and its logits and metrics written, exactly as `multisheets.evaluate.evaluate_runs` does. Models come
 from --models (a folder searched for model.pt and model-<key>.pt, e.g. results/runs or train_throughput.py's
---work) or are trained here with the fast preset. Corrupted test sets are generated here first (timed apart: a study generates them once).
+--work) or are trained here with the fast preset. Corrupted test sets are generated here first (timed apart: a
+study generates them once).
 """
 
 import argparse
@@ -32,9 +33,11 @@ from train_throughput import DEFAULT_DATA, FAST_SMOKE, fast_base, peak_mib, reso
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 FAMILIES = ("clean", "corruption", "adversarial", "privacy")
-SMOKE = {"corruption": {"types": ["gaussian_noise", "fog"], "severities": [1, 3]},
-         "adversarial": {"n": 50, "steps": 2, "linf_eps": [2], "l2_eps": [0.25]},
-         "privacy": {"n": 100}}
+SMOKE = {
+    "corruption": {"types": ["gaussian_noise", "fog"], "severities": [1, 3]},
+    "adversarial": {"n": 50, "steps": 2, "linf_eps": [2], "l2_eps": [0.25]},
+    "privacy": {"n": 100},
+}
 
 
 def family_settings(family: str, smoke: bool, batch_size: int) -> dict:
@@ -52,8 +55,14 @@ def train_models(data_dir: Path, out: Path, n: int, runtime, smoke: bool) -> lis
 
     runs = expand_study({"base": fast_base(FAST_SMOKE if smoke else None), "seeds": list(range(n))})
     paths = [out / run.run_id / "model.pt" for run in runs]
-    train_batch(runs, data_dir, [str(p) for p in paths], [str(p.with_suffix(".json")) for p in paths], runtime,
-                show_progress=False)
+    train_batch(
+        runs,
+        data_dir,
+        [str(p) for p in paths],
+        [str(p.with_suffix(".json")) for p in paths],
+        runtime,
+        show_progress=False,
+    )
     return paths
 
 
@@ -74,15 +83,22 @@ def bench_family(family: str, args, data_dir: Path, models: list[Path], work: Pa
     per_model = []
     for index, model in enumerate(models):
         out = work / "eval" / f"m{index}"
-        evaluate = partial(evaluate_model, sets, family, str(model), str(out / f"{family}.npz"),
-                           str(out / f"{family}.csv"), runtime)
+        evaluate = partial(
+            evaluate_model, sets, family, str(model), str(out / f"{family}.npz"), str(out / f"{family}.csv"), runtime
+        )
         per_model.append(timed(device, evaluate)[0])
     # the first model pays one-off costs (cuDNN autotuning, lazy initialisation): report it apart
     steady = per_model[1:] or per_model
     result = {
-        "family": family, "device": name, "interventions": len(sets.shapes()), "images": sum(sets.shapes().values()),
-        "prepare_s": prepare_seconds, "load_s": load_seconds, "first_model_s": per_model[0],
-        "s_per_model": float(np.mean(steady)), "models": len(models),
+        "family": family,
+        "device": name,
+        "interventions": len(sets.shapes()),
+        "images": sum(sets.shapes().values()),
+        "prepare_s": prepare_seconds,
+        "load_s": load_seconds,
+        "first_model_s": per_model[0],
+        "s_per_model": float(np.mean(steady)),
+        "models": len(models),
         "peak_gpu_mib": peak_mib(device),  # while evaluating the last model, the family's data loaded
     }
     del sets  # free the device before the next family loads
@@ -95,7 +111,10 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("--data", help=f"prepared data dir, ImageFolder folder/archive, or 'synthetic' (default {DEFAULT_DATA})")
-    add("--models", help="folder searched for model.pt and model-<key>.pt files (default: train --train-models fast models here)")
+    add(
+        "--models",
+        help="folder searched for model.pt and model-<key>.pt files (default: train --train-models fast models here)",
+    )
     add("--train-models", type=int, default=2, help="fast-preset models to train when --models is not given")
     add("--max-models", type=int, default=4, help="evaluate at most this many models (default 4)")
     add("--families", default=",".join(FAMILIES), help=f"comma-separated (default {','.join(FAMILIES)})")
@@ -115,8 +134,11 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work) if args.work else Path(tmp)
         data_dir = resolve_data(args.data, work, args.val_size)
-        models = sorted(Path(args.models).rglob("model*.pt")) if args.models else \
-            train_models(data_dir, work / "models", args.train_models, runtime, args.smoke)
+        models = (
+            sorted(Path(args.models).rglob("model*.pt"))
+            if args.models
+            else train_models(data_dir, work / "models", args.train_models, runtime, args.smoke)
+        )
         models = models[: args.max_models]
         if not models:
             parser.error(f"no model.pt or model-<key>.pt under {args.models}")
@@ -124,8 +146,10 @@ def main(argv=None) -> None:
     table = pd.DataFrame(rows)
     table["date"], table["torch"], table["data"] = date.today().isoformat(), torch.__version__, args.data
     print(table.drop(columns=["date", "torch", "data"]).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    print(f"all families: {table['s_per_model'].sum():.2f} s per model (steady state), "
-          f"{table['load_s'].sum():.1f} s of loading per job")
+    print(
+        f"all families: {table['s_per_model'].sum():.2f} s per model (steady state), "
+        f"{table['load_s'].sum():.1f} s of loading per job"
+    )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)

@@ -33,13 +33,32 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".gpu" / "cifar10-jpeg.tar.gz"  # where gpu_session.sh expects your copy (git-ignored)
 FAST_PRESET = ROOT / "config" / "cifar10-fast.yaml"
 METHODS = ("fast", "airbench", "standard", "naive")
-GPU_DEFAULTS = {"data": str(DEFAULT_DATA), "models": 8, "standard_models": 2, "epochs": 5, "model": "resnet18",
-                "device": "auto"}
+GPU_DEFAULTS = {
+    "data": str(DEFAULT_DATA),
+    "models": 8,
+    "standard_models": 2,
+    "epochs": 5,
+    "model": "resnet18",
+    "device": "auto",
+}
 FAST_SMOKE = {"width": 4, "epochs": 1, "batch_size": 256}  # the fast preset shrunk for CPU smoke runs
-SMOKE_DEFAULTS = {"data": "synthetic", "models": 2, "standard_models": 2, "epochs": 1, "model": "cnn", "width": 4,
-                  "device": "cpu", **{f"fast_{key}": value for key, value in FAST_SMOKE.items()}}
-SYNTHETIC = {"source": "synthetic", "path": "", "val_size": 500, "split_seed": 0,
-             "synthetic": {"train_per_class": 200, "test_per_class": 50}}
+SMOKE_DEFAULTS = {
+    "data": "synthetic",
+    "models": 2,
+    "standard_models": 2,
+    "epochs": 1,
+    "model": "cnn",
+    "width": 4,
+    "device": "cpu",
+    **{f"fast_{key}": value for key, value in FAST_SMOKE.items()},
+}
+SYNTHETIC = {
+    "source": "synthetic",
+    "path": "",
+    "val_size": 500,
+    "split_seed": 0,
+    "synthetic": {"train_per_class": 200, "test_per_class": 50},
+}
 EVAL_BATCH = 1024
 NAN = float("nan")
 
@@ -81,14 +100,17 @@ def row(method: str, device: str, status: str, n=0, seconds=0.0, accuracies=(), 
     acc, ok = np.asarray(accuracies, dtype=float), status == "ok" and n > 0
     per_model = np.asarray(per_model, dtype=float)
     return {
-        "method": method, "device": device, "models": n,
+        "method": method,
+        "device": device,
+        "models": n,
         "s_per_model": seconds / n if ok else NAN,
         "models_per_hour": 3600 * n / seconds if ok else NAN,
         "first_model_s": per_model[0] if len(per_model) else NAN,
         "steady_s_per_model": per_model[1:].mean() if len(per_model) > 1 else NAN,
         "test_acc_mean": acc.mean() if ok else NAN,
         "test_acc_std": acc.std(ddof=1) if ok and len(acc) > 1 else NAN,
-        "peak_gpu_mib": peak, "status": status,
+        "peak_gpu_mib": peak,
+        "status": status,
     }
 
 
@@ -96,8 +118,11 @@ def resolve_data(source: str, work: Path, val_size: int) -> Path:
     """A prepared directory as it is; `synthetic` or an ImageFolder folder/archive prepared once into `work`/data."""
     if source != "synthetic" and (Path(source) / "dataset.json").exists():
         return Path(source)
-    config = SYNTHETIC if source == "synthetic" else {
-        "source": "imagefolder", "path": str(Path(source).resolve()), "val_size": val_size, "split_seed": 0}
+    config = (
+        SYNTHETIC
+        if source == "synthetic"
+        else {"source": "imagefolder", "path": str(Path(source).resolve()), "val_size": val_size, "split_seed": 0}
+    )
     out = work / "data"  # reused when an earlier run with the same --work prepared the same source
     if (out / "dataset.json").exists() and all(load_info(out)[k] == config[k] for k in ("source", "path", "val_size")):
         return out
@@ -113,20 +138,37 @@ def bench_ours(args, data_dir: Path, work: Path, device: str, name: str, recipe:
     from multisheets.train import train_batch
 
     runtime = make_runtime({"device": device, "compile": args.compile})
-    base, n = (fast_hyperparameters(args), args.models) if recipe == "fast" else (hyperparameters(args),
-                                                                                    args.standard_models)
+    base, n = (
+        (fast_hyperparameters(args), args.models) if recipe == "fast" else (hyperparameters(args), args.standard_models)
+    )
     runs = expand_study({"base": base, "seeds": list(range(n))})
     paths = [work / f"ours-{recipe}" / run.run_id for run in runs]
-    seconds, summaries = timed(device, lambda: train_batch(
-        runs, data_dir, [str(p / "model.pt") for p in paths], [str(p / "train_log.json") for p in paths], runtime,
-        show_progress=False))
+    seconds, summaries = timed(
+        device,
+        lambda: train_batch(
+            runs,
+            data_dir,
+            [str(p / "model.pt") for p in paths],
+            [str(p / "train_log.json") for p in paths],
+            runtime,
+            show_progress=False,
+        ),
+    )
     test = load_split(data_dir, "test")
     images, labels = device_images(test.images, runtime), torch.from_numpy(test.labels).to(runtime.device)
     models = (load_model(path / "model.pt", runtime)[0] for path in paths)  # one at a time
     accuracies = [float((predict(model, images, runtime).argmax(1) == labels).float().mean()) for model in models]
     method = f"ours {recipe} ({base['model']}" + (", compile)" if args.compile else ")")
-    return row(method, name, "ok", len(runs), seconds, accuracies, peak_mib(device),
-               [summary["wall_seconds"] for summary in summaries])
+    return row(
+        method,
+        name,
+        "ok",
+        len(runs),
+        seconds,
+        accuracies,
+        peak_mib(device),
+        [summary["wall_seconds"] for summary in summaries],
+    )
 
 
 class ArrayDataset(torch.utils.data.Dataset):
@@ -166,14 +208,23 @@ def naive_worker(args) -> None:
     seeds = derive_seeds(args.seed, hp)
     info, device = load_info(args.data), torch.device(args.device)
     normalize = T.Normalize(info["mean"], info["std"])
-    train_tf = T.Compose([T.RandomCrop(info["image_shape"][0], padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
-                          normalize])
+    train_tf = T.Compose(
+        [T.RandomCrop(info["image_shape"][0], padding=4), T.RandomHorizontalFlip(), T.ToTensor(), normalize]
+    )
     eval_tf = T.Compose([T.ToTensor(), normalize])
     common = {"num_workers": args.workers, "pin_memory": device.type == "cuda", "persistent_workers": args.workers > 0}
-    train_loader = DataLoader(ArrayDataset(args.data, "train", train_tf), batch_size=hp["batch_size"], shuffle=True,
-                              drop_last=True, generator=torch.Generator().manual_seed(seeds["data_seed"]), **common)
-    val_loader, test_loader = (DataLoader(ArrayDataset(args.data, split, eval_tf), batch_size=EVAL_BATCH, **common)
-                               for split in ("val", "test"))
+    train_loader = DataLoader(
+        ArrayDataset(args.data, "train", train_tf),
+        batch_size=hp["batch_size"],
+        shuffle=True,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(seeds["data_seed"]),
+        **common,
+    )
+    val_loader, test_loader = (
+        DataLoader(ArrayDataset(args.data, split, eval_tf), batch_size=EVAL_BATCH, **common)
+        for split in ("val", "test")
+    )
 
     torch.manual_seed(seeds["init_seed"])
     model = build_model(hp["model"], len(info["classes"]), [0.0] * 3, [1.0] * 3, hp["width"]).to(device)
@@ -199,9 +250,27 @@ def naive_worker(args) -> None:
 def bench_naive(args, data_dir: Path, device: str, name: str) -> dict:
     seconds, accuracies, peaks = 0.0, [], []
     for seed in range(args.standard_models):
-        command = [sys.executable, str(Path(__file__).resolve()), "--naive-worker", "--data", str(data_dir),
-                   "--seed", str(seed), "--device", device, "--model", args.model, "--epochs", str(args.epochs),
-                   "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--workers", str(args.workers)]
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--naive-worker",
+            "--data",
+            str(data_dir),
+            "--seed",
+            str(seed),
+            "--device",
+            device,
+            "--model",
+            args.model,
+            "--epochs",
+            str(args.epochs),
+            "--batch-size",
+            str(args.batch_size),
+            "--lr",
+            str(args.lr),
+            "--workers",
+            str(args.workers),
+        ]
         command += ["--width", str(args.width)] if args.width else []
         started = time.perf_counter()
         done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
@@ -209,8 +278,15 @@ def bench_naive(args, data_dir: Path, device: str, name: str) -> dict:
         result = json.loads(done.stdout.strip().splitlines()[-1])
         accuracies.append(result["test_accuracy"])
         peaks.append(result["peak_gpu_mib"])
-    return row(f"naive ({args.model}, DataLoader x{args.workers}, fp32)", name, "ok", args.standard_models, seconds,
-               accuracies, max(peaks))
+    return row(
+        f"naive ({args.model}, DataLoader x{args.workers}, fp32)",
+        name,
+        "ok",
+        args.standard_models,
+        seconds,
+        accuracies,
+        max(peaks),
+    )
 
 
 def bench_airbench(args, data_dir: Path, device: str, name: str) -> dict:
@@ -219,9 +295,15 @@ def bench_airbench(args, data_dir: Path, device: str, name: str) -> dict:
     airbench reads ./cifar10/{train,test}.pt (its default train loader already at import) and downloads CIFAR-10
     where they are missing, so we write our arrays there, in a temporary working directory, first."""
     info = load_info(data_dir)
-    status = ("not installed" if importlib.util.find_spec("airbench") is None else "needs CUDA" if device != "cuda"
-              else "needs 10-class 32x32 data" if len(info["classes"]) != 10 or info["image_shape"] != [32, 32, 3]
-              else "ok")
+    status = (
+        "not installed"
+        if importlib.util.find_spec("airbench") is None
+        else "needs CUDA"
+        if device != "cuda"
+        else "needs 10-class 32x32 data"
+        if len(info["classes"]) != 10 or info["image_shape"] != [32, 32, 3]
+        else "ok"
+    )
     if status != "ok":
         return row("airbench94", name, status)
     home = os.getcwd()
@@ -231,8 +313,14 @@ def bench_airbench(args, data_dir: Path, device: str, name: str) -> dict:
             Path("cifar10").mkdir()
             for split in ("train", "test"):
                 data = load_split(data_dir, split)
-                torch.save({"images": torch.from_numpy(data.images), "labels": torch.from_numpy(data.labels),
-                            "classes": info["classes"]}, f"cifar10/{split}.pt")
+                torch.save(
+                    {
+                        "images": torch.from_numpy(data.images),
+                        "labels": torch.from_numpy(data.labels),
+                        "classes": info["classes"],
+                    },
+                    f"cifar10/{split}.pt",
+                )
 
             def train_all():
                 import airbench  # its default train loader reads ./cifar10/train.pt at import
@@ -260,17 +348,24 @@ def show(table: pd.DataFrame) -> str:
     def number(value, spec):
         return format(value, spec) if np.isfinite(value) else "-"
 
-    return pd.DataFrame({
-        "method": table["method"], "epochs": table["epochs"], "device": table["device"], "models": table["models"],
-        "s/model": [number(v, ".2f") for v in table["s_per_model"]],
-        "first s": [number(v, ".2f") for v in table["first_model_s"]],
-        "steady s/model": [number(v, ".2f") for v in table["steady_s_per_model"]],
-        "models/hour": [number(v, ".1f") for v in table["models_per_hour"]],
-        "test accuracy": [f"{m:.4f}" + (f" ± {s:.4f}" if np.isfinite(s) else "") if np.isfinite(m) else "-"
-                          for m, s in zip(table["test_acc_mean"], table["test_acc_std"])],
-        "peak GPU MiB": [number(v, ".0f") for v in table["peak_gpu_mib"]],
-        "status": table["status"],
-    }).to_string(index=False)
+    return pd.DataFrame(
+        {
+            "method": table["method"],
+            "epochs": table["epochs"],
+            "device": table["device"],
+            "models": table["models"],
+            "s/model": [number(v, ".2f") for v in table["s_per_model"]],
+            "first s": [number(v, ".2f") for v in table["first_model_s"]],
+            "steady s/model": [number(v, ".2f") for v in table["steady_s_per_model"]],
+            "models/hour": [number(v, ".1f") for v in table["models_per_hour"]],
+            "test accuracy": [
+                f"{m:.4f}" + (f" ± {s:.4f}" if np.isfinite(s) else "") if np.isfinite(m) else "-"
+                for m, s in zip(table["test_acc_mean"], table["test_acc_std"])
+            ],
+            "peak GPU MiB": [number(v, ".0f") for v in table["peak_gpu_mib"]],
+            "status": table["status"],
+        }
+    ).to_string(index=False)
 
 
 def parse(argv=None):
@@ -319,12 +414,13 @@ def main(argv=None) -> None:
     benches = {
         "fast": (f"ours fast ({fast['model']})", lambda: bench_ours(args, data_dir, work, device, name, "fast")),
         "airbench": ("airbench94", lambda: bench_airbench(args, data_dir, device, name)),
-        "standard": (f"ours standard ({args.model})",
-                     lambda: bench_ours(args, data_dir, work, device, name, "standard")),
+        "standard": (
+            f"ours standard ({args.model})",
+            lambda: bench_ours(args, data_dir, work, device, name, "standard"),
+        ),
         "naive": (f"naive ({args.model})", lambda: bench_naive(args, data_dir, device, name)),
     }
-    recipe = {"fast": fast, "airbench": {"model": "airbench94", "epochs": 9.9}, "standard": standard,
-              "naive": standard}
+    recipe = {"fast": fast, "airbench": {"model": "airbench94", "epochs": 9.9}, "standard": standard, "naive": standard}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work) if args.work else Path(tmp)
@@ -344,8 +440,14 @@ def main(argv=None) -> None:
             if device == "cuda":
                 torch.cuda.empty_cache()  # hand what one method cached to the next (naive runs in other processes)
     table = pd.DataFrame(rows)
-    setup = {"date": date.today().isoformat(), "data": args.data, **{f"n_{k}": v for k, v in info["sizes"].items()},
-             "compile": args.compile, "workers": args.workers, "torch": torch.__version__}
+    setup = {
+        "date": date.today().isoformat(),
+        "data": args.data,
+        **{f"n_{k}": v for k, v in info["sizes"].items()},
+        "compile": args.compile,
+        "workers": args.workers,
+        "torch": torch.__version__,
+    }
     for key, value in setup.items():
         table[key] = value
     print("\n" + "  ".join(f"{key} {value}" for key, value in setup.items()))

@@ -122,7 +122,9 @@ def sheet_predictions():
 
 def job_gpus():
     """GPUs of a training/evaluation job: none when the study trains on the CPU."""
-    return config["resources"]["gpu"] if runtime_settings(config)["device"] != "cpu" else 0
+    return (
+        config["resources"]["gpu"] if runtime_settings(config)["device"] != "cpu" else 0
+    )
 
 
 def job_threads():

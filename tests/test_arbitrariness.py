@@ -22,7 +22,7 @@ def binary_channel_capacity(a, b):
     with u = W^-1 (H(row_0), H(row_1))."""
     channel = np.array([[1 - a, a], [b, 1 - b]])
     u = np.linalg.solve(channel, entropy_bits(channel))
-    return np.log2((2.0 ** -u).sum())
+    return np.log2((2.0**-u).sum())
 
 
 def mutual_information_bits(weights, channel):
@@ -89,7 +89,7 @@ def test_nearly_identical_runs_converge_and_agree_with_a_general_optimiser():
     for example in range(4):
         channel = probs[:, example]
 
-        def negative(z):
+        def negative(z, channel=channel):
             weights = np.exp(z - z.max())
             return -mutual_information_bits(weights / weights.sum(), channel)
 
@@ -108,8 +108,10 @@ def test_viable_prediction_range_brute_force():
     rng = np.random.default_rng(2)
     probs = rng.dirichlet(np.ones(4), size=(6, 20))  # (R, N, C)
     classes = rng.integers(0, 4, size=20)
-    expected = [max(probs[r, i, classes[i]] for r in range(6)) - min(probs[r, i, classes[i]] for r in range(6))
-                for i in range(20)]
+    expected = [
+        max(probs[r, i, classes[i]] for r in range(6)) - min(probs[r, i, classes[i]] for r in range(6))
+        for i in range(20)
+    ]
     assert arb.viable_prediction_range(probs, classes) == pytest.approx(expected)
     # hand case: the true class gets 0.9, 0.6 and 0.2 from three runs
     probs = np.array([[[0.1, 0.9]], [[0.4, 0.6]], [[0.8, 0.2]]])

@@ -11,9 +11,7 @@ from multisheets.attacks import fgsm, pgd, robust_predictions
 
 N_CLASSES = 4
 N_TEST = 1000
-COLOURS = torch.tensor(
-    [[0.75, 0.35, 0.35], [0.35, 0.75, 0.35], [0.35, 0.35, 0.75], [0.65, 0.65, 0.35]]
-)
+COLOURS = torch.tensor([[0.75, 0.35, 0.35], [0.35, 0.75, 0.35], [0.35, 0.35, 0.75], [0.65, 0.65, 0.35]])
 
 
 def make_data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,7 +188,12 @@ def test_autocast_bf16(setup):
     assert (adv - x).abs().max() <= 8 / 255 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
     assert abs(accuracy(model, adv, y) - accuracy(model, ref, y)) <= 0.1
     logits = robust_predictions(
-        model, x, y, attack="pgd_linf", batch_size=50, autocast_dtype=torch.bfloat16,
+        model,
+        x,
+        y,
+        attack="pgd_linf",
+        batch_size=50,
+        autocast_dtype=torch.bfloat16,
         **{k: v for k, v in kw.items() if k != "norm"},
     )
     assert logits.dtype == torch.float32 and logits.shape == (100, N_CLASSES)
@@ -236,10 +239,19 @@ def test_pgd_agrees_with_torchattacks(setup, norm, eps, random_start, tol):
     model, images, labels = setup
     steps, alpha = 20, 2.5 * eps / 20
     cls = torchattacks.PGD if norm == "linf" else torchattacks.PGDL2
-    theirs = _ta_accuracy(model, images, labels, cls(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start))
+    theirs = _ta_accuracy(
+        model, images, labels, cls(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start)
+    )
     ours = robust_accuracy(
-        model, images, labels, f"pgd_{norm}", eps=eps, step_size=alpha, steps=steps,
-        random_start=random_start, generator=torch.Generator().manual_seed(0),
+        model,
+        images,
+        labels,
+        f"pgd_{norm}",
+        eps=eps,
+        step_size=alpha,
+        steps=steps,
+        random_start=random_start,
+        generator=torch.Generator().manual_seed(0),
     )
     print(f"pgd_{norm} eps={eps:.4f} random_start={random_start}: ours={ours:.4f} torchattacks={theirs:.4f}")
     assert abs(ours - theirs) <= tol

@@ -28,8 +28,12 @@ def test_translation_is_a_reflect_padded_shift_of_at_most_padding(padding):
     out = translate(images, padding, torch.Generator().manual_seed(3))
     offsets = set()
     for image, source in zip(out, padded):
-        (match,) = [(dy, dx) for dy in range(2 * padding + 1) for dx in range(2 * padding + 1)
-                    if torch.equal(source[:, dy : dy + 10, dx : dx + 10], image)]
+        (match,) = [
+            (dy, dx)
+            for dy in range(2 * padding + 1)
+            for dx in range(2 * padding + 1)
+            if torch.equal(source[:, dy : dy + 10, dx : dx + 10], image)
+        ]
         offsets.add(match)
     assert len(offsets) > 5  # per-example offsets, not one shift for the batch
 

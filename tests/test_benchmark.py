@@ -17,7 +17,10 @@ def test_smoke_run_writes_one_row_per_method(tmp_path):
     out = tmp_path / "t.csv"
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--smoke", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     table = pd.read_csv(out).set_index("method", drop=False)
@@ -52,7 +55,10 @@ def test_eval_smoke_run_times_every_family(tmp_path):
     out = tmp_path / "e.csv"
     done = subprocess.run(
         [sys.executable, str(EVAL_SCRIPT), "--smoke", "--out", str(out), "--train-models", "2"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     table = pd.read_csv(out).set_index("family")

@@ -7,8 +7,11 @@ from multisheets.checkpoint import FIELDS, checkpoint_of, load_model, read_check
 from multisheets.models import build_model
 
 INFO = {"classes": ["a", "b", "c"], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
-SUMMARY = {"run_id": "base__seed=0", "status": "completed",
-           "hyperparameters": {"model": "cnn", "width": 4, "tta": "flip"}}
+SUMMARY = {
+    "run_id": "base__seed=0",
+    "status": "completed",
+    "hyperparameters": {"model": "cnn", "width": 4, "tta": "flip"},
+}
 
 
 def test_checkpoint_round_trip_keeps_field_order_and_rebuilds_the_model(tmp_path, cpu):

@@ -47,12 +47,20 @@ def training_keys(config: dict) -> dict[str, str]:
 # Training keys name every trained model: a change to how a study's hyperparameters resolve would retrain
 # every user's models. Pinned from the code before the config's defaults were given a single source.
 SMOKE_TRAINING_KEYS = {
-    "base__seed=0": "512b3bf6a5fc", "base__seed=1": "63512ad7dfb9", "base__seed=2": "a0a077c24f52",
-    "lr=0.02__seed=0": "33e478a50f85", "lr=0.02__seed=1": "93fe2a7d1b77", "lr=0.02__seed=2": "90099d7d1ac9",
-    "lr=0.1__seed=0": "6fe108773d3d", "lr=0.1__seed=1": "d2256d3f2144", "lr=0.1__seed=2": "9544e4956fbd",
-    "weight_decay=0__seed=0": "d6e1b569d79c", "weight_decay=0__seed=1": "f11c9dc3fb97",
+    "base__seed=0": "512b3bf6a5fc",
+    "base__seed=1": "63512ad7dfb9",
+    "base__seed=2": "a0a077c24f52",
+    "lr=0.02__seed=0": "33e478a50f85",
+    "lr=0.02__seed=1": "93fe2a7d1b77",
+    "lr=0.02__seed=2": "90099d7d1ac9",
+    "lr=0.1__seed=0": "6fe108773d3d",
+    "lr=0.1__seed=1": "d2256d3f2144",
+    "lr=0.1__seed=2": "9544e4956fbd",
+    "weight_decay=0__seed=0": "d6e1b569d79c",
+    "weight_decay=0__seed=1": "f11c9dc3fb97",
     "weight_decay=0__seed=2": "014815796653",
-    "weight_decay=0.005__seed=0": "2b2c0352a1d1", "weight_decay=0.005__seed=1": "9d7cf0c01438",
+    "weight_decay=0.005__seed=0": "2b2c0352a1d1",
+    "weight_decay=0.005__seed=1": "9d7cf0c01438",
     "weight_decay=0.005__seed=2": "3c9a61137d74",
 }
 # (number of runs, digest of every run's key) of each study shipped with the workflow
@@ -132,28 +140,29 @@ LIBRARY_ENUMS = {
 
 # Schema defaults -> the library's default for the same key, where the library has one (functions also called
 # directly, not only by the workflow, which passes every value explicitly).
-LIBRARY_DEFAULTS = {
-    f"{HYPERPARAMETERS}/{name}": value for name, value in HYPERPARAMETER_DEFAULTS.items()
-} | {
-    f"properties/{name}": value for name, value in STUDY_DEFAULTS.items()
-} | {
-    f"properties/runtime/properties/{name}": value for name, value in RUNTIME_DEFAULTS.items()
-} | {
-    f"properties/data/properties/synthetic/properties/{name}": default_of(data.make_synthetic, name)
-    for name in ("num_classes", "image_size", "train_per_class", "test_per_class", "seed")
-} | {
-    "properties/evaluate/properties/batch_size": inference.EVAL_BATCH_SIZE,
-    "properties/interventions/properties/corruption/properties/types": list(corruptions.CORRUPTIONS),
-    "properties/interventions/properties/corruption/properties/severities": list(corruptions.SEVERITIES),
-    "properties/interventions/properties/adversarial/properties/restarts": default_of(attacks.pgd, "restarts"),
-    "properties/interventions/properties/privacy/properties/seed": default_of(trust.membership_inference, "seed"),
-    "properties/sheet/properties/confidence": default_of(uncertainty.variance_components, "confidence"),
-    "properties/sheet/properties/capacity_tolerance": default_of(arbitrariness.rashomon_capacity, "tolerance"),
-    "properties/sheet/properties/capacity_max_iterations": default_of(arbitrariness.rashomon_capacity,
-                                                                      "max_iterations"),
-    "properties/selection/items/properties/metric": Specification.metric,
-    "properties/selection/items/properties/split": Specification.split,
-}
+LIBRARY_DEFAULTS = (
+    {f"{HYPERPARAMETERS}/{name}": value for name, value in HYPERPARAMETER_DEFAULTS.items()}
+    | {f"properties/{name}": value for name, value in STUDY_DEFAULTS.items()}
+    | {f"properties/runtime/properties/{name}": value for name, value in RUNTIME_DEFAULTS.items()}
+    | {
+        f"properties/data/properties/synthetic/properties/{name}": default_of(data.make_synthetic, name)
+        for name in ("num_classes", "image_size", "train_per_class", "test_per_class", "seed")
+    }
+    | {
+        "properties/evaluate/properties/batch_size": inference.EVAL_BATCH_SIZE,
+        "properties/interventions/properties/corruption/properties/types": list(corruptions.CORRUPTIONS),
+        "properties/interventions/properties/corruption/properties/severities": list(corruptions.SEVERITIES),
+        "properties/interventions/properties/adversarial/properties/restarts": default_of(attacks.pgd, "restarts"),
+        "properties/interventions/properties/privacy/properties/seed": default_of(trust.membership_inference, "seed"),
+        "properties/sheet/properties/confidence": default_of(uncertainty.variance_components, "confidence"),
+        "properties/sheet/properties/capacity_tolerance": default_of(arbitrariness.rashomon_capacity, "tolerance"),
+        "properties/sheet/properties/capacity_max_iterations": default_of(
+            arbitrariness.rashomon_capacity, "max_iterations"
+        ),
+        "properties/selection/items/properties/metric": Specification.metric,
+        "properties/selection/items/properties/split": Specification.split,
+    }
+)
 
 
 def test_every_schema_enum_has_a_library_counterpart():
@@ -184,8 +193,9 @@ def test_library_values_within_the_schema_bounds():
     runtime, train = schema_node("properties/runtime/properties"), schema_node("properties/train/properties")
     for name in RUNTIME_DEFAULTS:
         restriction = {key: value for key, value in runtime[name].items() if key not in ("default", "description")}
-        assert {key: value for key, value in train[name].items()
-                if key not in ("deprecated", "description")} == restriction
+        assert {
+            key: value for key, value in train[name].items() if key not in ("deprecated", "description")
+        } == restriction
 
 
 def test_every_runtime_key_reaches_the_library():
@@ -193,6 +203,7 @@ def test_every_runtime_key_reaches_the_library():
 
 
 # --- runtime keys under `train`, their place before `runtime` ---------------------------------------------------
+
 
 def test_runtime_keys_left_under_train_are_used_with_a_warning_naming_the_new_place():
     config = {"train": {"runs_per_job": 4, "device": "cpu", "precision": "fp32"}, "runtime": dict(RUNTIME_DEFAULTS)}

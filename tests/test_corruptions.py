@@ -18,14 +18,22 @@ from multisheets.corruptions import (
     CORRUPTIONS,
     DETERMINISTIC,
     STANDARD,
+    blur,
     corrupt,
     generate,
     load_official,
     severity_rng,
 )
-from multisheets.corruptions import blur
-from multisheets.corruptions._ops import clipped_zoom_matrix, disk_kernel, hsv_to_rgb, magick_kernel_width
-from multisheets.corruptions._ops import magick_motion_taps, motion_blur_kernel, rgb_to_hsv, sum_shifted
+from multisheets.corruptions._ops import (
+    clipped_zoom_matrix,
+    disk_kernel,
+    hsv_to_rgb,
+    magick_kernel_width,
+    magick_motion_taps,
+    motion_blur_kernel,
+    rgb_to_hsv,
+    sum_shifted,
+)
 from multisheets.corruptions.frost import FROST_FILES
 
 # shared/ sits beside the repository checkout.

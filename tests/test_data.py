@@ -5,11 +5,17 @@ import tarfile
 
 import numpy as np
 import pytest
+from helpers import write_imagefolder
 from PIL import Image
 
-from helpers import write_imagefolder
 from multisheets.data import (
-    DataError, LabelledImages, _decode, make_synthetic, prepare, read_imagefolder, split_validation,
+    DataError,
+    LabelledImages,
+    _decode,
+    make_synthetic,
+    prepare,
+    read_imagefolder,
+    split_validation,
 )
 
 
@@ -67,8 +73,12 @@ def test_imagefolder_errors_name_the_problem(tmp_path):
 
 
 def test_prepare_writes_arrays_and_description(tmp_path):
-    config = {"source": "synthetic", "val_size": 6, "split_seed": 0,
-              "synthetic": {"num_classes": 3, "image_size": 8, "train_per_class": 10, "test_per_class": 4}}
+    config = {
+        "source": "synthetic",
+        "val_size": 6,
+        "split_seed": 0,
+        "synthetic": {"num_classes": 3, "image_size": 8, "train_per_class": 10, "test_per_class": 4},
+    }
     info = prepare(config, tmp_path)
     assert info["sizes"] == {"train": 24, "val": 6, "test": 12}
     assert np.load(tmp_path / "val_images.npy").shape == (6, 8, 8, 3)
@@ -132,7 +142,7 @@ def test_what_an_image_folder_holds_is_read_as_a_user_expects(tmp_path, caplog):
 
 
 def test_sixteen_bit_png_keeps_its_values(tmp_path):
-    grey = (np.arange(16, dtype=np.uint16).reshape(4, 4) * 4000)  # up to 60,000 of 65,535
+    grey = np.arange(16, dtype=np.uint16).reshape(4, 4) * 4000  # up to 60,000 of 65,535
     path = tmp_path / "deep.png"
     Image.fromarray(grey).save(path)  # a 16-bit greyscale PNG
     decoded = _decode(tmp_path, "deep.png", path.read_bytes())

@@ -25,8 +25,13 @@ def test_metric_row_on_hand_made_predictions():
 @pytest.fixture(scope="module")
 def trained(data_dir, cpu, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    runs = expand_study({"base": {"model": "cnn", "width": 4, "epochs": 1, "batch_size": 32},
-                         "dimensions": {"lr": [1e12]}, "seeds": [0]})
+    runs = expand_study(
+        {
+            "base": {"model": "cnn", "width": 4, "epochs": 1, "batch_size": 32},
+            "dimensions": {"lr": [1e12]},
+            "seeds": [0],
+        }
+    )
     models = [str(out / run.run_id / "model.pt") for run in runs]
     train_batch(runs, data_dir, models, [str(out / run.run_id / "log.json") for run in runs], cpu, False)
     return out, runs, models
@@ -40,8 +45,9 @@ def test_evaluate_writes_float16_logits_and_tidy_metrics(trained, data_dir, cpu)
     assert list(table.columns[:4]) == ["run_id", "family", "split", "intervention"]
     base = table[table["run_id"] == "base__seed=0"].set_index("intervention")
     assert base.loc["clean", "n"] == 80 and base.loc["clean", "split"] == "test"
-    on_val = evaluate_runs("clean", models[:1], data_dir, [str(out / "val.npz")], [str(out / "val.csv")], cpu,
-                           split="val")
+    on_val = evaluate_runs(
+        "clean", models[:1], data_dir, [str(out / "val.npz")], [str(out / "val.csv")], cpu, split="val"
+    )
     assert on_val.loc[0, "split"] == "val" and on_val.loc[0, "n"] == 60  # the selection split's own images
     with np.load(predictions[0]) as archive:
         logits = dict(archive)

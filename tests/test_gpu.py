@@ -13,25 +13,48 @@ from multisheets.train import train_batch
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
-FAST = {"model": "fastnet", "width": 8, "recipe": "fast", "epochs": 8, "batch_size": 32, "lr": 1.5, "momentum": 0.85,
-        "weight_decay": 0.00133, "schedule": "triangle", "warmup_epochs": 1, "label_smoothing": 0.2,
-        "augment": "translate2_altflip", "tta": "flip_translate"}
-ATTACK = {"n": 40, "seed": 0, "fgsm_eps": [2], "linf_eps": [2], "l2_eps": [0.25], "steps": 3,
-          "step_size_factor": 2.5, "restarts": 1, "batch_size": 20}
+FAST = {
+    "model": "fastnet",
+    "width": 8,
+    "recipe": "fast",
+    "epochs": 8,
+    "batch_size": 32,
+    "lr": 1.5,
+    "momentum": 0.85,
+    "weight_decay": 0.00133,
+    "schedule": "triangle",
+    "warmup_epochs": 1,
+    "label_smoothing": 0.2,
+    "augment": "translate2_altflip",
+    "tta": "flip_translate",
+}
+ATTACK = {
+    "n": 40,
+    "seed": 0,
+    "fgsm_eps": [2],
+    "linf_eps": [2],
+    "l2_eps": [0.25],
+    "steps": 3,
+    "step_size_factor": 2.5,
+    "restarts": 1,
+    "batch_size": 20,
+}
 
 
 def train_and_attack(base, data_dir, runtime, out):
     runs = expand_study({"base": base, "seeds": [0]})
     model = out / "model.pt"
     (summary,) = train_batch(runs, data_dir, [str(model)], [str(out / "log.json")], runtime, show_progress=False)
-    evaluate_runs("adversarial", [str(model)], data_dir, [str(out / "adv.npz")], [str(out / "adv.csv")], runtime,
-                  ATTACK)
+    evaluate_runs(
+        "adversarial", [str(model)], data_dir, [str(out / "adv.npz")], [str(out / "adv.csv")], runtime, ATTACK
+    )
     with np.load(out / "adv.npz") as archive:
         return summary, torch.load(model, weights_only=True)["state_dict"], dict(archive)
 
 
-@pytest.mark.parametrize("base", [FAST, {"model": "resnet18", "width": 8, "epochs": 2, "batch_size": 32}],
-                         ids=["fastnet", "resnet18"])
+@pytest.mark.parametrize(
+    "base", [FAST, {"model": "resnet18", "width": 8, "epochs": 2, "batch_size": 32}], ids=["fastnet", "resnet18"]
+)
 def test_deterministic_switch_gives_bit_identical_reruns(base, data_dir, tmp_path):
     runtime = make_runtime({"device": "cuda", "deterministic": True})
     try:

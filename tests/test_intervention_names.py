@@ -27,12 +27,33 @@ def test_names_read_as_the_workflow_writes_them():
 
 
 def test_headline_interventions_keep_the_summaries_and_two_smallest_pgd_budgets():
-    all_names = ["clean", "corruption=fog/severity=1", "corruption_mean", "fgsm/eps=1/255", "pgd_linf/eps=1/255",
-                 "pgd_linf/eps=2/255", "pgd_linf/eps=8/255", "mia_loss", "mia_confidence", "shift=x", "group=a",
-                 "worst_group", "worst_class", "ece"]
+    all_names = [
+        "clean",
+        "corruption=fog/severity=1",
+        "corruption_mean",
+        "fgsm/eps=1/255",
+        "pgd_linf/eps=1/255",
+        "pgd_linf/eps=2/255",
+        "pgd_linf/eps=8/255",
+        "mia_loss",
+        "mia_confidence",
+        "shift=x",
+        "group=a",
+        "worst_group",
+        "worst_class",
+        "ece",
+    ]
     assert names.headline_interventions(all_names) == [
-        "clean", "corruption_mean", "pgd_linf/eps=1/255", "pgd_linf/eps=2/255", "mia_loss", "shift=x", "worst_group",
-        "worst_class", "ece"]
+        "clean",
+        "corruption_mean",
+        "pgd_linf/eps=1/255",
+        "pgd_linf/eps=2/255",
+        "mia_loss",
+        "shift=x",
+        "worst_group",
+        "worst_class",
+        "ece",
+    ]
 
 
 def test_every_family_has_a_place_in_the_sheet_order():

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from helpers import write_imagefolder
+
 from multisheets.data import DataError, load_info, load_split, make_synthetic, prepare, read_shift_set
 from multisheets.evaluate import evaluate_runs
 from multisheets.intervention_names import aggregates, format_eps
@@ -13,8 +13,9 @@ from multisheets.train import train_batch
 
 
 def train_one(data_dir, cpu, out, **base):
-    runs = expand_study({"base": {"model": "cnn", "width": 8, "batch_size": 32, "warmup_epochs": 0, **base},
-                         "seeds": [0]})
+    runs = expand_study(
+        {"base": {"model": "cnn", "width": 8, "batch_size": 32, "warmup_epochs": 0, **base}, "seeds": [0]}
+    )
     model = out / "model.pt"
     train_batch(runs, data_dir, [str(model)], [str(out / "log.json")], cpu, show_progress=False)
     return model
@@ -26,8 +27,17 @@ def trained(data_dir, cpu, tmp_path_factory):
 
 
 def evaluate(family, model, data_dir, cpu, out, settings, inputs=None, split="test"):
-    table = evaluate_runs(family, [str(model)], data_dir, [str(out / f"{family}.npz")], [str(out / f"{family}.csv")],
-                          cpu, settings, inputs, split)
+    table = evaluate_runs(
+        family,
+        [str(model)],
+        data_dir,
+        [str(out / f"{family}.npz")],
+        [str(out / f"{family}.csv")],
+        cpu,
+        settings,
+        inputs,
+        split,
+    )
     with np.load(out / f"{family}.npz") as archive:
         return table.set_index("intervention"), dict(archive)
 
@@ -41,10 +51,16 @@ def test_corrupted_sets_are_deterministic_in_official_layout(data_dir):
 
 
 def synthetic_dir(directory, val_size, train_per_class, test_per_class, seed):
-    synthetic = {"num_classes": 4, "image_size": 16, "train_per_class": train_per_class,
-                 "test_per_class": test_per_class, "seed": seed}
-    prepare({"source": "synthetic", "path": "", "val_size": val_size, "split_seed": 0, "synthetic": synthetic},
-            directory)
+    synthetic = {
+        "num_classes": 4,
+        "image_size": 16,
+        "train_per_class": train_per_class,
+        "test_per_class": test_per_class,
+        "seed": seed,
+    }
+    prepare(
+        {"source": "synthetic", "path": "", "val_size": val_size, "split_seed": 0, "synthetic": synthetic}, directory
+    )
     return directory
 
 
@@ -57,21 +73,41 @@ def larger_test_dir(tmp_path_factory):
 def test_accuracy_falls_with_corruption_severity(larger_test_dir, cpu, tmp_path):
     model = train_one(larger_test_dir, cpu, tmp_path, epochs=6, lr=0.05)
     test = load_split(larger_test_dir, "test")
-    names = ["gaussian_noise", "shot_noise", "impulse_noise", "contrast", "fog", "brightness", "defocus_blur", "pixelate"]
+    names = [
+        "gaussian_noise",
+        "shot_noise",
+        "impulse_noise",
+        "contrast",
+        "fog",
+        "brightness",
+        "defocus_blur",
+        "pixelate",
+    ]
     inputs = []
     for name in names:
         np.save(tmp_path / f"{name}.npy", corrupted_split(name, test, "test", seed=0))
         inputs.append(str(tmp_path / f"{name}.npy"))
     table, logits = evaluate("corruption", model, larger_test_dir, cpu, tmp_path, {"severities": [1, 5]}, inputs)
     assert "corruption=contrast/severity=5" in logits and len(table) == 2 * len(names)
-    falls = [table.loc[f"corruption={name}/severity=5", "accuracy"] < table.loc[f"corruption={name}/severity=1", "accuracy"]
-             for name in names]
+    falls = [
+        table.loc[f"corruption={name}/severity=5", "accuracy"] < table.loc[f"corruption={name}/severity=1", "accuracy"]
+        for name in names
+    ]
     assert sum(falls) >= 6, table["accuracy"]  # "for most corruptions": blur barely touches smooth toy images
 
 
 def test_adversarial_accuracy_does_not_rise_with_eps(trained, data_dir, cpu, tmp_path):
-    settings = {"n": 50, "seed": 0, "fgsm_eps": [4], "linf_eps": [0, 2, 8, 32], "l2_eps": [0.5], "steps": 5,
-                "step_size_factor": 2.5, "restarts": 1, "batch_size": 25}
+    settings = {
+        "n": 50,
+        "seed": 0,
+        "fgsm_eps": [4],
+        "linf_eps": [0, 2, 8, 32],
+        "l2_eps": [0.5],
+        "steps": 5,
+        "step_size_factor": 2.5,
+        "restarts": 1,
+        "batch_size": 25,
+    }
     table, logits = evaluate("adversarial", trained, data_dir, cpu, tmp_path, settings)
     curve = [table.loc[f"pgd_linf/eps={eps}/255", "accuracy"] for eps in (0, 2, 8, 32)]
     assert all(later <= earlier + 1e-9 for earlier, later in zip(curve, curve[1:])) and curve[-1] < curve[0]
@@ -82,7 +118,9 @@ def test_adversarial_accuracy_does_not_rise_with_eps(trained, data_dir, cpu, tmp
 
 
 def test_eps_names_read_like_papers():
-    assert format_eps(0.5, "linf") == "0.5/255" and format_eps(8, "linf") == "8/255" and format_eps(0.25, "l2") == "0.25"
+    assert (
+        format_eps(0.5, "linf") == "0.5/255" and format_eps(8, "linf") == "8/255" and format_eps(0.25, "l2") == "0.25"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +131,9 @@ def tiny_train_dir(tmp_path_factory):
 
 def test_membership_inference_detects_memorisation_only(tiny_train_dir, data_dir, cpu, tmp_path):
     settings = {"n": 40, "seed": 0}
-    overfit = train_one(tiny_train_dir, cpu, tmp_path / "overfit", epochs=60, lr=0.05, augment="none",
-                        weight_decay=0.0, batch_size=8)
+    overfit = train_one(
+        tiny_train_dir, cpu, tmp_path / "overfit", epochs=60, lr=0.05, augment="none", weight_decay=0.0, batch_size=8
+    )
     table, _ = evaluate("privacy", overfit, tiny_train_dir, cpu, tmp_path / "overfit", settings)
     assert table.loc["mia_loss", "accuracy"] >= 0.7 and (table["metric"] == "attack_accuracy").all()
     # A model trained on other data never saw these "members": the attack is near chance.
@@ -131,7 +170,9 @@ def test_aggregates_group_severities():
 def test_subgroups_give_one_intervention_per_group(trained, data_dir, cpu, tmp_path):
     test = load_split(data_dir, "test")
     groups = tmp_path / "groups.csv"
-    groups.write_text("index,group\n" + "".join(f"{i},{'even' if i % 2 == 0 else 'odd'}\n" for i in range(len(test.labels))))
+    groups.write_text(
+        "index,group\n" + "".join(f"{i},{'even' if i % 2 == 0 else 'odd'}\n" for i in range(len(test.labels)))
+    )
     table, logits = evaluate("subgroups", trained, data_dir, cpu, tmp_path, {}, [str(groups)])
     assert set(table.index) == {"group=even", "group=odd"} and table["n"].sum() == len(test.labels)
     with np.load(tmp_path / "subgroups.npz") as archive:
@@ -149,9 +190,22 @@ def test_test_time_augmentation_is_what_every_family_evaluates(data_dir, cpu, tm
     from multisheets.checkpoint import load_model
     from multisheets.inference import device_images, predict
 
-    model_path = train_one(data_dir, cpu, tmp_path, model="fastnet", width=4, recipe="fast", epochs=8, lr=1.5,
-                           momentum=0.85, schedule="triangle", warmup_epochs=1, label_smoothing=0.2,
-                           augment="translate2_altflip", tta="flip_translate")
+    model_path = train_one(
+        data_dir,
+        cpu,
+        tmp_path,
+        model="fastnet",
+        width=4,
+        recipe="fast",
+        epochs=8,
+        lr=1.5,
+        momentum=0.85,
+        schedule="triangle",
+        warmup_epochs=1,
+        label_smoothing=0.2,
+        augment="translate2_altflip",
+        tta="flip_translate",
+    )
     table, logits = evaluate("clean", model_path, data_dir, cpu, tmp_path, {})
     model, _ = load_model(model_path, cpu)
     assert model.tta == "flip_translate"
@@ -161,8 +215,17 @@ def test_test_time_augmentation_is_what_every_family_evaluates(data_dir, cpu, tm
     without = predict(model, test, cpu).half().numpy()
     assert np.array_equal(logits["clean"], with_tta) and not np.allclose(logits["clean"], without, atol=1e-2)
 
-    settings = {"n": 40, "seed": 0, "fgsm_eps": [], "linf_eps": [0, 16], "l2_eps": [], "steps": 3,
-                "step_size_factor": 2.5, "restarts": 1, "batch_size": 20}
+    settings = {
+        "n": 40,
+        "seed": 0,
+        "fgsm_eps": [],
+        "linf_eps": [0, 16],
+        "l2_eps": [],
+        "steps": 3,
+        "step_size_factor": 2.5,
+        "restarts": 1,
+        "batch_size": 20,
+    }
     table, _ = evaluate("adversarial", model_path, data_dir, cpu, tmp_path, settings)
     assert table.loc["pgd_linf/eps=16/255", "accuracy"] < table.loc["pgd_linf/eps=0/255", "accuracy"]
     assert torch.isfinite(torch.tensor(table["accuracy"].to_numpy())).all()
@@ -170,9 +233,18 @@ def test_test_time_augmentation_is_what_every_family_evaluates(data_dir, cpu, tm
 
 def test_the_selection_split_never_reads_test_images(trained, data_dir, cpu, tmp_path):
     """On split=val every family scores validation images: the sheets' test images stay unseen by selection."""
-    val, test = load_split(data_dir, "val"), load_split(data_dir, "test")
-    settings = {"n": 30, "seed": 0, "fgsm_eps": [2], "linf_eps": [], "l2_eps": [], "steps": 1,
-                "step_size_factor": 2.5, "restarts": 1, "batch_size": 30}
+    val = load_split(data_dir, "val")
+    settings = {
+        "n": 30,
+        "seed": 0,
+        "fgsm_eps": [2],
+        "linf_eps": [],
+        "l2_eps": [],
+        "steps": 1,
+        "step_size_factor": 2.5,
+        "restarts": 1,
+        "batch_size": 30,
+    }
     table, _ = evaluate("adversarial", trained, data_dir, cpu, tmp_path, settings, split="val")
     with np.load(tmp_path / "adversarial.npz") as archive:
         indices = archive["fgsm/eps=2/255#indices"]
@@ -180,7 +252,7 @@ def test_the_selection_split_never_reads_test_images(trained, data_dir, cpu, tmp
     # privacy: non-members come from the evaluated split (the second half of the stored labels)
     table, _ = evaluate("privacy", trained, data_dir, cpu, tmp_path, {"n": len(val.labels), "seed": 0}, split="val")
     with np.load(tmp_path / "privacy.npz") as archive:
-        nonmember_labels = archive["mia_loss#labels"][len(val.labels):]
+        nonmember_labels = archive["mia_loss#labels"][len(val.labels) :]
     assert sorted(nonmember_labels) == sorted(val.labels)
     # corruptions of the val split draw from their own stream, not the test split's
     from multisheets.corruptions import generate

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 
 import numpy as np
@@ -156,9 +155,7 @@ def test_flip_counts_ties_and_single_run():
     preds = np.array([[0, 0, 5], [0, 1, 6], [1, 2, 7], [1, 3, 8]])
     # example 0: 0 0 1 1 (tied modes) -> 2; example 1: all distinct -> 3; example 2: all distinct -> 3
     np.testing.assert_array_equal(m.flip_counts(preds), [2, 3, 3])
-    np.testing.assert_allclose(
-        m.flip_rate_distribution(preds).to_numpy(), [0, 0, 1 / 3, 2 / 3]
-    )
+    np.testing.assert_allclose(m.flip_rate_distribution(preds).to_numpy(), [0, 0, 1 / 3, 2 / 3])
     one = m.flip_rate_distribution(PREDS[:1])
     assert list(one.index) == [0] and one.iloc[0] == 1.0
 

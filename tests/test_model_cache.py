@@ -66,13 +66,17 @@ def test_an_interrupted_write_leaves_no_file(tmp_path):
 
 
 def test_a_full_disk_is_named_as_such(tmp_path):
-    message = saving_failed(tmp_path / "model.pt", RuntimeError("[enforce fail at inline_container.cc:778] . unexpected pos"))
+    message = saving_failed(
+        tmp_path / "model.pt", RuntimeError("[enforce fail at inline_container.cc:778] . unexpected pos")
+    )
     assert "MiB free" in message and "full disk" in message and "model.pt" in message
 
 
 def paths(root: Path, runs, keys):
-    return ([str(root / run.run_id / f"model-{key}.pt") for run, key in zip(runs, keys)],
-            [str(root / run.run_id / f"train_log-{key}.json") for run, key in zip(runs, keys)])
+    return (
+        [str(root / run.run_id / f"model-{key}.pt") for run, key in zip(runs, keys)],
+        [str(root / run.run_id / f"train_log-{key}.json") for run, key in zip(runs, keys)],
+    )
 
 
 def test_a_job_restores_cached_runs_and_trains_only_the_others(data_dir, cpu, tmp_path):

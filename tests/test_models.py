@@ -106,8 +106,14 @@ def test_predict_can_skip_test_time_augmentation_and_restores_it():
 
 
 # Modules whose CUDA backward has no deterministic kernel (torch.use_deterministic_algorithms raises on them).
-NONDETERMINISTIC_ON_CUDA = (torch.nn.AdaptiveAvgPool2d, torch.nn.AdaptiveMaxPool2d, torch.nn.AvgPool3d,
-                            torch.nn.MaxPool3d, torch.nn.ReflectionPad2d, torch.nn.ReplicationPad2d)
+NONDETERMINISTIC_ON_CUDA = (
+    torch.nn.AdaptiveAvgPool2d,
+    torch.nn.AdaptiveMaxPool2d,
+    torch.nn.AvgPool3d,
+    torch.nn.MaxPool3d,
+    torch.nn.ReflectionPad2d,
+    torch.nn.ReplicationPad2d,
+)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "cnn", "fastnet"])

@@ -18,8 +18,15 @@ N, CLASSES = 8, 3
 RUNS = ["base__seed=0", "base__seed=1", "base__seed=2", "lr=0.1__seed=0", "lr=9__seed=0"]  # the last diverged
 FOG = ["corruption=fog/severity=1", "corruption=fog/severity=3"]
 PGD = "pgd_linf/eps=1/255"
-SETTINGS = {"instances": False, "seed": 0, "ensemble_sizes": [1, 2, 8], "abstention_thresholds": [0.0, 0.6, 1.0],
-            "arbitrary_self_consistency": 0.5, "capacity_tolerance": 1e-6, "capacity_max_iterations": 2000}
+SETTINGS = {
+    "instances": False,
+    "seed": 0,
+    "ensemble_sizes": [1, 2, 8],
+    "abstention_thresholds": [0.0, 0.6, 1.0],
+    "arbitrary_self_consistency": 0.5,
+    "capacity_tolerance": 1e-6,
+    "capacity_max_iterations": 2000,
+}
 TEST_LABELS = np.array([0, 1, 2, 0, 1, 2, 0, 1])
 PGD_INDICES = np.array([1, 4, 6])
 
@@ -30,17 +37,30 @@ def study(tmp_path):
     logits, logit_files, rows = {}, {}, []
     for run in RUNS:
         diverged = run.startswith("lr=9")
-        files = {"clean": {"clean": (N,)}, "corruption": {name: (N,) for name in FOG},
-                 "adversarial": {PGD: (3,)}, "privacy": {"mia_loss": (4,)}}
+        files = {
+            "clean": {"clean": (N,)},
+            "corruption": {name: (N,) for name in FOG},
+            "adversarial": {PGD: (3,)},
+            "privacy": {"mia_loss": (4,)},
+        }
         for family, interventions in files.items():
             arrays = {}
             for name, (n,) in interventions.items():
                 values = np.full((n, CLASSES), np.nan) if diverged else rng.normal(scale=2.0, size=(n, CLASSES))
                 arrays[name] = logits[run, name] = values.astype(np.float16)
                 accuracy = np.nan if diverged else float(np.mean(values.argmax(1) == labels_of(name)))
-                rows.append({"run_id": run, "family": family, "intervention": name, "split": "test", "n": n,
-                             "accuracy": accuracy, "status": "diverged" if diverged else "completed",
-                             "metric": np.nan if diverged else ("attack_accuracy" if family == "privacy" else "accuracy")})
+                rows.append(
+                    {
+                        "run_id": run,
+                        "family": family,
+                        "intervention": name,
+                        "split": "test",
+                        "n": n,
+                        "accuracy": accuracy,
+                        "status": "diverged" if diverged else "completed",
+                        "metric": np.nan if diverged else ("attack_accuracy" if family == "privacy" else "accuracy"),
+                    }
+                )
             if family == "adversarial":
                 arrays[f"{PGD}#indices"] = PGD_INDICES
             if family == "privacy":
@@ -51,10 +71,21 @@ def study(tmp_path):
             logit_files[run, family] = path
     metrics = pd.DataFrame(rows)
     metrics = pd.concat([metrics.assign(derived=False), derived_metrics(metrics)], ignore_index=True)
-    rashomon_sets = pd.DataFrame([
-        {"scenario": "seed", "run_id": run, "in_rashomon_set": True, "selected": run != "base__seed=1"} for run in RUNS[:3]
-    ] + [{"scenario": "lr", "run_id": run, "in_rashomon_set": run != "lr=9__seed=0", "selected": run == "lr=0.1__seed=0"}
-         for run in RUNS])
+    rashomon_sets = pd.DataFrame(
+        [
+            {"scenario": "seed", "run_id": run, "in_rashomon_set": True, "selected": run != "base__seed=1"}
+            for run in RUNS[:3]
+        ]
+        + [
+            {
+                "scenario": "lr",
+                "run_id": run,
+                "in_rashomon_set": run != "lr=9__seed=0",
+                "selected": run == "lr=0.1__seed=0",
+            }
+            for run in RUNS
+        ]
+    )
     return metrics, rashomon_sets, LogitReader(logit_files, TEST_LABELS), logits
 
 
@@ -73,10 +104,15 @@ def table_value(table, **where):
 def test_sets_are_the_reported_rashomon_sets_and_survivors(study):
     _, rashomon_sets, _, _ = study
     assert run_sets(rashomon_sets, with_selection=False) == [
-        ("seed", "rashomon", tuple(RUNS[:3])), ("lr", "rashomon", tuple(RUNS[:4]))]
+        ("seed", "rashomon", tuple(RUNS[:3])),
+        ("lr", "rashomon", tuple(RUNS[:4])),
+    ]
     assert run_sets(rashomon_sets, with_selection=True) == [
-        ("seed", "rashomon", tuple(RUNS[:3])), ("seed", "selected", ("base__seed=0", "base__seed=2")),
-        ("lr", "rashomon", tuple(RUNS[:4])), ("lr", "selected", ("lr=0.1__seed=0",))]
+        ("seed", "rashomon", tuple(RUNS[:3])),
+        ("seed", "selected", ("base__seed=0", "base__seed=2")),
+        ("lr", "rashomon", tuple(RUNS[:4])),
+        ("lr", "selected", ("lr=0.1__seed=0",)),
+    ]
 
 
 def test_interventions_are_the_sheet_columns_that_score_the_classifier(study):
@@ -97,10 +133,13 @@ def test_summaries_count_every_corrupted_copy_as_one_example(study):
     consistency = arb.self_consistency(counts)
     capacity, _ = arb.rashomon_capacity(probs, tolerance=1e-6, max_iterations=2000)
     plurality = arb.plurality_class(counts, probs.mean(axis=0))
-    expected = {"rashomon_capacity": capacity.mean(),
-                "viable_range_true": arb.viable_prediction_range(probs, labels).mean(),
-                "viable_range_predicted": arb.viable_prediction_range(probs, plurality).mean(),
-                "self_consistency": consistency.mean(), "arbitrary": (consistency <= 0.5).mean()}
+    expected = {
+        "rashomon_capacity": capacity.mean(),
+        "viable_range_true": arb.viable_prediction_range(probs, labels).mean(),
+        "viable_range_predicted": arb.viable_prediction_range(probs, plurality).mean(),
+        "self_consistency": consistency.mean(),
+        "arbitrary": (consistency <= 0.5).mean(),
+    }
     key = {"scenario": "lr", "selection": "rashomon", "intervention": "corruption=fog"}
     for measure, value in expected.items():
         assert table_value(tables.measures, **key, measure=measure) == pytest.approx(value, rel=1e-5)
@@ -109,11 +148,16 @@ def test_summaries_count_every_corrupted_copy_as_one_example(study):
     covered = arb.agreement(counts) >= 0.6
     assert table_value(tables.abstention, **key, threshold=0.6, measure="coverage") == pytest.approx(covered.mean())
     assert table_value(tables.abstention, **key, threshold=0.6, measure="selective_accuracy") == pytest.approx(
-        (plurality == labels)[covered].mean())
+        (plurality == labels)[covered].mean()
+    )
     churn = mean_pairwise_disagreement(stacked.astype(np.float32).argmax(axis=2))
     assert table_value(tables.ensembles, **key, ensemble_size=1, measure="churn") == pytest.approx(churn)
-    ecdf = tables.ecdf[(tables.ecdf["intervention"] == "corruption=fog") & (tables.ecdf["scenario"] == "lr")
-                       & (tables.ecdf["selection"] == "rashomon") & (tables.ecdf["measure"] == "self_consistency")]
+    ecdf = tables.ecdf[
+        (tables.ecdf["intervention"] == "corruption=fog")
+        & (tables.ecdf["scenario"] == "lr")
+        & (tables.ecdf["selection"] == "rashomon")
+        & (tables.ecdf["measure"] == "self_consistency")
+    ]
     assert ecdf["share_at_most"].tolist() == pytest.approx([(consistency <= t).mean() for t in ecdf["threshold"]])
 
 
@@ -124,10 +168,12 @@ def test_attacks_score_their_subset_and_clean_matches_the_sheet_disagreement(stu
     probs = arb.softmax(np.stack([logits[run, PGD] for run in runs]), np.float64)
     key = {"scenario": "seed", "selection": "rashomon"}
     assert table_value(tables.measures, **key, intervention=PGD, measure="viable_range_true") == pytest.approx(
-        arb.viable_prediction_range(probs, TEST_LABELS[PGD_INDICES]).mean(), rel=1e-5)
+        arb.viable_prediction_range(probs, TEST_LABELS[PGD_INDICES]).mean(), rel=1e-5
+    )
     preds = np.stack([logits[run, "clean"] for run in runs]).astype(np.float32).argmax(axis=2)
     assert 1 - table_value(tables.measures, **key, intervention="clean", measure="self_consistency") == pytest.approx(
-        mean_pairwise_disagreement(preds))
+        mean_pairwise_disagreement(preds)
+    )
     assert "selected" not in set(tables.measures["selection"])
 
 
@@ -145,7 +191,8 @@ def test_single_run_set_has_capacity_one_and_no_consistency(study):
     metrics, rashomon_sets, reader, _ = study
     measures = build_per_example(metrics, rashomon_sets, reader, SETTINGS, with_selection=True).measures
     single = measures[(measures["scenario"] == "lr") & (measures["selection"] == "selected")].set_index(
-        ["intervention", "measure"])["value"]
+        ["intervention", "measure"]
+    )["value"]
     assert single["clean", "rashomon_capacity"] == 1.0 and single["clean", "viable_range_true"] == 0.0
     assert np.isnan(single["clean", "self_consistency"]) and np.isnan(single["clean", "arbitrary"])
 
@@ -163,14 +210,22 @@ def test_attacks_get_per_example_measures_but_no_remedies(study):
     tables = build_per_example(metrics, rashomon_sets, reader, SETTINGS, with_selection=False)
     assert PGD in set(tables.measures["intervention"]) and PGD in set(tables.ecdf["intervention"])
     assert PGD not in set(tables.ensembles["intervention"]) and PGD not in set(tables.abstention["intervention"])
-    assert "clean" in set(tables.ensembles["intervention"]) and "corruption_mean" in set(tables.abstention["intervention"])
+    assert "clean" in set(tables.ensembles["intervention"]) and "corruption_mean" in set(
+        tables.abstention["intervention"]
+    )
 
 
 def test_no_run_in_any_set_gives_empty_tables_with_their_columns(study):
     metrics, rashomon_sets, reader, _ = study
-    tables = build_per_example(metrics, rashomon_sets.assign(in_rashomon_set=False, selected=False), reader, SETTINGS, True)
-    assert tables.measures.empty and list(tables.ensembles.columns)[-4:] == ["ensemble_size", "n_ensembles",
-                                                                             "measure", "value"]
+    tables = build_per_example(
+        metrics, rashomon_sets.assign(in_rashomon_set=False, selected=False), reader, SETTINGS, True
+    )
+    assert tables.measures.empty and list(tables.ensembles.columns)[-4:] == [
+        "ensemble_size",
+        "n_ensembles",
+        "measure",
+        "value",
+    ]
 
 
 def test_figures_have_a_row_per_scenario_and_say_when_there_is_nothing_to_plot(study):
@@ -179,8 +234,11 @@ def test_figures_have_a_row_per_scenario_and_say_when_there_is_nothing_to_plot(s
     metrics, rashomon_sets, reader, _ = study
     tables = build_per_example(metrics, rashomon_sets, reader, SETTINGS, with_selection=True)
     families = metrics.drop_duplicates("intervention").set_index("intervention")["family"]
-    panels = {per_example_distributions: (tables.ecdf, 4), ensemble_sizes: (tables.ensembles, 3),
-              abstention_tradeoff: (tables.abstention, 3)}
+    panels = {
+        per_example_distributions: (tables.ecdf, 4),
+        ensemble_sizes: (tables.ensembles, 3),
+        abstention_tradeoff: (tables.abstention, 3),
+    }
     for plot, (table, columns) in panels.items():
         figure = plot(table, families, "t")
         assert len(figure.axes) == 2 * columns  # scenarios seed and lr; the selected runs are not drawn

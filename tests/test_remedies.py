@@ -103,8 +103,10 @@ def test_abstention_by_hand():
     mean_probs = np.full((5, 3), 1 / 3)
     mean_probs[2] = [0.2, 0.5, 0.3]  # the 0-1 tie of x2 goes to class 1 (right)
     thresholds = [0.0, 0.5, 0.75, 1.0]
-    table = {(row["threshold"], row["measure"]): row["value"]
-             for row in abstention_rows(abstention_tally(counts, mean_probs, labels, thresholds), 5, thresholds)}
+    table = {
+        (row["threshold"], row["measure"]): row["value"]
+        for row in abstention_rows(abstention_tally(counts, mean_probs, labels, thresholds), 5, thresholds)
+    }
     # plurality votes: 0, 0, 1, 2, 1 -> right on x0, x2, x3, x4; disagreement 1 - SC: 0, 1/2, 2/3, 1/2, 5/6
     assert table[0.0, "coverage"] == 1.0 and table[0.0, "selective_accuracy"] == pytest.approx(4 / 5)
     assert table[0.0, "residual_disagreement"] == pytest.approx(mean_pairwise_disagreement(preds))
@@ -116,10 +118,14 @@ def test_abstention_by_hand():
 
 def test_abstention_with_nothing_covered_or_a_single_run():
     counts = arb.vote_counts(np.array([[0, 1], [1, 0]]), 2)  # two runs disagreeing everywhere
-    table = {(row["threshold"], row["measure"]): row["value"]
-             for row in abstention_rows(abstention_tally(counts, np.full((2, 2), 0.5), np.array([0, 0]), [1.0]), 2, [1.0])}
+    table = {
+        (row["threshold"], row["measure"]): row["value"]
+        for row in abstention_rows(abstention_tally(counts, np.full((2, 2), 0.5), np.array([0, 0]), [1.0]), 2, [1.0])
+    }
     assert table[1.0, "coverage"] == 0.0 and np.isnan(table[1.0, "selective_accuracy"])
     single = arb.vote_counts(np.array([[0, 1]]), 2)
-    table = {row["measure"]: row["value"] for row in
-             abstention_rows(abstention_tally(single, np.full((2, 2), 0.5), np.array([0, 0]), [1.0]), 2, [1.0])}
+    table = {
+        row["measure"]: row["value"]
+        for row in abstention_rows(abstention_tally(single, np.full((2, 2), 0.5), np.array([0, 0]), [1.0]), 2, [1.0])
+    }
     assert table["coverage"] == 1.0 and table["selective_accuracy"] == 0.5 and np.isnan(table["residual_disagreement"])

@@ -12,7 +12,6 @@ import psutil
 import pytest
 import torch
 import yaml
-
 from test_workflow import copy_workflow, snakemake
 
 pytestmark = [pytest.mark.integration]
@@ -21,8 +20,12 @@ pytestmark = [pytest.mark.integration]
 def study(**changes) -> dict:
     base = {
         "study": "resume",
-        "data": {"source": "synthetic", "path": "", "val_size": 30,
-                 "synthetic": {"num_classes": 3, "image_size": 16, "train_per_class": 60, "test_per_class": 10}},
+        "data": {
+            "source": "synthetic",
+            "path": "",
+            "val_size": 30,
+            "synthetic": {"num_classes": 3, "image_size": 16, "train_per_class": 60, "test_per_class": 10},
+        },
         "base": {"model": "cnn", "width": 4, "epochs": 1, "batch_size": 16, "lr": 0.05, "warmup_epochs": 0},
         "dimensions": {"lr": [0.02]},
         "seeds": [0, 1],
@@ -43,8 +46,10 @@ def write(workdir: Path, name: str, config: dict) -> str:
 
 def trained(workdir: Path) -> dict[str, tuple[int, int]]:
     """Cached models by name, with the inode and time that change if a model is written again."""
-    return {path.name: (path.stat().st_ino, path.stat().st_mtime_ns)
-            for path in (workdir / "results/model_cache").glob("*.pt")}
+    return {
+        path.name: (path.stat().st_ino, path.stat().st_mtime_ns)
+        for path in (workdir / "results/model_cache").glob("*.pt")
+    }
 
 
 def test_growing_a_study_or_changing_how_it_runs_trains_only_new_runs(tmp_path):
@@ -55,8 +60,7 @@ def test_growing_a_study_or_changing_how_it_runs_trains_only_new_runs(tmp_path):
     evaluated = {path: path.stat().st_mtime_ns for path in (workdir / "results/runs").rglob("metrics/*/*.csv")}
 
     # One more seed, other job sizes, another device setting, determinism on: two new runs, nothing else.
-    grown = study(seeds=[0, 1, 2], train={"runs_per_job": 2},
-                  runtime={"device": "auto", "deterministic": True})
+    grown = study(seeds=[0, 1, 2], train={"runs_per_job": 2}, runtime={"device": "auto", "deterministic": True})
     snakemake(workdir, "--cores", "2", "--configfile", write(workdir, "grown.yaml", grown))
     after = trained(workdir)
     assert len(after) == 6 and {name: after[name] for name in first} == first
@@ -84,13 +88,21 @@ def descendants_alive(workdir: Path) -> list[psutil.Process]:
 def test_an_interrupted_job_resumes_with_only_its_unfinished_runs(tmp_path, signum):
     workdir = copy_workflow(tmp_path)
     # Six runs in one job, each a few seconds, so the job is stopped between its second and last run.
-    slow = study(seeds=[0, 1, 2], train={"runs_per_job": 6},
-                 base={**study()["base"], "epochs": 8, "width": 8},
-                 data={**study()["data"], "synthetic": {**study()["data"]["synthetic"], "train_per_class": 400}})
+    slow = study(
+        seeds=[0, 1, 2],
+        train={"runs_per_job": 6},
+        base={**study()["base"], "epochs": 8, "width": 8},
+        data={**study()["data"], "synthetic": {**study()["data"]["synthetic"], "train_per_class": 400}},
+    )
     name = write(workdir, "slow.yaml", slow)
     snakemake(workdir, "results/data/dataset.json", "--cores", "2", "--configfile", name)
-    process = subprocess.Popen(["snakemake", "--cores", "2", "--configfile", name], cwd=workdir,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        ["snakemake", "--cores", "2", "--configfile", name],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while len(trained(workdir)) < 2 and time.monotonic() < deadline and process.poll() is None:
@@ -128,9 +140,13 @@ def test_deterministic_training_does_not_depend_on_the_cores_given(tmp_path):
     for cores in ("1", "2"):
         (workdir := tmp_path / f"cores{cores}").mkdir()
         copy_workflow(workdir)
-        name = write(workdir, "study.yaml", study(dimensions={}, seeds=[0],
-                                                   runtime={"device": "cpu", "deterministic": True},
-                                                   resources={"cpu_threads": 2}))
+        name = write(
+            workdir,
+            "study.yaml",
+            study(
+                dimensions={}, seeds=[0], runtime={"device": "cpu", "deterministic": True}, resources={"cpu_threads": 2}
+            ),
+        )
         snakemake(workdir, "--cores", cores, "--configfile", name, "--until", "collect_metrics")
         (model,) = (workdir / "results/runs/base__seed=0").glob("model-*.pt")
         weights.append(torch.load(model, weights_only=True)["state_dict"])

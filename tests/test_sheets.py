@@ -4,11 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from multisheets.prediction_store import PredictionStore, prediction_files
 from multisheets.selection import parse_specifications
 from multisheets.sheets import (
-    PredictionStore,
     build_sheet,
-    prediction_files,
     scenarios,
     wide,
 )
@@ -36,10 +35,19 @@ def study(tmp_path):
         files[run_id, "clean"] = path
         for split, predicted in (("val", val), ("test", clean)):
             labels = LABELS[split]
-            rows.append({"run_id": run_id, "family": "clean", "intervention": "clean", "split": split,
-                         "n": len(labels), "accuracy": float(np.mean(np.array(predicted) == labels)),
-                         "ece": ECE_ON_VAL[run_id] if split == "val" else 0.5,
-                         "status": "completed", "metric": "accuracy"})
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "family": "clean",
+                    "intervention": "clean",
+                    "split": split,
+                    "n": len(labels),
+                    "accuracy": float(np.mean(np.array(predicted) == labels)),
+                    "ece": ECE_ON_VAL[run_id] if split == "val" else 0.5,
+                    "status": "completed",
+                    "metric": "accuracy",
+                }
+            )
     runs = pd.DataFrame({"run_id": list(PREDICTIONS), "dimension": ["", "", "lr", "lr"]})
     store = PredictionStore(files, {"clean": "clean"}, LABELS["test"])
     return pd.DataFrame(rows), runs, store
@@ -115,8 +123,9 @@ def test_reference_after_selection_is_the_best_on_validation_survivor(study):
 def test_sheet_reports_test_noise_and_its_null(study):
     metrics, runs, store = study
     sheet = build_sheet(metrics, runs, store, SETTINGS).sheet
-    cells = sheet[(sheet["scenario"] == "lr") & (sheet["intervention"] == "clean")
-                  & (sheet["selection"] == "rashomon")].set_index("measure")
+    cells = sheet[
+        (sheet["scenario"] == "lr") & (sheet["intervention"] == "clean") & (sheet["selection"] == "rashomon")
+    ].set_index("measure")
     # the lr set's clean test correctness (base__seed=0, base__seed=1, lr=0.1__seed=0)
     correct = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 1], [0, 1, 1, 1, 0]], float)
     from multisheets.uncertainty import normal_range_factor, sampling_noise_variance, variance_components
@@ -128,7 +137,8 @@ def test_sheet_reports_test_noise_and_its_null(study):
     assert cells.loc["p_between_run", "value"] == pytest.approx(expected.p_value)
     row = cells.loc["between_run_std"]
     assert (row["value"], row["ci_low"], row["ci_high"]) == pytest.approx(
-        (expected.between_run_std, expected.between_run_std_low, expected.between_run_std_high))
+        (expected.between_run_std, expected.between_run_std_low, expected.between_run_std_high)
+    )
     assert cells.loc["expected_range", "ci_high"] == pytest.approx(expected.expected_range(3)[2])
     assert np.isnan(cells.loc["range", "ci_low"])  # the observed range is descriptive: no interval
 
@@ -157,8 +167,11 @@ def test_summary_counts_each_image_once(tmp_path):
     from multisheets.uncertainty import sampling_noise_variance
 
     labels = LABELS["test"]
-    predicted = {"a": ([0, 0, 1, 1, 0], [0, 1, 1, 1, 0]), "b": ([0, 0, 1, 0, 0], [1, 1, 1, 0, 0]),
-                 "c": ([1, 0, 1, 1, 1], [0, 0, 1, 1, 1])}
+    predicted = {
+        "a": ([0, 0, 1, 1, 0], [0, 1, 1, 1, 0]),
+        "b": ([0, 0, 1, 0, 0], [1, 1, 1, 0, 0]),
+        "c": ([1, 0, 1, 1, 1], [0, 0, 1, 1, 1]),
+    }
     rows, files, correct = [], {}, []
     for run_id, severities in predicted.items():
         logits = {f"corruption=fog/severity={k}": np.eye(2, dtype=np.float16)[p] for k, p in zip((1, 3), severities)}
@@ -167,11 +180,31 @@ def test_summary_counts_each_image_once(tmp_path):
         np.savez(path, **logits)
         files[run_id, "corruption"] = path
         correct.append([np.array(p) == labels for p in severities])
-        rows.append({"run_id": run_id, "family": "clean", "intervention": "clean", "split": "val", "n": 4,
-                     "accuracy": 0.9, "status": "completed", "metric": "accuracy"})
-        rows += [{"run_id": run_id, "family": "corruption", "intervention": name, "split": "test", "n": 5,
-                  "accuracy": float(np.mean(np.argmax(x, 1) == labels)), "status": "completed",
-                  "metric": "accuracy"} for name, x in logits.items()]
+        rows.append(
+            {
+                "run_id": run_id,
+                "family": "clean",
+                "intervention": "clean",
+                "split": "val",
+                "n": 4,
+                "accuracy": 0.9,
+                "status": "completed",
+                "metric": "accuracy",
+            }
+        )
+        rows += [
+            {
+                "run_id": run_id,
+                "family": "corruption",
+                "intervention": name,
+                "split": "test",
+                "n": 5,
+                "accuracy": float(np.mean(np.argmax(x, 1) == labels)),
+                "status": "completed",
+                "metric": "accuracy",
+            }
+            for name, x in logits.items()
+        ]
     metrics = pd.DataFrame(rows)
     metrics = pd.concat([metrics.assign(derived=False), derived_metrics(metrics)], ignore_index=True)
     families = {name: "corruption" for name in metrics["intervention"] if name.startswith("corruption=fog/")}
@@ -191,12 +224,24 @@ def test_worst_group_is_each_runs_lowest_group_row():
     from multisheets.metrics_table import derived_metrics
 
     accuracies = {"a": [0.5, 0.25, 0.75], "b": [0.5, 0.5, 0.25], "c": [np.nan] * 3}
-    metrics = pd.DataFrame([
-        {"run_id": run_id, "family": "subgroups", "split": split, "intervention": f"group={group}", "n": n,
-         "accuracy": accuracy, "loss": n / 10, "metric": "accuracy",
-         "status": "diverged" if run_id == "c" else "completed"}
-        for split in ("val", "test") for run_id, values in accuracies.items()
-        for group, accuracy, n in zip(("old", "middle", "young"), values, (3, 4, 5))])
+    metrics = pd.DataFrame(
+        [
+            {
+                "run_id": run_id,
+                "family": "subgroups",
+                "split": split,
+                "intervention": f"group={group}",
+                "n": n,
+                "accuracy": accuracy,
+                "loss": n / 10,
+                "metric": "accuracy",
+                "status": "diverged" if run_id == "c" else "completed",
+            }
+            for split in ("val", "test")
+            for run_id, values in accuracies.items()
+            for group, accuracy, n in zip(("old", "middle", "young"), values, (3, 4, 5))
+        ]
+    )
     worst = derived_metrics(metrics).query("intervention == 'worst_group'")
     test = worst[worst["split"] == "test"].set_index("run_id")
     assert list(test.index) == ["a", "b", "c"] and set(worst["family"]) == {"fairness"}
@@ -212,25 +257,34 @@ def test_specifications_that_would_read_test_images_are_refused():
     from multisheets.selection import check_specifications, selection_families
 
     families = ["clean", "corruption", "adversarial", "shift"]
-    ok = parse_specifications([{"intervention": "corruption_mean", "keep": "top_fraction", "value": 0.5},
-                               {"intervention": "clean", "metric": "ece", "keep": "at_most", "value": 0.1}])
+    ok = parse_specifications(
+        [
+            {"intervention": "corruption_mean", "keep": "top_fraction", "value": 0.5},
+            {"intervention": "clean", "metric": "ece", "keep": "at_most", "value": 0.1},
+        ]
+    )
     check_specifications(ok, families)
     assert selection_families(ok) == ["clean", "corruption"]  # only what selection reads is evaluated on val
     on_test = parse_specifications([{"intervention": "clean", "keep": "top_fraction", "value": 0.5, "split": "test"}])
     with pytest.raises(ValueError, match="for reporting only"):
         check_specifications(on_test, families)
     with pytest.raises(ValueError, match="no selection split"):
-        check_specifications(parse_specifications([{"intervention": "shift=cifar10_1", "keep": "at_least",
-                                                    "value": 0.5}]), families)
+        check_specifications(
+            parse_specifications([{"intervention": "shift=cifar10_1", "keep": "at_least", "value": 0.5}]), families
+        )
     with pytest.raises(ValueError, match="'privacy' family"):
-        check_specifications(parse_specifications([{"intervention": "mia_loss", "keep": "at_most", "value": 0.6}]),
-                             families)
+        check_specifications(
+            parse_specifications([{"intervention": "mia_loss", "keep": "at_most", "value": 0.6}]), families
+        )
     with pytest.raises(ValueError, match="metric 'acc' is not one of accuracy"):
-        check_specifications(parse_specifications([{"intervention": "clean", "metric": "acc", "keep": "at_least",
-                                                    "value": 0.5}]), families)
+        check_specifications(
+            parse_specifications([{"intervention": "clean", "metric": "acc", "keep": "at_least", "value": 0.5}]),
+            families,
+        )
     with pytest.raises(ValueError, match="no intervention family produces 'fog'"):
-        check_specifications(parse_specifications([{"intervention": "fog", "keep": "at_least", "value": 0.5}]),
-                             families)
+        check_specifications(
+            parse_specifications([{"intervention": "fog", "keep": "at_least", "value": 0.5}]), families
+        )
     assert family_of("pgd_l2/eps=0.25") == "adversarial" and family_of("corruption=fog/severity=3") == "corruption"
     assert family_of("group=old") == family_of("worst_group") == "subgroups" and family_of("worst_class") == "clean"
 
@@ -242,15 +296,28 @@ def test_a_study_whose_runs_all_diverged_gets_a_sheet_that_says_so(tmp_path):
 
     paths = []
     for run_id in ("base__seed=0", "base__seed=1"):
-        for split, family, names in (("val", "clean", ["clean"]), ("test", "clean", ["clean"]),
-                                     ("test", "corruption", ["corruption=fog/severity=1"])):
+        for split, family, names in (
+            ("val", "clean", ["clean"]),
+            ("test", "clean", ["clean"]),
+            ("test", "corruption", ["corruption=fog/severity=1"]),
+        ):
             path = tmp_path / run_id / split / f"{family}.csv"
             path.parent.mkdir(parents=True, exist_ok=True)
-            pd.DataFrame({"run_id": run_id, "family": family, "split": split, "intervention": names, "n": 5,
-                          "accuracy": np.nan, "status": "diverged"}).to_csv(path, index=False)
+            pd.DataFrame(
+                {
+                    "run_id": run_id,
+                    "family": family,
+                    "split": split,
+                    "intervention": names,
+                    "n": 5,
+                    "accuracy": np.nan,
+                    "status": "diverged",
+                }
+            ).to_csv(path, index=False)
             paths.append(path)
-    runs = pd.DataFrame({"run_id": ["base__seed=0", "base__seed=1"], "setting": "base", "seed": [0, 1],
-                         "dimension": ""})
+    runs = pd.DataFrame(
+        {"run_id": ["base__seed=0", "base__seed=1"], "setting": "base", "seed": [0, 1], "dimension": ""}
+    )
     metrics = collect_metrics(paths, runs)
     assert metrics["accuracy"].isna().all() and "corruption_mean" in set(metrics["intervention"])
     store = PredictionStore({}, {"clean": "clean"}, LABELS["test"])
@@ -268,19 +335,39 @@ def test_prediction_files_pair_each_file_with_its_run_and_family():
         prediction_files(runs, ["a.npz"])
 
 
-@pytest.mark.parametrize("written", [{"metric": ["accuracy", "attack_accuracy"]},
-                                     {"accuracy_kind": ["classifier", "attack"]}], ids=["metric", "before_rename"])
+@pytest.mark.parametrize(
+    "written",
+    [{"metric": ["accuracy", "attack_accuracy"]}, {"accuracy_kind": ["classifier", "attack"]}],
+    ids=["metric", "before_rename"],
+)
 def test_metric_says_what_the_accuracy_column_holds(tmp_path, written):
     """Evaluation writes `metric`; metric files from before the rename called it `accuracy_kind`."""
     from multisheets.metrics_table import collect_metrics
 
     path = tmp_path / "metrics.csv"
-    pd.DataFrame({"run_id": "base__seed=0", "family": ["clean", "privacy"], "split": "test",
-                  "intervention": ["clean", "mia_loss"], "n": 10, "accuracy": [0.9, 0.6], "ece": [0.05, np.nan],
-                  "worst_class": [3, np.nan], "worst_class_accuracy": [0.7, np.nan], "worst_class_n": [2, np.nan],
-                  "best_class_accuracy": [1.0, np.nan], "status": "completed", **written}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "run_id": "base__seed=0",
+            "family": ["clean", "privacy"],
+            "split": "test",
+            "intervention": ["clean", "mia_loss"],
+            "n": 10,
+            "accuracy": [0.9, 0.6],
+            "ece": [0.05, np.nan],
+            "worst_class": [3, np.nan],
+            "worst_class_accuracy": [0.7, np.nan],
+            "worst_class_n": [2, np.nan],
+            "best_class_accuracy": [1.0, np.nan],
+            "status": "completed",
+            **written,
+        }
+    ).to_csv(path, index=False)
     metrics = collect_metrics([path], pd.DataFrame({"run_id": ["base__seed=0"], "dimension": ""}))
     held = metrics.set_index("intervention")["metric"]
-    assert held.to_dict() == {"clean": "accuracy", "mia_loss": "attack_accuracy", "worst_class": "accuracy",
-                              "ece": "ece"}
+    assert held.to_dict() == {
+        "clean": "accuracy",
+        "mia_loss": "attack_accuracy",
+        "worst_class": "accuracy",
+        "ece": "ece",
+    }
     assert "accuracy_kind" not in metrics and metrics.set_index("intervention").loc["ece", "accuracy"] == 0.05

@@ -53,7 +53,7 @@ TINY_STUDY = {
 
 # One script serves every SLURM command (dispatching on the name it is called by). Each call is appended
 # to calls.jsonl; sbatch hands out increasing job ids, sacct/squeue report every submitted job FAILED.
-FAKE_SLURM = '''\
+FAKE_SLURM = """\
 import fcntl, json, os, sys
 from pathlib import Path
 
@@ -83,7 +83,7 @@ elif command == "sinfo":
 elif command == "scontrol" and args[:2] == ["show", "config"]:
     print("MaxArraySize            = 1001\\nMinJobAge               = 300 sec")
 # everything else (account look-ups, failure reasons, scancel) succeeds with no output
-'''
+"""
 
 
 def run_snakemake(args, cwd, env, timeout):
@@ -160,11 +160,7 @@ def test_slurm_profile_submits_training_with_plugin_resources(tmp_path, device):
     study = tmp_path / "study.yaml"
     study.write_text(yaml.safe_dump(TINY_STUDY | {"runtime": {"device": device}}, sort_keys=False))
 
-    base_env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("SLURM_", "SNAKEMAKE_"))
-    }
+    base_env = {key: value for key, value in os.environ.items() if not key.startswith(("SLURM_", "SNAKEMAKE_"))}
 
     # 1. the data stage, locally (the workflow's default profile), so training jobs are the first ready jobs
     code, local_output = run_snakemake(
@@ -188,10 +184,13 @@ def test_slurm_profile_submits_training_with_plugin_resources(tmp_path, device):
 
     code, slurm_output = run_snakemake(
         [
-            "--workflow-profile", "profiles/slurm",
-            "--configfile", str(study),
+            "--workflow-profile",
+            "profiles/slurm",
+            "--configfile",
+            str(study),
             # the plugin waits 40 s before its first status check by default
-            "--slurm-init-seconds-before-status-checks", "1",
+            "--slurm-init-seconds-before-status-checks",
+            "1",
         ],
         work,
         env,
@@ -248,8 +247,5 @@ def test_slurm_profile_submits_training_with_plugin_resources(tmp_path, device):
             problems.append(f"expected partition {expected_partition!r} from partitions.yaml, got {partitions}")
 
         assert not problems, (
-            "sbatch arguments of the training job are wrong:\n  "
-            + "\n  ".join(problems)
-            + f"\nargv: {argv}"
-            + report
+            "sbatch arguments of the training job are wrong:\n  " + "\n  ".join(problems) + f"\nargv: {argv}" + report
         )

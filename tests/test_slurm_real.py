@@ -24,7 +24,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from test_slurm import REPO, WORKFLOW_ITEMS, profile_partitions, run_snakemake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -243,8 +242,14 @@ def cluster(tmp_path_factory):
 
     try:
         start(
-            "munged", "munged", "--foreground", "--force", f"--key-file={key}", f"--socket={root / 'munge.socket'}",
-            f"--pid-file={root / 'munged.pid'}", f"--seed-file={root / 'munged.seed'}",
+            "munged",
+            "munged",
+            "--foreground",
+            "--force",
+            f"--key-file={key}",
+            f"--socket={root / 'munge.socket'}",
+            f"--pid-file={root / 'munged.pid'}",
+            f"--seed-file={root / 'munged.seed'}",
             f"--log-file={logs / 'munged.log'}",
         )
         wait_for(lambda: (root / "munge.socket").exists(), 30, "munged", state)
@@ -290,7 +295,12 @@ def test_study_survives_cancel_requeue_and_killed_snakemake(cluster, tmp_path):
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [shutil.which("snakemake", path=cluster.env["PATH"]), *args],
-            cwd=work, env=cluster.env, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            cwd=work,
+            env=cluster.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
     run_id = cancelled = requeued = killed = None
     release = set()  # requeued jobs to make eligible again (SLURM holds a requeued job back for 2 minutes)
@@ -323,7 +333,8 @@ def test_study_survives_cancel_requeue_and_killed_snakemake(cluster, tmp_path):
     report = f"\n--- first SLURM run (exit {process.returncode}) ---\n{first[-6000:]}"
     assert cancelled and requeued and killed, (
         f"the run did not reach every interruption: cancelled={cancelled} requeued={requeued} killed={killed}"
-        + report + cluster.log_tail()
+        + report
+        + cluster.log_tail()
     )
 
     # the cancelled training job was seen as failed and submitted again (profile: squeue status, retries: 1)

@@ -23,10 +23,14 @@ def test_one_at_a_time_expansion_dedupes_the_base_value():
     config = {"base": {"lr": 0.1}, "dimensions": {"lr": [0.05, 0.1, 0.2], "augment": ["none"]}, "seeds": [0, 1]}
     ids = [run.run_id for run in expand_study(config)]
     assert ids == [
-        "base__seed=0", "base__seed=1",
-        "lr=0.05__seed=0", "lr=0.05__seed=1",
-        "lr=0.2__seed=0", "lr=0.2__seed=1",
-        "augment=none__seed=0", "augment=none__seed=1",
+        "base__seed=0",
+        "base__seed=1",
+        "lr=0.05__seed=0",
+        "lr=0.05__seed=1",
+        "lr=0.2__seed=0",
+        "lr=0.2__seed=1",
+        "augment=none__seed=0",
+        "augment=none__seed=1",
     ]
 
 
@@ -39,8 +43,12 @@ def test_adding_a_dimension_keeps_existing_run_ids():
 
 
 def test_grid_expansion_covers_every_combination():
-    config = {"base": {"lr": 0.1, "batch_size": 128}, "dimensions": {"lr": [0.1, 0.2], "batch_size": [64, 128]},
-              "grid": True, "seeds": [0]}
+    config = {
+        "base": {"lr": 0.1, "batch_size": 128},
+        "dimensions": {"lr": [0.1, 0.2], "batch_size": [64, 128]},
+        "grid": True,
+        "seeds": [0],
+    }
     ids = {run.run_id for run in expand_study(config)}
     assert ids == {"base__seed=0", "batch_size=64__seed=0", "lr=0.2__seed=0", "lr=0.2__batch_size=64__seed=0"}
 
@@ -101,5 +109,6 @@ def test_settings_that_would_share_a_run_id_are_refused():
     with pytest.raises(ValueError, match=r"seeds: repeated values \[1\]"):
         expand_study({"seeds": [0, 1, 1]})
     # a value equal to the base's is the base run itself, not a collision
-    assert [run.run_id for run in expand_study({"base": {"lr": 0.1}, "dimensions": {"lr": [0.1, 0.2]},
-                                                "seeds": [0]})] == ["base__seed=0", "lr=0.2__seed=0"]
+    assert [
+        run.run_id for run in expand_study({"base": {"lr": 0.1}, "dimensions": {"lr": [0.1, 0.2]}, "seeds": [0]})
+    ] == ["base__seed=0", "lr=0.2__seed=0"]

@@ -8,14 +8,28 @@ import sys
 
 import pytest
 
-TORCH_FREE = ["multisheets.sheets", "multisheets.metrics_table", "multisheets.plots", "multisheets.logfile", "multisheets.intervention_names",
-              "multisheets.arbitrariness", "multisheets.remedies", "multisheets.per_example",
-              "multisheets.per_example_plots", "multisheets.selection", "multisheets.trust",
-              "multisheets.measures", "multisheets.uncertainty"]
+TORCH_FREE = [
+    "multisheets.sheets",
+    "multisheets.prediction_store",
+    "multisheets.metrics_table",
+    "multisheets.plots",
+    "multisheets.logfile",
+    "multisheets.intervention_names",
+    "multisheets.arbitrariness",
+    "multisheets.remedies",
+    "multisheets.per_example",
+    "multisheets.per_example_plots",
+    "multisheets.selection",
+    "multisheets.trust",
+    "multisheets.measures",
+    "multisheets.uncertainty",
+]
 # module -> modules of a later stage it must not import
-NOT_UPWARDS = {"multisheets.train": ["multisheets.evaluate", "multisheets.interventions", "multisheets.attacks"],
-               "multisheets.inference": ["multisheets.evaluate", "multisheets.interventions", "multisheets.train"],
-               "multisheets.checkpoint": ["multisheets.evaluate", "multisheets.interventions", "multisheets.train"]}
+NOT_UPWARDS = {
+    "multisheets.train": ["multisheets.evaluate", "multisheets.interventions", "multisheets.attacks"],
+    "multisheets.inference": ["multisheets.evaluate", "multisheets.interventions", "multisheets.train"],
+    "multisheets.checkpoint": ["multisheets.evaluate", "multisheets.interventions", "multisheets.train"],
+}
 
 
 def imported_by(module: str, candidates: list[str]) -> list[str]:

@@ -86,9 +86,21 @@ def test_triangle_schedule_is_airbench94s():
     assert values.index(max(values)) == 23
 
 
-FAST = {"model": "fastnet", "width": 8, "recipe": "fast", "epochs": 8, "batch_size": 32, "lr": 1.5, "momentum": 0.85,
-        "weight_decay": 0.00133, "schedule": "triangle", "warmup_epochs": 1, "label_smoothing": 0.2,
-        "augment": "translate2_altflip", "tta": "flip_translate"}
+FAST = {
+    "model": "fastnet",
+    "width": 8,
+    "recipe": "fast",
+    "epochs": 8,
+    "batch_size": 32,
+    "lr": 1.5,
+    "momentum": 0.85,
+    "weight_decay": 0.00133,
+    "schedule": "triangle",
+    "warmup_epochs": 1,
+    "label_smoothing": 0.2,
+    "augment": "translate2_altflip",
+    "tta": "flip_translate",
+}
 
 
 def test_fast_recipe_groups_norm_biases_and_the_whitening_bias():

@@ -22,9 +22,7 @@ def test_softmax_confidence_hand_values_and_stability():
     np.testing.assert_allclose(conf, [0.75, 1.0])
     np.testing.assert_array_equal(pred, [1, 0])
     # float16 input, batched (R, N, C); a tie goes to the lowest class index
-    conf, pred = t.softmax_confidence(
-        np.array([[[1.0, 1.0, 1.0]], [[2.0, 0.0, 0.0]]], dtype=np.float16)
-    )
+    conf, pred = t.softmax_confidence(np.array([[[1.0, 1.0, 1.0]], [[2.0, 0.0, 0.0]]], dtype=np.float16))
     assert conf.shape == (2, 1) and pred.shape == (2, 1)
     assert conf[0, 0] == pytest.approx(1 / 3)
     assert conf[1, 0] == pytest.approx(np.exp(2) / (np.exp(2) + 2))
@@ -46,33 +44,23 @@ def test_ece_perfectly_calibrated_is_zero():
     # bin [.867, .933): 10 examples at conf .9, 9 correct (acc .9)
     conf = np.r_[np.full(4, 0.75), np.full(10, 0.9)]
     labels = np.r_[[1, 1, 1, 0], np.ones(9, int), [0]]
-    assert t.expected_calibration_error(
-        _two_class_logits(conf), labels
-    ) == pytest.approx(0.0, abs=1e-12)
+    assert t.expected_calibration_error(_two_class_logits(conf), labels) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_ece_overconfident_known_values():
     # 10 examples at conf .9, only 5 correct: |.5 - .9| = .4
     conf = np.full(10, 0.9)
     labels = np.r_[np.ones(5, int), np.zeros(5, int)]
-    assert t.expected_calibration_error(
-        _two_class_logits(conf), labels
-    ) == pytest.approx(0.4)
+    assert t.expected_calibration_error(_two_class_logits(conf), labels) == pytest.approx(0.4)
     # mixed: 4 at .75 with 1 correct (gap .5, weight 4/14) + 10 at .9 with 9 correct (gap 0) -> 1/7
     conf = np.r_[np.full(4, 0.75), np.full(10, 0.9)]
     labels = np.r_[[1, 0, 0, 0], np.ones(9, int), [0]]
-    assert t.expected_calibration_error(
-        _two_class_logits(conf), labels
-    ) == pytest.approx(1 / 7)
+    assert t.expected_calibration_error(_two_class_logits(conf), labels) == pytest.approx(1 / 7)
     # one bin holds everything: 1 + 9 = 10 correct, conf sum 4*.75 + 10*.9 = 12 -> |10 - 12| / 14 = 1/7
     # (same number by coincidence); with 4 more correct at .75 it would be |13 - 12|/14 instead:
-    assert t.expected_calibration_error(
-        _two_class_logits(conf), labels, n_bins=1
-    ) == pytest.approx(2 / 14)
+    assert t.expected_calibration_error(_two_class_logits(conf), labels, n_bins=1) == pytest.approx(2 / 14)
     labels_more = np.r_[[1, 1, 1, 1], np.ones(9, int), [0]]  # 13 correct
-    assert t.expected_calibration_error(
-        _two_class_logits(conf), labels_more, n_bins=1
-    ) == pytest.approx(1 / 14)
+    assert t.expected_calibration_error(_two_class_logits(conf), labels_more, n_bins=1) == pytest.approx(1 / 14)
 
 
 def test_ece_validation():
@@ -86,9 +74,7 @@ def test_ece_validation():
 
 # ----------------------------------------------------------------------------- per_example_loss
 def test_per_example_loss_hand_values():
-    logits = np.array(
-        [[0.0, np.log(3.0)], [0.0, np.log(3.0)], [1000.0, 0.0]], dtype=np.float32
-    )
+    logits = np.array([[0.0, np.log(3.0)], [0.0, np.log(3.0)], [1000.0, 0.0]], dtype=np.float32)
     # -log(3/4), -log(1/4), -log(softmax(1000,0)[1]) = 1000 (+log(1 + e^-1000) ~ 0)
     loss = t.per_example_loss(logits, np.array([1, 0, 1]))
     assert loss.dtype == np.float64
@@ -110,11 +96,7 @@ def test_per_class_accuracy_hand_values():
     np.testing.assert_allclose(acc[:3], [0.5, 1.0, 0.5])
     assert np.isnan(acc[3])
     # balanced set: mean of per-class accuracies == overall accuracy (4/6)
-    assert (
-        np.nanmean(acc)
-        == pytest.approx(np.mean(preds == labels))
-        == pytest.approx(2 / 3)
-    )
+    assert np.nanmean(acc) == pytest.approx(np.mean(preds == labels)) == pytest.approx(2 / 3)
     with pytest.raises(ValueError):
         t.per_class_accuracy(preds, labels, n_classes=2)  # label 2 out of range
     with pytest.raises(ValueError):
@@ -140,9 +122,7 @@ def test_worst_group_ties_nan_and_empty():
 # ----------------------------------------------------------------------------- membership inference
 def test_mia_identical_distributions_is_chance():
     rng = np.random.default_rng(0)
-    res = t.membership_inference(
-        rng.exponential(size=20_000), rng.exponential(size=20_000)
-    )
+    res = t.membership_inference(rng.exponential(size=20_000), rng.exponential(size=20_000))
     assert res["attack_accuracy"] == pytest.approx(0.5, abs=0.02)
     assert res["n_eval"] == 20_000 and res["n_train"] == 20_000
 

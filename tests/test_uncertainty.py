@@ -82,6 +82,7 @@ def test_variance_components_by_hand():
     assert components.range_null == pytest.approx(3 / math.sqrt(math.pi) * 0.01)
     # the interval: chi-square bounds of s^2 + ... minus tau^2
     from scipy import stats
+
     low = math.sqrt(2 * 0.0004 / stats.chi2.ppf(0.975, 2) - 0.0001)
     high = math.sqrt(2 * 0.0004 / stats.chi2.ppf(0.025, 2) - 0.0001)
     assert (components.between_run_std_low, components.between_run_std_high) == pytest.approx((low, high))

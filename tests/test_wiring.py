@@ -13,7 +13,9 @@ def test_run_records_name_what_each_run_varied():
     runs = expand_study({"base": {"lr": 0.1}, "dimensions": {"lr": [0.05]}, "seeds": [0]})
     records = run_records(runs, ["lr"])
     assert [(r["run_id"], r["dimension"], r["lr"]) for r in records] == [
-        ("base__seed=0", "", 0.1), ("lr=0.05__seed=0", "lr", 0.05)]
+        ("base__seed=0", "", 0.1),
+        ("lr=0.05__seed=0", "lr", 0.05),
+    ]
     assert set(records[0]) == {"run_id", "setting", "seed", "dimension", "lr"}
 
 
@@ -26,5 +28,11 @@ def test_listing_subgroups_needs_its_groups(subgroups):
 
 def test_subgroups_with_groups_or_not_listed_are_valid():
     validate({"study": "s", "seeds": [0], "interventions": {"families": ["clean"]}}, SCHEMA)
-    validate({"study": "s", "seeds": [0],
-              "interventions": {"families": ["subgroups"], "subgroups": {"groups_csv": "groups.csv"}}}, SCHEMA)
+    validate(
+        {
+            "study": "s",
+            "seeds": [0],
+            "interventions": {"families": ["subgroups"], "subgroups": {"groups_csv": "groups.csv"}},
+        },
+        SCHEMA,
+    )

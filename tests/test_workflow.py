@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from helpers import write_imagefolder
+
 from multisheets.data import make_synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,8 +69,11 @@ def finished_study(tmp_path_factory):
     shifted, _, _ = make_synthetic(num_classes=3, image_size=16, train_per_class=1, test_per_class=5, seed=9)
     shift = write_imagefolder(tmp_path_factory.mktemp("images") / "shift", {"test": shifted["test"]}, classes)
     groups = workdir / "groups.csv"
-    groups.write_text("index,group,split\n" + "".join(f"{i},{'a' if i < 12 else 'b'},test\n" for i in range(30))
-                      + "".join(f"{i},{'a' if i % 3 else 'b'},val\n" for i in range(40)))
+    groups.write_text(
+        "index,group,split\n"
+        + "".join(f"{i},{'a' if i < 12 else 'b'},test\n" for i in range(30))
+        + "".join(f"{i},{'a' if i % 3 else 'b'},val\n" for i in range(40))
+    )
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(tiny_study(images, shift, groups)))
     result = snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
     return workdir, result
@@ -85,8 +88,16 @@ def test_study_runs_end_to_end(finished_study):
         # the selection split is evaluated only for the families the specifications read (and clean)
         evaluated_on_val = {path.stem for path in (workdir / "results/runs" / run_id / "predictions/val").iterdir()}
         assert evaluated_on_val == {"clean", "adversarial", "subgroups"}
-    for figure in ("sheet_heatmap", "dimension_trends", "epsilon_curves", "disagreement_base_seeds", "selection_effect",
-                   "per_example_distributions", "ensemble_sizes", "abstention"):
+    for figure in (
+        "sheet_heatmap",
+        "dimension_trends",
+        "epsilon_curves",
+        "disagreement_base_seeds",
+        "selection_effect",
+        "per_example_distributions",
+        "ensemble_sizes",
+        "abstention",
+    ):
         for suffix in (".png", ".pdf"):
             assert (workdir / "results/figures" / f"{figure}{suffix}").stat().st_size > 1000
     train_logs = [path.read_text() for path in (workdir / "logs/train").glob("*.log")]
@@ -100,15 +111,36 @@ def test_sheet_agrees_with_metrics_table(finished_study):
     metrics = pd.read_parquet(workdir / "results/tables/metrics.parquet")
     sheet = pd.read_parquet(workdir / "results/sheets/sheet.parquet")
     rashomon_sets = pd.read_csv(workdir / "results/tables/rashomon.csv")
-    measured = {"clean", "corruption=gaussian_noise/severity=1", "corruption=gaussian_noise/severity=5",
-                "corruption=fog/severity=1", "corruption=fog/severity=5", "fgsm/eps=2/255", "pgd_linf/eps=2/255",
-                "pgd_l2/eps=0.25", "mia_loss", "mia_confidence", "shift=resampled", "group=a", "group=b"}
+    measured = {
+        "clean",
+        "corruption=gaussian_noise/severity=1",
+        "corruption=gaussian_noise/severity=5",
+        "corruption=fog/severity=1",
+        "corruption=fog/severity=5",
+        "fgsm/eps=2/255",
+        "pgd_linf/eps=2/255",
+        "pgd_l2/eps=0.25",
+        "mia_loss",
+        "mia_confidence",
+        "shift=resampled",
+        "group=a",
+        "group=b",
+    }
     derived = {"corruption=gaussian_noise", "corruption=fog", "corruption_mean", "worst_class", "ece", "worst_group"}
     test = metrics[metrics["split"] == "test"]
     assert set(test["intervention"]) == measured | derived
     assert len(test) == 8 * len(measured | derived)
-    on_val = {"clean", "fgsm/eps=2/255", "pgd_linf/eps=2/255", "pgd_l2/eps=0.25", "group=a", "group=b",
-              "worst_class", "ece", "worst_group"}
+    on_val = {
+        "clean",
+        "fgsm/eps=2/255",
+        "pgd_linf/eps=2/255",
+        "pgd_l2/eps=0.25",
+        "group=a",
+        "group=b",
+        "worst_class",
+        "ece",
+        "worst_group",
+    }
     assert set(metrics.loc[metrics["split"] == "val", "intervention"]) == on_val
     assert set(metrics["split"]) == {"val", "test"}
     diverged = metrics[metrics["run_id"].str.startswith("lr=1e+12")]
@@ -119,20 +151,35 @@ def test_sheet_agrees_with_metrics_table(finished_study):
     fog = metrics[metrics["intervention"].str.startswith("corruption=fog/")].groupby("run_id")["accuracy"].mean()
     summary = metrics[metrics["intervention"] == "corruption=fog"].set_index("run_id")["accuracy"]
     assert np.allclose(fog.sort_index(), summary.sort_index(), equal_nan=True)
-    assert set(sheet["intervention"]) == {"clean", "fgsm/eps=2/255", "pgd_linf/eps=2/255", "pgd_l2/eps=0.25",
-                                          "mia_loss", "mia_confidence", "shift=resampled", "group=a",
-                                          "group=b"} | derived
+    assert (
+        set(sheet["intervention"])
+        == {
+            "clean",
+            "fgsm/eps=2/255",
+            "pgd_linf/eps=2/255",
+            "pgd_l2/eps=0.25",
+            "mia_loss",
+            "mia_confidence",
+            "shift=resampled",
+            "group=a",
+            "group=b",
+        }
+        | derived
+    )
     groups = test[test["intervention"].isin(["group=a", "group=b"])].groupby("run_id")["accuracy"].min()
     worst = test[test["intervention"] == "worst_group"].set_index("run_id")["accuracy"]
     assert np.allclose(groups.sort_index(), worst.sort_index(), equal_nan=True)
     for scenario in ("seed", "lr", "all"):
         members = rashomon_sets[(rashomon_sets["scenario"] == scenario) & rashomon_sets["in_rashomon_set"]]["run_id"]
-        val = metrics[(metrics["intervention"] == "clean") & (metrics["split"] == "val")].set_index("run_id")["accuracy"]
+        val = metrics[(metrics["intervention"] == "clean") & (metrics["split"] == "val")].set_index("run_id")[
+            "accuracy"
+        ]
         best = val[rashomon_sets[rashomon_sets["scenario"] == scenario]["run_id"]].max()
         assert (val[members] >= best - 0.5 - 1e-12).all()
         clean = test[(test["intervention"] == "clean") & test["run_id"].isin(members)]["accuracy"]
-        cells = sheet[(sheet["scenario"] == scenario) & (sheet["intervention"] == "clean")
-                      & (sheet["selection"] == "rashomon")].set_index("measure")
+        cells = sheet[
+            (sheet["scenario"] == scenario) & (sheet["intervention"] == "clean") & (sheet["selection"] == "rashomon")
+        ].set_index("measure")
         assert cells.loc["range", "value"] == pytest.approx(clean.max() - clean.min())
         assert cells.loc["std", "value"] == pytest.approx(clean.std(ddof=1) if len(clean) > 1 else 0.0)
         assert cells.loc["range", "n_runs"] == len(members)
@@ -140,26 +187,41 @@ def test_sheet_agrees_with_metrics_table(finished_study):
             assert 0 <= cells.loc["between_run_std", "ci_low"] <= cells.loc["between_run_std", "ci_high"]
             assert cells.loc["range_null", "value"] > 0 and 0 <= cells.loc["p_between_run", "value"] <= 1
     wide_csv = pd.read_csv(workdir / "results/sheets/sheet_range.csv", index_col=0)
-    long_range = sheet[(sheet["measure"] == "range") & (sheet["selection"] == "rashomon")].set_index(["scenario", "intervention"])["value"]
+    long_range = sheet[(sheet["measure"] == "range") & (sheet["selection"] == "rashomon")].set_index(
+        ["scenario", "intervention"]
+    )["value"]
     assert np.allclose(wide_csv.stack().sort_index(), long_range.sort_index())
 
 
 def test_per_example_tables_agree_with_the_sheet(finished_study):
     workdir, _ = finished_study
-    tables = {name: pd.read_parquet(workdir / "results/tables" / f"{name}.parquet")
-              for name in ("per_example", "per_example_ecdf", "ensembles", "abstention")}
+    tables = {
+        name: pd.read_parquet(workdir / "results/tables" / f"{name}.parquet")
+        for name in ("per_example", "per_example_ecdf", "ensembles", "abstention")
+    }
     sheet = pd.read_parquet(workdir / "results/sheets/sheet.parquet")
     rashomon = sheet[sheet["selection"] == "rashomon"].set_index(["scenario", "intervention", "measure"])["value"]
     measures = tables["per_example"].set_index(["scenario", "selection", "intervention", "measure"])["value"]
     assert set(tables["per_example"]["selection"]) == {"rashomon", "selected"}
-    assert set(tables["per_example"]["intervention"]) == {"clean", "corruption_mean", "corruption=gaussian_noise",
-                                                          "corruption=fog", "fgsm/eps=2/255", "pgd_linf/eps=2/255",
-                                                          "pgd_l2/eps=0.25", "shift=resampled", "group=a", "group=b"}
+    assert set(tables["per_example"]["intervention"]) == {
+        "clean",
+        "corruption_mean",
+        "corruption=gaussian_noise",
+        "corruption=fog",
+        "fgsm/eps=2/255",
+        "pgd_linf/eps=2/255",
+        "pgd_l2/eps=0.25",
+        "shift=resampled",
+        "group=a",
+        "group=b",
+    }
     assert measures.xs("rashomon_capacity", level="measure").between(1, 3).all()  # three classes
     for measure in ("viable_range_true", "viable_range_predicted", "self_consistency", "arbitrary"):
         assert measures.xs(measure, level="measure").dropna().between(0, 1).all()
     ecdf = tables["per_example_ecdf"]
-    assert (ecdf.groupby(["scenario", "selection", "intervention", "measure"])["share_at_most"].last().dropna() == 1).all()
+    assert (
+        ecdf.groupby(["scenario", "selection", "intervention", "measure"])["share_at_most"].last().dropna() == 1
+    ).all()
     ensembles = tables["ensembles"].set_index(["scenario", "selection", "intervention", "ensemble_size", "measure"])
     abstention = tables["abstention"].set_index(["scenario", "selection", "intervention", "threshold", "measure"])
     ensembles, abstention = ensembles.sort_index(), abstention.sort_index()
@@ -175,11 +237,15 @@ def test_per_example_tables_agree_with_the_sheet(finished_study):
             if n_runs > 1:
                 disagreement = rashomon[scenario, intervention, "disagreement"]
                 assert one.loc["churn", "value"] == pytest.approx(disagreement)
-                assert 1 - measures[scenario, "rashomon", intervention, "self_consistency"] == pytest.approx(disagreement)
+                assert 1 - measures[scenario, "rashomon", intervention, "self_consistency"] == pytest.approx(
+                    disagreement
+                )
                 residual = abstention.loc[(scenario, "rashomon", intervention, 0.0, "residual_disagreement"), "value"]
                 assert residual == pytest.approx(disagreement)
-            coverage = abstention.xs((scenario, "rashomon", intervention, "coverage"),
-                                     level=["scenario", "selection", "intervention", "measure"])["value"]
+            coverage = abstention.xs(
+                (scenario, "rashomon", intervention, "coverage"),
+                level=["scenario", "selection", "intervention", "measure"],
+            )["value"]
             assert coverage.is_monotonic_decreasing
 
 
@@ -231,12 +297,18 @@ def test_every_preset_resolves(preset):
         ({"dimensions": {"lr": [-0.1]}}, "dimensions.lr: -0.1 is not a valid lr"),
         ({"dimensions": {"lr": ["1e-3"]}}, "YAML read 1e-3 as text"),
         ({"seeds": [0, 0]}, "seeds: repeated values [0]"),
-        ({"selection": [{"intervention": "clean", "keep": "top_fraction", "value": 0.5, "split": "test"}]},
-         "The test split is for reporting only"),
-        ({"selection": [{"intervention": "shift=cifar10_1", "keep": "top_fraction", "value": 0.5}]},
-         "shift sets are for reporting only"),
-        ({"selection": [{"intervention": "worst_group", "keep": "top_fraction", "value": 0.5}]},
-         "add it to interventions.families"),
+        (
+            {"selection": [{"intervention": "clean", "keep": "top_fraction", "value": 0.5, "split": "test"}]},
+            "The test split is for reporting only",
+        ),
+        (
+            {"selection": [{"intervention": "shift=cifar10_1", "keep": "top_fraction", "value": 0.5}]},
+            "shift sets are for reporting only",
+        ),
+        (
+            {"selection": [{"intervention": "worst_group", "keep": "top_fraction", "value": 0.5}]},
+            "add it to interventions.families",
+        ),
         ({"interventions": {"families": ["clean", "subgroups"]}}, "groups_csv"),
     ],
 )
@@ -263,13 +335,16 @@ def test_a_study_whose_runs_all_diverge_finishes_with_a_sheet_that_says_so(tmp_p
     workdir = copy_workflow(tmp_path)
     study = {
         "study": "diverging",
-        "data": {"source": "synthetic", "path": "", "val_size": 12,
-                 "synthetic": {"num_classes": 3, "image_size": 16, "train_per_class": 12, "test_per_class": 4}},
+        "data": {
+            "source": "synthetic",
+            "path": "",
+            "val_size": 12,
+            "synthetic": {"num_classes": 3, "image_size": 16, "train_per_class": 12, "test_per_class": 4},
+        },
         "base": {"model": "cnn", "width": 4, "epochs": 1, "batch_size": 8, "lr": 1e12, "warmup_epochs": 0},
         "seeds": [0, 1],
         "train": {"device": "cpu"},
-        "interventions": {"families": ["clean", "corruption"],
-                          "corruption": {"types": ["fog"], "severities": [1]}},
+        "interventions": {"families": ["clean", "corruption"], "corruption": {"types": ["fog"], "severities": [1]}},
         "selection": [{"intervention": "clean", "keep": "top_fraction", "value": 0.5}],
     }
     (workdir / "diverging.yaml").write_text(yaml.safe_dump(study))

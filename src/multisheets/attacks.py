@@ -86,9 +86,7 @@ def fgsm(
     return adv.to(images.dtype)
 
 
-def _random_start(
-    x: torch.Tensor, norm: str, eps: float, generator: torch.Generator | None
-) -> torch.Tensor:
+def _random_start(x: torch.Tensor, norm: str, eps: float, generator: torch.Generator | None) -> torch.Tensor:
     """Random initial perturbation, drawn from ``generator`` (global RNG if None).
 
     * linf: each coordinate uniform in ``[-eps, eps]``.

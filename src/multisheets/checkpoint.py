@@ -57,7 +57,11 @@ def load_model(path: str | Path, runtime: Runtime) -> tuple[nn.Module, dict[str,
     """The model rebuilt from its file, on the runtime's device in eval mode, and the checkpoint it came from."""
     checkpoint = read_checkpoint(path)
     model = build_model(
-        checkpoint["model"], checkpoint["num_classes"], checkpoint["mean"], checkpoint["std"], checkpoint["width"],
+        checkpoint["model"],
+        checkpoint["num_classes"],
+        checkpoint["mean"],
+        checkpoint["std"],
+        checkpoint["width"],
         checkpoint["tta"],
     )
     model.load_state_dict(checkpoint["state_dict"])

@@ -13,9 +13,10 @@ import json
 import logging
 import tarfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -66,8 +67,10 @@ def _tar_members(path: Path) -> Iterator[tuple[tarfile.TarInfo, bytes | None]]:
             stream.seek(end)
             while block := stream.read(1 << 20):
                 if block.strip(b"\0"):
-                    raise DataError(f"{path}: damaged archive: data after member {members} (byte {end} of the "
-                                    "tar stream) is not a tar header; check it with `tar -tzf`")
+                    raise DataError(
+                        f"{path}: damaged archive: data after member {members} (byte {end} of the "
+                        "tar stream) is not a tar header; check it with `tar -tzf`"
+                    )
     except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
         raise DataError(f"{path}: damaged archive ({error}); check it with `gzip -t` and `tar -tzf`") from error
 
@@ -147,8 +150,10 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[
         raise DataError(f"{path}: test classes {unknown} do not exist in train/")
     untested = sorted(set(classes) - set(files["test"]))
     if untested:
-        raise DataError(f"{path}: test/ has no images of class(es) {untested}: their accuracy, and the worst class, "
-                        "could not be measured")
+        raise DataError(
+            f"{path}: test/ has no images of class(es) {untested}: their accuracy, and the worst class, "
+            "could not be measured"
+        )
 
     splits = {}
     for split, by_class in files.items():
@@ -250,10 +255,14 @@ def read_shift_set(name: str, sources: list[str], info: dict[str, Any], download
             continue
         class_name = Path(file_name).parts[-2]
         if class_name not in info["classes"]:
-            raise DataError(f"shift set {name}: class folder {class_name!r} ({file_name}) is not one of {info['classes']}")
+            raise DataError(
+                f"shift set {name}: class folder {class_name!r} ({file_name}) is not one of {info['classes']}"
+            )
         array = _decode(Path(source), file_name, payload)
         if list(array.shape) != info["image_shape"]:
-            raise DataError(f"shift set {name}: {file_name} has shape {array.shape}, the study's images {info['image_shape']}")
+            raise DataError(
+                f"shift set {name}: {file_name} has shape {array.shape}, the study's images {info['image_shape']}"
+            )
         images.append(array)
         labels.append(info["classes"].index(class_name))
     if not images:

@@ -34,8 +34,7 @@ def metric_row(prediction: Prediction, num_classes: int) -> dict[str, Any]:
     accuracy is kept in `classifier_accuracy`. Every number comes from `trust`'s float64 functions, the ones the
     membership attack scores with.
     """
-    from multisheets.trust import (expected_calibration_error, per_class_accuracy, per_example_loss,
-                                   softmax_confidence)
+    from multisheets.trust import expected_calibration_error, per_class_accuracy, per_example_loss, softmax_confidence
 
     logits = prediction.logits.float().cpu().numpy()
     labels = prediction.labels.cpu().numpy()
@@ -62,8 +61,12 @@ def metric_row(prediction: Prediction, num_classes: int) -> dict[str, Any]:
 
 
 def load_family(
-    family: str, data_dir: str | Path, runtime: Runtime, settings: dict[str, Any] | None = None,
-    inputs: list[str] | None = None, split: str = "test",
+    family: str,
+    data_dir: str | Path,
+    runtime: Runtime,
+    settings: dict[str, Any] | None = None,
+    inputs: list[str] | None = None,
+    split: str = "test",
 ) -> Family:
     """A family with its data on the device, ready for any number of models.
 
@@ -74,8 +77,13 @@ def load_family(
         raise ValueError(f"unknown intervention family {family!r} (known: {sorted(FAMILY_CLASSES)})")
     started = time.perf_counter()
     loaded_family = FAMILY_CLASSES[family](Path(data_dir), settings or {}, runtime, inputs, split=split)
-    log.info("%s on %s: %d interventions loaded in %.1f s", family, split, len(loaded_family.shapes()),
-             time.perf_counter() - started)
+    log.info(
+        "%s on %s: %d interventions loaded in %.1f s",
+        family,
+        split,
+        len(loaded_family.shapes()),
+        time.perf_counter() - started,
+    )
     return loaded_family
 
 
@@ -110,14 +118,27 @@ def evaluate_model(
     np.savez(prediction_path, **arrays)
     Path(metric_path).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(metric_path, index=False)
-    log.info("%s %s: mean accuracy %.4f over %d interventions in %.1f s", checkpoint["run_id"], family,
-             table["accuracy"].mean(), len(table), time.perf_counter() - started)
+    log.info(
+        "%s %s: mean accuracy %.4f over %d interventions in %.1f s",
+        checkpoint["run_id"],
+        family,
+        table["accuracy"].mean(),
+        len(table),
+        time.perf_counter() - started,
+    )
     return table
 
 
 def evaluate_runs(
-    family: str, model_paths: list[str], data_dir: str | Path, prediction_paths: list[str], metric_paths: list[str],
-    runtime: Runtime, settings: dict[str, Any] | None = None, inputs: list[str] | None = None, split: str = "test",
+    family: str,
+    model_paths: list[str],
+    data_dir: str | Path,
+    prediction_paths: list[str],
+    metric_paths: list[str],
+    runtime: Runtime,
+    settings: dict[str, Any] | None = None,
+    inputs: list[str] | None = None,
+    split: str = "test",
 ) -> pd.DataFrame:
     """Apply one family on one split to every run of a job, loading its data once."""
     loaded_family = load_family(family, data_dir, runtime, settings, inputs, split)
@@ -126,4 +147,3 @@ def evaluate_runs(
         for model_path, prediction_path, metric_path in zip(model_paths, prediction_paths, metric_paths, strict=True)
     ]
     return pd.concat(tables, ignore_index=True)
-

@@ -6,7 +6,7 @@ model code, below both stages, so that training never imports evaluation.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

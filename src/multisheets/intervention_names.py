@@ -81,9 +81,14 @@ def aggregates(interventions: list[str]) -> dict[str, list[str]]:
 # Which intervention family's evaluation produces an intervention: exact names, then name prefixes. The sheet's
 # summaries belong to the family whose measurements they summarise.
 FAMILY_OF_NAME = {CLEAN: "clean", WORST_CLASS: "clean", ECE: "clean", WORST_GROUP: "subgroups"}
-FAMILY_OF_PREFIX = {CORRUPTION_PREFIX: "corruption", CORRUPTION_MEAN: "corruption",
-                    **{f"{attack}/": "adversarial" for attack in ATTACKS}, MEMBERSHIP_PREFIX: "privacy",
-                    SHIFT_PREFIX: "shift", GROUP_PREFIX: "subgroups"}
+FAMILY_OF_PREFIX = {
+    CORRUPTION_PREFIX: "corruption",
+    CORRUPTION_MEAN: "corruption",
+    **{f"{attack}/": "adversarial" for attack in ATTACKS},
+    MEMBERSHIP_PREFIX: "privacy",
+    SHIFT_PREFIX: "shift",
+    GROUP_PREFIX: "subgroups",
+}
 
 
 def family_of(intervention: str) -> str | None:
@@ -96,8 +101,14 @@ def family_of(intervention: str) -> str | None:
 # The sheet's column groups in order, and their colours in figures. `fairness` (worst class and group) and
 # `calibration` (ECE) are the sheet's own summary groups; a family without a colour is drawn in gray.
 FAMILY_ORDER = ("clean", "corruption", "adversarial", "fairness", "subgroups", "privacy", "shift", "calibration")
-FAMILY_COLOURS = {"clean": "tab:blue", "corruption": "tab:orange", "adversarial": "tab:red",
-                  "fairness": "tab:purple", "privacy": "tab:brown", "shift": "tab:green"}
+FAMILY_COLOURS = {
+    "clean": "tab:blue",
+    "corruption": "tab:orange",
+    "adversarial": "tab:red",
+    "fairness": "tab:purple",
+    "privacy": "tab:brown",
+    "shift": "tab:green",
+}
 
 
 def headline_interventions(names: list[str]) -> list[str]:

@@ -9,8 +9,9 @@ the stages that read names find them without importing torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -54,16 +55,30 @@ HELD_OUT_SPLITS = ("val", "test")
 class Family:
     """Base: a dict of named uint8 image sets with labels, predicted as they are."""
 
-    def __init__(self, data_dir: Path, settings: dict[str, Any], runtime: Runtime, inputs: list[str] | None = None,
-                 split: str = "test"):
+    def __init__(
+        self,
+        data_dir: Path,
+        settings: dict[str, Any],
+        runtime: Runtime,
+        inputs: list[str] | None = None,
+        split: str = "test",
+    ):
         if split not in HELD_OUT_SPLITS:
-            raise ValueError(f"an intervention family reads a held-out split ({', '.join(HELD_OUT_SPLITS)}), not {split!r}")
+            raise ValueError(
+                f"an intervention family reads a held-out split ({', '.join(HELD_OUT_SPLITS)}), not {split!r}"
+            )
         self.runtime, self.settings, self.split = runtime, settings, split
         self.batch_size = settings.get("batch_size", EVAL_BATCH_SIZE)
         self.sets: dict[str, ImageSet] = {}
 
-    def add(self, name: str, images: np.ndarray, labels: np.ndarray, indices: np.ndarray | None = None,
-            own_labels: bool = False) -> None:
+    def add(
+        self,
+        name: str,
+        images: np.ndarray,
+        labels: np.ndarray,
+        indices: np.ndarray | None = None,
+        own_labels: bool = False,
+    ) -> None:
         labels_on_device = torch.from_numpy(np.asarray(labels)).to(self.runtime.device)
         self.sets[name] = ImageSet(device_images(images, self.runtime), labels_on_device, indices, own_labels)
 
@@ -126,11 +141,15 @@ class AdversarialFamily(Family):
             radius = eps / 255 if norm == "linf" else eps
             kwargs: dict[str, Any] = {"eps": radius, "autocast_dtype": self.runtime.autocast_dtype}
             if attack != "fgsm":
-                kwargs |= {"steps": self.settings["steps"], "restarts": self.settings["restarts"],
-                           "step_size": self.settings["step_size_factor"] * radius / self.settings["steps"],
-                           "generator": torch.Generator(device=self.runtime.device).manual_seed(self.settings["seed"])}
-            logits = robust_predictions(forward, images, self.labels, attack=attack,
-                                        batch_size=self.settings["batch_size"], **kwargs)
+                kwargs |= {
+                    "steps": self.settings["steps"],
+                    "restarts": self.settings["restarts"],
+                    "step_size": self.settings["step_size_factor"] * radius / self.settings["steps"],
+                    "generator": torch.Generator(device=self.runtime.device).manual_seed(self.settings["seed"]),
+                }
+            logits = robust_predictions(
+                forward, images, self.labels, attack=attack, batch_size=self.settings["batch_size"], **kwargs
+            )
             yield Prediction(attack_name(attack, norm, eps), logits.to(self.labels.device), self.labels, self.indices)
 
 
@@ -163,14 +182,24 @@ class PrivacyFamily(Family):
         images, labels, _, _ = self.sets["membership"]
         logits = predict(forward, images, self.runtime, self.batch_size)
         logits_np, labels_np = logits.cpu().numpy(), labels.cpu().numpy()
-        scores = {"loss": (per_example_loss(logits_np, labels_np), False),
-                  "confidence": (softmax_confidence(logits_np)[0], True)}
+        scores = {
+            "loss": (per_example_loss(logits_np, labels_np), False),
+            "confidence": (softmax_confidence(logits_np)[0], True),
+        }
         for score, (values, higher_is_member) in scores.items():
-            attack = membership_inference(values[self.is_member], values[~self.is_member],
-                                          seed=self.settings["seed"], higher_is_member=higher_is_member)
-            yield Prediction(membership_name(score), logits, labels, own_labels=True,
-                             extra={"accuracy": attack["attack_accuracy"], "metric": "attack_accuracy",
-                                    "n": int(attack["n_eval"])})
+            attack = membership_inference(
+                values[self.is_member],
+                values[~self.is_member],
+                seed=self.settings["seed"],
+                higher_is_member=higher_is_member,
+            )
+            yield Prediction(
+                membership_name(score),
+                logits,
+                labels,
+                own_labels=True,
+                extra={"accuracy": attack["attack_accuracy"], "metric": "attack_accuracy", "n": int(attack["n_eval"])},
+            )
 
 
 class ShiftFamily(Family):
@@ -235,8 +264,9 @@ FAMILY_CLASSES: dict[str, type[Family]] = {
 }
 
 
-def corrupted_split(name: str, data, split: str, seed: int, official_dir: str | None = None,
-                    frost_dir: str | None = None) -> np.ndarray:
+def corrupted_split(
+    name: str, data, split: str, seed: int, official_dir: str | None = None, frost_dir: str | None = None
+) -> np.ndarray:
     """All five severities of one corruption of a split (official layout), generated or read.
 
     An official CIFAR-10-C download is only valid for a test split in torchvision's CIFAR-10 order: its labels
@@ -250,7 +280,9 @@ def corrupted_split(name: str, data, split: str, seed: int, official_dir: str | 
     if official_dir:
         images, labels = corruptions.load_official(official_dir, name)
         if not np.array_equal(labels, np.tile(data.labels, len(labels) // max(len(data.labels), 1))):
-            raise ValueError(f"{official_dir}: CIFAR-10-C labels do not match this study's test split "
-                             "(official files need data.source: cifar10)")
+            raise ValueError(
+                f"{official_dir}: CIFAR-10-C labels do not match this study's test split "
+                "(official files need data.source: cifar10)"
+            )
         return images
     return corruptions.generate(data.images, name, seed, frost_dir=frost_dir)

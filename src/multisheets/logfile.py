@@ -12,4 +12,6 @@ def log_to_file(log_path: str | os.PathLike | None) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_path:
         handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True
+    )

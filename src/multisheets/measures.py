@@ -19,7 +19,6 @@ All functions are pure numpy/pandas and raise ``ValueError`` on malformed input.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 
@@ -45,15 +44,11 @@ _MAX_CLASSES_FOR_MATMUL = 64
 def _accuracies(accuracies) -> np.ndarray:
     acc = np.asarray(accuracies, dtype=np.float64)
     if acc.ndim != 1:
-        raise ValueError(
-            f"accuracies must be 1-D (one value per run), got shape {acc.shape}"
-        )
+        raise ValueError(f"accuracies must be 1-D (one value per run), got shape {acc.shape}")
     if acc.size == 0:
         raise ValueError("accuracies is empty")
     if not np.all(np.isfinite(acc)):
-        raise ValueError(
-            "accuracies contain NaN/inf; drop diverged runs first (e.g. via rashomon_set)"
-        )
+        raise ValueError("accuracies contain NaN/inf; drop diverged runs first (e.g. via rashomon_set)")
     return acc
 
 
@@ -78,15 +73,11 @@ def _reference(preds: np.ndarray, reference) -> np.ndarray:
     if np.isscalar(reference) and isinstance(reference, (int, np.integer)):
         r = int(reference)
         if not -preds.shape[0] <= r < preds.shape[0]:
-            raise ValueError(
-                f"reference run index {r} out of range for {preds.shape[0]} runs"
-            )
+            raise ValueError(f"reference run index {r} out of range for {preds.shape[0]} runs")
         return preds[r]
     ref = np.asarray(reference)
     if ref.shape != (preds.shape[1],):
-        raise ValueError(
-            f"reference must have shape ({preds.shape[1]},), got {ref.shape}"
-        )
+        raise ValueError(f"reference must have shape ({preds.shape[1]},), got {ref.shape}")
     return ref
 
 
@@ -101,9 +92,7 @@ def rashomon_set(val_accuracy: pd.Series, epsilon: float) -> pd.Index:
         raise ValueError("val_accuracy must be a pandas Series indexed by run_id")
     eps = float(epsilon)
     if not np.isfinite(eps) or eps < 0:
-        raise ValueError(
-            f"epsilon must be a finite non-negative number, got {epsilon!r}"
-        )
+        raise ValueError(f"epsilon must be a finite non-negative number, got {epsilon!r}")
     acc = pd.to_numeric(val_accuracy, errors="raise").astype(np.float64)
     finite = acc[np.isfinite(acc.to_numpy())]
     if finite.empty:
@@ -122,8 +111,13 @@ def accuracy_spread(accuracies: np.ndarray) -> dict[str, float]:
     """
     acc = _accuracies(accuracies)
     spread = {statistic: float(_spread_stat(acc[None, :], statistic)[0]) for statistic in ("range", "std", "iqr")}
-    return {"n_runs": int(acc.size), "mean": float(acc.mean()), "min": float(acc.min()), "max": float(acc.max()),
-            **spread}
+    return {
+        "n_runs": int(acc.size),
+        "mean": float(acc.mean()),
+        "min": float(acc.min()),
+        "max": float(acc.max()),
+        **spread,
+    }
 
 
 def _spread_stat(acc: np.ndarray, statistic: str) -> np.ndarray:
@@ -160,9 +154,7 @@ def disagreement_matrix(preds: np.ndarray) -> np.ndarray:
         dis = np.empty((r, r))
         step = max(1, 2**25 // (r * n))
         for i in range(0, r, step):
-            dis[i : i + step] = (
-                codes[i : i + step, None, :] != codes[None, :, :]
-            ).mean(axis=2)
+            dis[i : i + step] = (codes[i : i + step, None, :] != codes[None, :, :]).mean(axis=2)
     dis = np.clip(dis, 0.0, 1.0)
     np.fill_diagonal(dis, 0.0)
     return dis

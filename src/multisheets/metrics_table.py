@@ -48,7 +48,10 @@ def _derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
         part = metrics[metrics["intervention"].isin(instances)]
         summary = part.groupby("run_id", sort=False).agg(
             **{column: (column, "mean") for column in numeric if column in part},
-            n=("n", "max"), status=("status", "first"), metric=("metric", "first"))
+            n=("n", "max"),
+            status=("status", "first"),
+            metric=("metric", "first"),
+        )
         rows.append(summary.reset_index().assign(intervention=name, family="corruption", derived=True))
     groups = metrics[metrics["intervention"].str.startswith(GROUP_PREFIX)]
     if len(groups):
@@ -57,21 +60,46 @@ def _derived_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
         # Diverged runs have no accuracy in any group: they keep one NaN row so the table stays rectangular.
         unmeasured = groups[~groups["run_id"].isin(worst["run_id"])].drop_duplicates("run_id")
         worst = pd.concat([worst, unmeasured])
-        rows.append(worst.assign(worst_group=worst["intervention"].map(group_of),
-                                 intervention=WORST_GROUP, family="fairness", derived=True))
+        rows.append(
+            worst.assign(
+                worst_group=worst["intervention"].map(group_of),
+                intervention=WORST_GROUP,
+                family="fairness",
+                derived=True,
+            )
+        )
     clean = metrics[metrics["intervention"] == "clean"]
     if "worst_class_accuracy" in clean:
-        rows.append(pd.DataFrame({
-            "run_id": clean["run_id"], "family": "fairness", "intervention": WORST_CLASS,
-            "accuracy": clean["worst_class_accuracy"], "metric": "accuracy", "n": clean["worst_class_n"],
-            "worst_class": clean["worst_class"],
-            "class_gap": clean["best_class_accuracy"] - clean["worst_class_accuracy"], "status": clean["status"],
-            "derived": True,
-        }))
-        rows.append(pd.DataFrame({
-            "run_id": clean["run_id"], "family": "calibration", "intervention": ECE, "accuracy": clean["ece"],
-            "metric": "ece", "n": clean["n"], "status": clean["status"], "derived": True,
-        }))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "run_id": clean["run_id"],
+                    "family": "fairness",
+                    "intervention": WORST_CLASS,
+                    "accuracy": clean["worst_class_accuracy"],
+                    "metric": "accuracy",
+                    "n": clean["worst_class_n"],
+                    "worst_class": clean["worst_class"],
+                    "class_gap": clean["best_class_accuracy"] - clean["worst_class_accuracy"],
+                    "status": clean["status"],
+                    "derived": True,
+                }
+            )
+        )
+        rows.append(
+            pd.DataFrame(
+                {
+                    "run_id": clean["run_id"],
+                    "family": "calibration",
+                    "intervention": ECE,
+                    "accuracy": clean["ece"],
+                    "metric": "ece",
+                    "n": clean["n"],
+                    "status": clean["status"],
+                    "derived": True,
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 

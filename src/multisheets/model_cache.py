@@ -42,8 +42,11 @@ def _digest(value: Any) -> str:
 
 def training_identity(run: Run, precision: str) -> dict[str, Any]:
     """What determines a run's weights (its run id does not: the same setting may be named differently)."""
-    hyperparameters = {name: value for name, value in run.hyperparameters.items()
-                       if name not in ADDED_HYPERPARAMETERS or value != ADDED_HYPERPARAMETERS[name]}
+    hyperparameters = {
+        name: value
+        for name, value in run.hyperparameters.items()
+        if name not in ADDED_HYPERPARAMETERS or value != ADDED_HYPERPARAMETERS[name]
+    }
     return {
         "hyperparameters": hyperparameters,
         "seeds": run.seeds,
@@ -97,8 +100,10 @@ def recorded_job(train_log: str | Path) -> str | None:
     try:
         return json.loads(train_log.read_text())["job"]
     except (ValueError, KeyError) as error:
-        raise ValueError(f"{train_log} is not a train log this workflow wrote ({error!r}); delete it and "
-                         f"{model.name} to restore or retrain the run") from None
+        raise ValueError(
+            f"{train_log} is not a train log this workflow wrote ({error!r}); delete it and "
+            f"{model.name} to restore or retrain the run"
+        ) from None
 
 
 def write_atomically(path: Path, write) -> None:
@@ -119,6 +124,7 @@ def write_train_log(path: str | Path, summary: dict[str, Any]) -> None:
 
 def _link(source: Path, target: Path) -> None:
     """A hard link (no copy of the weights); a copy where the filesystem does not allow links."""
+
     def write(temporary: Path) -> None:
         try:
             os.link(source, temporary)
@@ -150,8 +156,11 @@ class ModelCache:
         if not (model.exists() and log.exists()):
             return False
         summary = json.loads(log.read_text())
-        same = (summary.get("hyperparameters") == run.hyperparameters and summary.get("seeds") == run.seeds
-                and summary.get("data_checksum") == data_checksum)
+        same = (
+            summary.get("hyperparameters") == run.hyperparameters
+            and summary.get("seeds") == run.seeds
+            and summary.get("data_checksum") == data_checksum
+        )
         if not same:
             return False
         cached_model, cached_log = self.entry(key, data)

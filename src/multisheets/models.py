@@ -6,7 +6,7 @@ saved model needs nothing else to be evaluated.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -131,8 +131,13 @@ class IdentityInitConv(nn.Conv2d):
 
 def conv_group(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
-        IdentityInitConv(c_in, c_out), nn.MaxPool2d(2), FrozenScaleBatchNorm(c_out), nn.GELU(),
-        IdentityInitConv(c_out, c_out), FrozenScaleBatchNorm(c_out), nn.GELU(),
+        IdentityInitConv(c_in, c_out),
+        nn.MaxPool2d(2),
+        FrozenScaleBatchNorm(c_out),
+        nn.GELU(),
+        IdentityInitConv(c_out, c_out),
+        FrozenScaleBatchNorm(c_out),
+        nn.GELU(),
     )
 
 
@@ -153,9 +158,15 @@ def fastnet(num_classes: int, width: int = 64) -> nn.Module:
     """
     stem = Whitening()
     return nn.Sequential(
-        stem, nn.GELU(),
-        conv_group(stem.out_channels, width), conv_group(width, 4 * width), conv_group(4 * width, 4 * width),
-        GlobalPool("max"), nn.Flatten(), nn.Linear(4 * width, num_classes, bias=False), Scale(1 / 9),
+        stem,
+        nn.GELU(),
+        conv_group(stem.out_channels, width),
+        conv_group(width, 4 * width),
+        conv_group(4 * width, 4 * width),
+        GlobalPool("max"),
+        nn.Flatten(),
+        nn.Linear(4 * width, num_classes, bias=False),
+        Scale(1 / 9),
     )
 
 
@@ -220,7 +231,11 @@ class Classifier(nn.Module):
 
 
 def build_model(
-    name: str, num_classes: int, mean: Sequence[float], std: Sequence[float], width: int | None = None,
+    name: str,
+    num_classes: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    width: int | None = None,
     tta: str = "none",
 ) -> Classifier:
     if name not in MODELS:

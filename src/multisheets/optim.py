@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,8 +42,12 @@ def parameter_groups(module: nn.Module, hp: dict[str, Any]) -> list[dict[str, An
     whitening_bias = [m.bias for m in module.modules() if isinstance(m, Whitening)]
     special = {id(p) for p in norm_bias + whitening_bias}
     groups = [
-        {"name": "norm_bias", "params": [p for p in norm_bias if p.requires_grad], "lr": hp["lr"] * NORM_BIAS_LR_SCALE,
-         "weight_decay": hp["weight_decay"] / NORM_BIAS_LR_SCALE},
+        {
+            "name": "norm_bias",
+            "params": [p for p in norm_bias if p.requires_grad],
+            "lr": hp["lr"] * NORM_BIAS_LR_SCALE,
+            "weight_decay": hp["weight_decay"] / NORM_BIAS_LR_SCALE,
+        },
         {"name": "whitening_bias", "params": [p for p in whitening_bias if p.requires_grad]},
         {"name": "other", "params": [p for key, p in trainable.items() if key not in special]},
     ]

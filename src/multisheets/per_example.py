@@ -65,14 +65,16 @@ def reported_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> d
     classifier = {name for name, held in metric.items() if held == {"accuracy"}}
     groups = aggregates(sorted(classifier))
     family = dict(zip(metrics["intervention"], metrics["family"]))  # summaries: their derived rows' family
-    return {name: family[name] for name in sheet_interventions(metrics, settings) if name in classifier or name in groups}
+    return {
+        name: family[name] for name in sheet_interventions(metrics, settings) if name in classifier or name in groups
+    }
 
 
 class LogitReader:
     """Logits and labels of one intervention for many runs, from each run's test-split logit file per family."""
 
     def __init__(self, files: dict[tuple[str, str], str | Path], test_labels: np.ndarray):
-        """`files`: (run id, family) -> that run's test-split logits of the family (see `sheets.prediction_files`)."""
+        """`files`: (run id, family) -> that run's test-split logits of the family (`prediction_files`)."""
         self.paths = {key: Path(path) for key, path in files.items()}
         self.test_labels = test_labels
 
@@ -121,17 +123,23 @@ def tally(logits: np.ndarray, labels: np.ndarray, options: dict[str, Any], with_
         "self_consistency": consistency,
         "arbitrary": np.where(np.isnan(consistency), np.nan, consistency <= options["arbitrary_self_consistency"]),
     }
-    result = {"n": np.array([float(len(labels))]),
-              "unconverged": np.array([float((gap >= options["capacity"]["tolerance"]).sum())])}
+    result = {
+        "n": np.array([float(len(labels))]),
+        "unconverged": np.array([float((gap >= options["capacity"]["tolerance"]).sum())]),
+    }
     for measure, value in values.items():
         finite = np.sort(value[~np.isnan(value)])
         result[measure] = {"sum": np.array([finite.sum()]), "count": np.array([float(len(finite))])}
         if measure in DISTRIBUTED:
-            result[measure]["ecdf"] = np.searchsorted(finite, thresholds(measure, n_classes), side="right").astype(float)
+            result[measure]["ecdf"] = np.searchsorted(finite, thresholds(measure, n_classes), side="right").astype(
+                float
+            )
     if with_remedies:
         result["abstention"] = remedies.abstention_tally(counts, mean_probs, labels, options["abstention_thresholds"])
-        result["ensembles"] = {size: remedies.ensemble_tally(logits, labels, size, options["seed"],
-                                                             options["capacity"]) for size in options["ensemble_sizes"]}
+        result["ensembles"] = {
+            size: remedies.ensemble_tally(logits, labels, size, options["seed"], options["capacity"])
+            for size in options["ensemble_sizes"]
+        }
     return result
 
 
@@ -146,8 +154,9 @@ def merge(total: dict | None, part: dict) -> dict:
     """The tally of two disjoint example sets: every leaf array added."""
     if total is None:
         return part
-    return {key: merge(total[key], value) if isinstance(value, dict) else total[key] + value
-            for key, value in part.items()}
+    return {
+        key: merge(total[key], value) if isinstance(value, dict) else total[key] + value for key, value in part.items()
+    }
 
 
 def options_from(settings: dict[str, Any]) -> dict[str, Any]:
@@ -157,12 +166,20 @@ def options_from(settings: dict[str, Any]) -> dict[str, Any]:
         "ensemble_sizes": sorted(settings["ensemble_sizes"]),
         "abstention_thresholds": sorted(settings["abstention_thresholds"]),
         "arbitrary_self_consistency": settings["arbitrary_self_consistency"],
-        "capacity": {"tolerance": settings["capacity_tolerance"], "max_iterations": settings["capacity_max_iterations"]},
+        "capacity": {
+            "tolerance": settings["capacity_tolerance"],
+            "max_iterations": settings["capacity_max_iterations"],
+        },
     }
 
 
-def build_per_example(metrics: pd.DataFrame, rashomon_sets: pd.DataFrame, reader: LogitReader, settings: dict[str, Any],
-                      with_selection: bool) -> PerExampleTables:
+def build_per_example(
+    metrics: pd.DataFrame,
+    rashomon_sets: pd.DataFrame,
+    reader: LogitReader,
+    settings: dict[str, Any],
+    with_selection: bool,
+) -> PerExampleTables:
     """Tally every (set, measured intervention) once, add instances into their summaries, then tabulate."""
     options = options_from(settings)
     sets = run_sets(rashomon_sets, with_selection)
@@ -189,8 +206,13 @@ def build_per_example(metrics: pd.DataFrame, rashomon_sets: pd.DataFrame, reader
                 totals[runs, name] = merge(totals.get((runs, name)), part)
         for name in names:
             n_classes[name] = logits.shape[2]
-        log.info("%s: %d sets in %.1f s%s", instance, len(unique), time.perf_counter() - started,
-                 f"; capacity of {unconverged} examples stopped at the iteration cap" if unconverged else "")
+        log.info(
+            "%s: %d sets in %.1f s%s",
+            instance,
+            len(unique),
+            time.perf_counter() - started,
+            f"; capacity of {unconverged} examples stopped at the iteration cap" if unconverged else "",
+        )
     return _tables(sets, reported, totals, n_classes, options)
 
 
@@ -200,24 +222,38 @@ def _tables(sets, reported: dict[str, str], totals: dict, n_classes: dict[str, i
         for name, family in reported.items():
             total = totals[runs, name]
             n = float(total["n"][0])
-            key = {"scenario": scenario, "selection": selection, "intervention": name, "family": family,
-                   "n_runs": len(runs), "n_examples": int(n)}
+            key = {
+                "scenario": scenario,
+                "selection": selection,
+                "intervention": name,
+                "family": family,
+                "n_runs": len(runs),
+                "n_examples": int(n),
+            }
             for measure in MEASURES:
                 count = total[measure]["count"][0]
-                measures.append({**key, "measure": measure, "value": total[measure]["sum"][0] / count if count else np.nan})
+                measures.append(
+                    {**key, "measure": measure, "value": total[measure]["sum"][0] / count if count else np.nan}
+                )
                 if measure in DISTRIBUTED:
                     shares = total[measure]["ecdf"] / count if count else np.full(ECDF_POINTS, np.nan)
-                    ecdf += [{**key, "measure": measure, "threshold": float(t), "share_at_most": float(share)}
-                             for t, share in zip(thresholds(measure, n_classes[name]), shares)]
+                    ecdf += [
+                        {**key, "measure": measure, "threshold": float(t), "share_at_most": float(share)}
+                        for t, share in zip(thresholds(measure, n_classes[name]), shares)
+                    ]
             if not has_remedies(family):
                 continue
             for size, part in total["ensembles"].items():
                 ensembles += [{**key, "ensemble_size": size, **row} for row in remedies.ensemble_rows(part, n)]
-            abstention += [{**key, **row}
-                           for row in remedies.abstention_rows(total["abstention"], n, options["abstention_thresholds"])]
+            abstention += [
+                {**key, **row}
+                for row in remedies.abstention_rows(total["abstention"], n, options["abstention_thresholds"])
+            ]
     key = ["scenario", "selection", "intervention", "family", "n_runs", "n_examples"]
     # Named columns keep the tables readable when no run is in any set (every run diverged).
-    return PerExampleTables(pd.DataFrame(measures, columns=key + ["measure", "value"]),
-                            pd.DataFrame(ecdf, columns=key + ["measure", "threshold", "share_at_most"]),
-                            pd.DataFrame(ensembles, columns=key + ["ensemble_size", "n_ensembles", "measure", "value"]),
-                            pd.DataFrame(abstention, columns=key + ["threshold", "measure", "value"]))
+    return PerExampleTables(
+        pd.DataFrame(measures, columns=key + ["measure", "value"]),
+        pd.DataFrame(ecdf, columns=key + ["measure", "threshold", "share_at_most"]),
+        pd.DataFrame(ensembles, columns=key + ["ensemble_size", "n_ensembles", "measure", "value"]),
+        pd.DataFrame(abstention, columns=key + ["threshold", "measure", "value"]),
+    )

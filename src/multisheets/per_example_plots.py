@@ -54,8 +54,13 @@ def per_example_distributions(ecdf: pd.DataFrame, families: pd.Series, title: st
             axis = axes[row, column]
             panel = data[(data["scenario"] == scenario) & (data["measure"] == measure)]
             for intervention, points in panel.groupby("intervention", sort=False):
-                axis.step(points["threshold"], points["share_at_most"] * 100, where="post",
-                          color=palette.get(intervention), label=intervention)
+                axis.step(
+                    points["threshold"],
+                    points["share_at_most"] * 100,
+                    where="post",
+                    color=palette.get(intervention),
+                    label=intervention,
+                )
             if measure == "rashomon_capacity":
                 # Most examples sit near 1: stop the axis where every curve has (almost) reached 100 %.
                 reached = panel[panel["share_at_most"] >= 0.999].groupby("intervention")["threshold"].min()
@@ -71,13 +76,16 @@ def per_example_distributions(ecdf: pd.DataFrame, families: pd.Series, title: st
 def _lines(axis, rows: pd.DataFrame, x: str, scale: float, palette: dict) -> None:
     """One line per intervention of a measure's rows against `x`, values multiplied by `scale`."""
     for intervention, points in rows.groupby("intervention", sort=False):
-        axis.plot(points[x], points["value"] * scale, marker="o", ms=3, color=palette.get(intervention),
-                  label=intervention)
+        axis.plot(
+            points[x], points["value"] * scale, marker="o", ms=3, color=palette.get(intervention), label=intervention
+        )
 
 
-ENSEMBLE_PANELS = (("accuracy", "mean accuracy of an ensemble (%)", 100),
-                   ("churn", "churn between ensembles (%)", 100),
-                   ("rashomon_capacity", "capacity between two ensembles", 1))
+ENSEMBLE_PANELS = (
+    ("accuracy", "mean accuracy of an ensemble (%)", 100),
+    ("churn", "churn between ensembles (%)", 100),
+    ("rashomon_capacity", "capacity between two ensembles", 1),
+)
 
 
 def ensemble_sizes(ensembles: pd.DataFrame, families: pd.Series, title: str) -> plt.Figure:
@@ -107,9 +115,11 @@ def ensemble_sizes(ensembles: pd.DataFrame, families: pd.Series, title: str) -> 
     return _finish(figure, axes, title)
 
 
-ABSTENTION_PANELS = (("coverage", "coverage: examples predicted (%)"),
-                     ("selective_accuracy", "accuracy of the vote where predicted (%)"),
-                     ("residual_disagreement", "disagreement where predicted (%)"))
+ABSTENTION_PANELS = (
+    ("coverage", "coverage: examples predicted (%)"),
+    ("selective_accuracy", "accuracy of the vote where predicted (%)"),
+    ("residual_disagreement", "disagreement where predicted (%)"),
+)
 
 
 def abstention_tradeoff(abstention: pd.DataFrame, families: pd.Series, title: str) -> plt.Figure:

@@ -62,7 +62,9 @@ def sheet_heatmaps(sheet: pd.DataFrame, measures: tuple[str, ...], title: str) -
     n_interventions = sheet["intervention"].nunique()
     n_scenarios = sheet["scenario"].nunique()
     figure, axes = plt.subplots(
-        1, len(measures), figsize=((0.8 * n_scenarios + 3.2) * len(measures), 0.32 * n_interventions + 1.6),
+        1,
+        len(measures),
+        figsize=((0.8 * n_scenarios + 3.2) * len(measures), 0.32 * n_interventions + 1.6),
         squeeze=False,
     )
     order = list(sheet["intervention"].unique())  # every panel keeps the same rows, blank where undefined
@@ -70,9 +72,17 @@ def sheet_heatmaps(sheet: pd.DataFrame, measures: tuple[str, ...], title: str) -
         table = wide(sheet, measure).T.reindex(order) * 100
         # Diverging around the panel's median: red cells hold more multiplicity than is typical for this sheet.
         center = float(np.nanmedian(table.to_numpy())) if table.notna().any().any() else 0.0
-        sns.heatmap(table, ax=axis, annot=True, fmt=".1f", cmap="vlag", center=center,
-                    cbar_kws={"label": MEASURE_LABELS[measure], "shrink": 0.6}, linewidths=0.5,
-                    annot_kws={"fontsize": 7})
+        sns.heatmap(
+            table,
+            ax=axis,
+            annot=True,
+            fmt=".1f",
+            cmap="vlag",
+            center=center,
+            cbar_kws={"label": MEASURE_LABELS[measure], "shrink": 0.6},
+            linewidths=0.5,
+            annot_kws={"fontsize": 7},
+        )
         axis.set_title(MEASURE_LABELS[measure], fontsize=10)
         axis.set_xlabel("source of variation (Rashomon set)")
         axis.set_ylabel("intervention" if axis is axes[0][0] else "")
@@ -104,8 +114,11 @@ def dimension_trends(metrics: pd.DataFrame, rashomon_sets: pd.DataFrame, title: 
     dimensions = [d for d in ok["dimension"].dropna().unique() if d and d in ok.columns]
     interventions = headline_interventions(list(ok["intervention"].unique()))
     figure, axes = plt.subplots(
-        len(interventions), max(len(dimensions), 1), figsize=(3.4 * max(len(dimensions), 1), 2.6 * len(interventions)),
-        squeeze=False, sharey="row",
+        len(interventions),
+        max(len(dimensions), 1),
+        figsize=(3.4 * max(len(dimensions), 1), 2.6 * len(interventions)),
+        squeeze=False,
+        sharey="row",
     )
     is_base = ok["dimension"].isna() | (ok["dimension"] == "")
     for column, dimension in enumerate(dimensions):
@@ -119,15 +132,32 @@ def dimension_trends(metrics: pd.DataFrame, rashomon_sets: pd.DataFrame, title: 
         for row, intervention in enumerate(interventions):
             axis = axes[row, column]
             panel = points[points["intervention"] == intervention].assign(accuracy_pct=lambda t: t["accuracy"] * 100)
-            sns.pointplot(data=panel, x="value", y="accuracy_pct", order=order, ax=axis, color="0.35",
-                          errorbar=None, markers="_", linestyles="-", linewidth=1.5)
+            sns.pointplot(
+                data=panel,
+                x="value",
+                y="accuracy_pct",
+                order=order,
+                ax=axis,
+                color="0.35",
+                errorbar=None,
+                markers="_",
+                linestyles="-",
+                linewidth=1.5,
+            )
             for member, face in ((True, "C0"), (False, "none")):
                 subset = panel[panel["run_id"].isin(members) == member]
                 # Spread a value's seeds sideways so equal accuracies stay visible as separate runs.
                 x = np.array([order.index(value) for value in subset["value"]], dtype=float)
                 x += 0.06 * (subset["seed"].to_numpy() - panel["seed"].mean())
-                axis.scatter(x, subset["accuracy_pct"], facecolor=face, edgecolor="C0", s=24, zorder=3,
-                             label="in Rashomon set" if member else "outside")
+                axis.scatter(
+                    x,
+                    subset["accuracy_pct"],
+                    facecolor=face,
+                    edgecolor="C0",
+                    s=24,
+                    zorder=3,
+                    label="in Rashomon set" if member else "outside",
+                )
             axis.set_xticks(range(len(order)), labels)
             axis.set_xlabel(dimension if row == len(interventions) - 1 else "")
             axis.set_ylabel(accuracy_label(intervention) if column == 0 else "")
@@ -164,8 +194,11 @@ def epsilon_curves(curves: pd.DataFrame, families: pd.Series, title: str) -> plt
         return message_figure(title, NO_RASHOMON_SET)
     curves = curves[curves["intervention"].isin(headline_interventions(list(curves["intervention"].unique())))]
     scenarios = list(curves["scenario"].unique())
-    panels = (("n_runs", "runs in Rashomon set", 1), ("range", "accuracy range (pp)", 100),
-              ("disagreement", "mean pairwise disagreement (%)", 100))
+    panels = (
+        ("n_runs", "runs in Rashomon set", 1),
+        ("range", "accuracy range (pp)", 100),
+        ("disagreement", "mean pairwise disagreement (%)", 100),
+    )
     figure, axes = plt.subplots(len(scenarios), 3, figsize=(11, 2.6 * len(scenarios)), squeeze=False, sharex=True)
     palette = intervention_palette(families)
     for row, scenario in enumerate(scenarios):
@@ -173,8 +206,14 @@ def epsilon_curves(curves: pd.DataFrame, families: pd.Series, title: str) -> plt
         for column, (measure, label, scale) in enumerate(panels):
             axis = axes[row, column]
             for intervention, points in data.groupby("intervention", sort=False):
-                axis.plot(points["epsilon"] * 100, points[measure] * scale, marker="o", ms=3,
-                          color=palette.get(intervention), label=intervention)
+                axis.plot(
+                    points["epsilon"] * 100,
+                    points[measure] * scale,
+                    marker="o",
+                    ms=3,
+                    color=palette.get(intervention),
+                    label=intervention,
+                )
                 if measure == "n_runs":
                     break  # the set size does not depend on the intervention
             axis.set_xscale("log")
@@ -192,16 +231,27 @@ def epsilon_curves(curves: pd.DataFrame, families: pd.Series, title: str) -> plt
 def disagreement_matrices(pairs: pd.DataFrame, title: str, max_panels: int = 4) -> plt.Figure:
     """Runs x runs prediction disagreement (%) of the base setting's seeds, one panel per intervention."""
     interventions = list(pairs["intervention"].unique())[:max_panels]
-    figure, axes = plt.subplots(1, max(len(interventions), 1), figsize=(4.2 * max(len(interventions), 1), 3.8),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        1, max(len(interventions), 1), figsize=(4.2 * max(len(interventions), 1), 3.8), squeeze=False
+    )
     for axis, intervention in zip(axes[0], interventions):
-        matrix = pairs[pairs["intervention"] == intervention].pivot(index="run_a", columns="run_b",
-                                                                     values="disagreement") * 100
+        matrix = (
+            pairs[pairs["intervention"] == intervention].pivot(index="run_a", columns="run_b", values="disagreement")
+            * 100
+        )
         matrix.index = matrix.columns = [run.rsplit("__", 1)[-1] for run in matrix.columns]
         # The diagonal is zero by definition; masking it keeps the colour scale for the pairs.
-        sns.heatmap(matrix, ax=axis, annot=len(matrix) <= 10, fmt=".1f", cmap="rocket_r", square=True,
-                    mask=np.eye(len(matrix), dtype=bool), cbar_kws={"label": "disagreement (%)"},
-                    annot_kws={"fontsize": 7})
+        sns.heatmap(
+            matrix,
+            ax=axis,
+            annot=len(matrix) <= 10,
+            fmt=".1f",
+            cmap="rocket_r",
+            square=True,
+            mask=np.eye(len(matrix), dtype=bool),
+            cbar_kws={"label": "disagreement (%)"},
+            annot_kws={"fontsize": 7},
+        )
         axis.set_title(intervention, fontsize=10)
         axis.set_xlabel("run")
         axis.set_ylabel("run")
@@ -214,9 +264,11 @@ def selection_effect(sheet: pd.DataFrame, steps: pd.DataFrame, title: str, scena
     """Spread per intervention over the Rashomon set vs over the runs that survive the extra specifications (chosen
     on the validation split, measured on the test split): the observed range with the range test noise alone would
     give (|), the between-run std of true accuracy with its interval, and disagreement."""
-    panels = (("range", "accuracy range (pp); | = test noise alone"),
-              ("between_run_std", "between-run std of true accuracy (pp)"),
-              ("disagreement", "mean pairwise disagreement (%)"))
+    panels = (
+        ("range", "accuracy range (pp); | = test noise alone"),
+        ("between_run_std", "between-run std of true accuracy (pp)"),
+        ("disagreement", "mean pairwise disagreement (%)"),
+    )
     if sheet.empty:
         return message_figure(title, NO_RASHOMON_SET)
     data = sheet[(sheet["scenario"] == scenario) & sheet["measure"].isin([m for m, _ in panels] + ["range_null"])]
@@ -228,8 +280,15 @@ def selection_effect(sheet: pd.DataFrame, steps: pd.DataFrame, title: str, scena
             points = data[(data["measure"] == measure) & (data["selection"] == selection)].set_index("intervention")
             points = points.reindex([name for name in order if name in points.index])
             y = np.array([order.index(name) for name in points.index]) + offset
-            axis.scatter(points["value"] * 100, y, color=colour, s=16, marker="o" if selection == "rashomon" else "D",
-                         label=selection, zorder=3)
+            axis.scatter(
+                points["value"] * 100,
+                y,
+                color=colour,
+                s=16,
+                marker="o" if selection == "rashomon" else "D",
+                label=selection,
+                zorder=3,
+            )
             if measure == "between_run_std":
                 axis.hlines(y, points["ci_low"] * 100, points["ci_high"] * 100, color=colour, linewidth=1)
             if measure == "range":

@@ -43,8 +43,13 @@ def ensemble_tally(logits: np.ndarray, labels: np.ndarray, size: int, seed: int,
     """
     groups = ensemble_groups(len(logits), size, seed)
     n, classes = logits.shape[1], logits.shape[2]
-    tally = {"correct": np.zeros(len(groups)), "disagreeing_pairs": np.zeros(1), "capacity_sum": np.zeros(1),
-             "range_sum": np.zeros(1), "pair_examples": np.zeros(1)}
+    tally = {
+        "correct": np.zeros(len(groups)),
+        "disagreeing_pairs": np.zeros(1),
+        "capacity_sum": np.zeros(1),
+        "range_sum": np.zeros(1),
+        "pair_examples": np.zeros(1),
+    }
     if not groups:
         return tally
     averaged = np.stack([logits[group].astype(np.float32).mean(axis=0) for group in groups])  # (m, N, C)
@@ -95,8 +100,11 @@ def abstention_tally(counts: np.ndarray, mean_probs: np.ndarray, labels: np.ndar
     right = plurality_class(counts, mean_probs) == labels
     unsure = 1.0 - self_consistency(counts)
     covered = shares[None, :] >= np.asarray(thresholds, dtype=np.float64)[:, None] - AGREEMENT_TOL  # (T, N)
-    return {"covered": covered.sum(axis=1).astype(np.float64), "correct": (covered & right).sum(axis=1).astype(np.float64),
-            "disagreement": np.where(covered, unsure[None, :], 0.0).sum(axis=1)}
+    return {
+        "covered": covered.sum(axis=1).astype(np.float64),
+        "correct": (covered & right).sum(axis=1).astype(np.float64),
+        "disagreement": np.where(covered, unsure[None, :], 0.0).sum(axis=1),
+    }
 
 
 def abstention_rows(tally: dict, n_examples: float, thresholds) -> list[dict]:
@@ -106,8 +114,13 @@ def abstention_rows(tally: dict, n_examples: float, thresholds) -> list[dict]:
     for index, threshold in enumerate(thresholds):
         covered = tally["covered"][index]
         with np.errstate(invalid="ignore", divide="ignore"):
-            values = {"coverage": covered / n_examples, "selective_accuracy": tally["correct"][index] / covered,
-                      "residual_disagreement": tally["disagreement"][index] / covered}
-        rows += [{"threshold": float(threshold), "measure": measure, "value": float(value)}
-                 for measure, value in values.items()]
+            values = {
+                "coverage": covered / n_examples,
+                "selective_accuracy": tally["correct"][index] / covered,
+                "residual_disagreement": tally["disagreement"][index] / covered,
+            }
+        rows += [
+            {"threshold": float(threshold), "measure": measure, "value": float(value)}
+            for measure, value in values.items()
+        ]
     return rows

@@ -24,8 +24,16 @@ RULES = ("top_fraction", "at_least", "at_most", "at_least_quantile")
 SELECTION_SPLIT = "val"
 # Numeric columns of the metrics table a specification may filter on (tests/test_evaluate.py checks them
 # against the columns evaluation writes).
-METRICS = ("accuracy", "loss", "mean_confidence", "ece", "worst_class_accuracy", "best_class_accuracy",
-           "classifier_accuracy", "class_gap")
+METRICS = (
+    "accuracy",
+    "loss",
+    "mean_confidence",
+    "ece",
+    "worst_class_accuracy",
+    "best_class_accuracy",
+    "classifier_accuracy",
+    "class_gap",
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,8 @@ def check_specifications(specifications: list[Specification], families: list[str
             raise ValueError(
                 f"{where} reads the {spec.split!r} split: selection may only read the validation split "
                 f"(split: {SELECTION_SPLIT}). The test split is for reporting only; selecting on the images that "
-                "then measure the survivors biases their accuracy up and their spread down.")
+                "then measure the survivors biases their accuracy up and their spread down."
+            )
         if spec.metric not in METRICS:
             raise ValueError(f"{where}: metric {spec.metric!r} is not one of {', '.join(METRICS)}")
         family = family_of(spec.intervention)
@@ -97,8 +106,10 @@ def apply_selection(
         split = metrics[metrics["split"] == spec.split]
         interventions = set(split["intervention"])
         if spec.intervention not in interventions:
-            raise ValueError(f"selection step {step}: no intervention {spec.intervention!r} on the {spec.split} split "
-                             f"in the metrics (available: {sorted(interventions)})")
+            raise ValueError(
+                f"selection step {step}: no intervention {spec.intervention!r} on the {spec.split} split "
+                f"in the metrics (available: {sorted(interventions)})"
+            )
         if spec.metric not in metrics.columns:
             raise ValueError(f"selection step {step}: no metric {spec.metric!r} in the metrics table")
         rows = split[(split["intervention"] == spec.intervention) & split["run_id"].isin(survivors)]
@@ -117,6 +128,13 @@ def apply_selection(
             survivors = pd.Index([run for run in survivors if run in kept.index])
         else:
             survivors = pd.Index([])
-        steps.append({"step": step, "specification": spec.describe(), "split": spec.split, "n_before": before,
-                      "n_after": len(survivors)})
+        steps.append(
+            {
+                "step": step,
+                "specification": spec.describe(),
+                "split": spec.split,
+                "n_before": before,
+                "n_after": len(survivors),
+            }
+        )
     return survivors, steps

@@ -10,7 +10,6 @@ the source of truth; wide tables, Markdown and heatmaps are views of it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,16 +19,16 @@ from multisheets import measures, uncertainty
 from multisheets.intervention_names import (
     CORRUPTION_MEAN,
     FAMILY_ORDER,
-    WORST_CLASS,
-    WORST_GROUP,
     aggregates,
-    group_name,
 )
+from multisheets.prediction_store import PredictionStore
 from multisheets.selection import Specification, apply_selection
 
 VALIDATION = ("clean", "val")  # (intervention, split) that defines the Rashomon sets
 REPORTED_SPLIT = "test"  # every sheet, curve and figure reports the test split; selection never reads it
 DESCRIPTIVE_MEASURES = ("mean", "range", "std", "iqr")
+
+
 def scenarios(runs: pd.DataFrame) -> dict[str, list[str]]:
     """Scenario name -> run ids. `dimension` is empty for base runs and names the varied key otherwise."""
     base = runs.loc[runs["dimension"].isna() | (runs["dimension"] == ""), "run_id"].tolist()
@@ -61,14 +60,20 @@ def sheet_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> list
         summarised = {instance for group in aggregates(names).values() for instance in group}
         names = [name for name in names if name not in summarised]
     family = dict(zip(first["intervention"], first["family"]))
-    rank = {name: FAMILY_ORDER.index(family[name]) if family[name] in FAMILY_ORDER else len(FAMILY_ORDER)
-            for name in names}
+    rank = {
+        name: FAMILY_ORDER.index(family[name]) if family[name] in FAMILY_ORDER else len(FAMILY_ORDER) for name in names
+    }
     return sorted(names, key=lambda name: (rank[name], name != CORRUPTION_MEAN))
 
 
 def scenario_rows(
-    name: str, members: pd.Index, reported: pd.DataFrame, columns: list[str], store: PredictionStore,
-    reference: str | None, settings: dict[str, Any],
+    name: str,
+    members: pd.Index,
+    reported: pd.DataFrame,
+    columns: list[str],
+    store: PredictionStore,
+    reference: str | None,
+    settings: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Long-form rows for one scenario: every measure for every sheet intervention over the given runs (test split).
 
@@ -81,8 +86,13 @@ def scenario_rows(
     for intervention in columns:
         table = reported[reported["intervention"] == intervention].set_index("run_id").loc[run_ids]
         accuracy = table["accuracy"].to_numpy(dtype=float)
-        base = {"scenario": name, "intervention": intervention, "family": table["family"].iloc[0],
-                "n": int(table["n"].median()), "n_runs": len(run_ids)}
+        base = {
+            "scenario": name,
+            "intervention": intervention,
+            "family": table["family"].iloc[0],
+            "n": int(table["n"].median()),
+            "n_runs": len(run_ids),
+        }
         spread = measures.accuracy_spread(accuracy)
         values = {measure: (spread[measure], np.nan, np.nan) for measure in DESCRIPTIVE_MEASURES}
         scored = store.scores(run_ids, intervention, table) if (table["metric"] == "accuracy").all() else None
@@ -94,8 +104,11 @@ def scenario_rows(
         values["test_noise_sd"] = (float(np.sqrt(tau2)), np.nan, np.nan)
         values["range_null"] = (components.range_null, np.nan, np.nan)
         values["p_between_run"] = (components.p_value, np.nan, np.nan)
-        values["between_run_std"] = (components.between_run_std, components.between_run_std_low,
-                                     components.between_run_std_high)
+        values["between_run_std"] = (
+            components.between_run_std,
+            components.between_run_std_low,
+            components.between_run_std_high,
+        )
         values["expected_range"] = components.expected_range(settings["expected_range_k"])
         if store.has(intervention):
             preds = store.predictions(run_ids, intervention)
@@ -106,87 +119,6 @@ def scenario_rows(
         for measure, (value, low, high) in values.items():
             rows.append({**base, "measure": measure, "value": value, "ci_low": low, "ci_high": high})
     return rows
-
-
-def prediction_files(runs: list[dict[str, str]], paths: list[str | Path]) -> dict[tuple[str, str], Path]:
-    """(run id, family) -> logit file, from a list of ``{"run_id", "family"}`` and the files in the same order."""
-    if len(runs) != len(paths):
-        raise ValueError(f"{len(runs)} (run, family) keys for {len(paths)} prediction files")
-    return {(key["run_id"], key["family"]): Path(path) for key, path in zip(runs, paths)}
-
-
-class PredictionStore:
-    """Argmax predictions and labels per (run, intervention) of the test split, read from the logit files once.
-
-    A family file holds ``<intervention>`` logits and optionally ``<intervention>#indices`` (a subset of the
-    test split) or ``<intervention>#labels`` (a different labelled set); otherwise the test split's labels apply.
-    """
-
-    def __init__(self, files: dict[tuple[str, str], str | Path], families: dict[str, str], test_labels: np.ndarray):
-        """`files`: (run id, family) -> that run's test-split logits of the family (see `prediction_files`)."""
-        self.paths = {key: Path(path) for key, path in files.items()}
-        self.families, self.test_labels = families, test_labels
-        self.groups = aggregates(list(families))
-        self.cache: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-
-    def _file(self, run_id: str, intervention: str) -> dict[str, np.ndarray]:
-        key = (run_id, self.families[intervention])
-        if key not in self.cache:
-            # Keep only argmax labels (int16): a study's predictions then fit in memory even with hundreds of runs.
-            with np.load(self.paths[key]) as archive:
-                self.cache[key] = {
-                    name: archive[name] if "#" in name else archive[name].astype(np.float32).argmax(1).astype(np.int16)
-                    for name in archive.files
-                }
-        return self.cache[key]
-
-    def has(self, intervention: str) -> bool:
-        return intervention in self.families or intervention in self.groups
-
-    def predictions(self, run_ids: list[str], intervention: str) -> np.ndarray:
-        """(R, N) predicted labels of the given runs; a summary concatenates its instances."""
-        parts = self.groups.get(intervention, [intervention])
-        return np.stack([np.concatenate([self._file(run_id, part)[part] for part in parts]) for run_id in run_ids])
-
-    def labels(self, run_id: str, intervention: str) -> np.ndarray:
-        return np.concatenate([self._instance_labels(run_id, part) for part in self.groups.get(intervention, [intervention])])
-
-    def _instance_labels(self, run_id: str, intervention: str) -> np.ndarray:
-        stored = self._file(run_id, intervention)
-        if f"{intervention}#labels" in stored:
-            return stored[f"{intervention}#labels"]
-        if f"{intervention}#indices" in stored:
-            return self.test_labels[stored[f"{intervention}#indices"]]
-        return self.test_labels
-
-    def correct(self, run_id: str, intervention: str) -> np.ndarray:
-        return self._file(run_id, intervention)[intervention] == self._instance_labels(run_id, intervention)
-
-    def scores(self, run_ids: list[str], intervention: str, table: pd.DataFrame):
-        """Per-image scores of the runs and which runs share images, for `uncertainty.sampling_noise_variance`.
-
-        An instance: 0/1 correctness. A summary over instances of the same images (``corruption_mean``): each
-        image's mean correctness over the instances, so an image counts once. ``worst_class`` / ``worst_group``:
-        each run's correctness on its own worst class / group (NaN elsewhere), runs grouped by which one it is.
-        Returns ``(scores, subsets)``, or None where the store lacks the predictions.
-        """
-        if intervention == WORST_CLASS and self.has("clean"):
-            worst = table.loc[run_ids, "worst_class"].to_numpy()
-            scores = np.stack([np.where(self.test_labels == c, self.correct(run, "clean"), np.nan)
-                               for run, c in zip(run_ids, worst)])
-            return scores, worst
-        if intervention == WORST_GROUP:
-            groups = table.loc[run_ids, "worst_group"].astype(str).to_numpy()
-            scores = np.full((len(run_ids), len(self.test_labels)), np.nan)
-            for row, (run, group) in enumerate(zip(run_ids, groups)):
-                name = group_name(group)
-                scores[row, self._file(run, name)[f"{name}#indices"]] = self.correct(run, name)
-            return scores, groups
-        if not self.has(intervention):
-            return None
-        parts = self.groups.get(intervention, [intervention])
-        per_instance = np.stack([[self.correct(run, part) for part in parts] for run in run_ids])  # (R, I, N)
-        return per_instance.mean(axis=1), None
 
 
 @dataclass
@@ -201,8 +133,13 @@ class SheetTables:
     disagreement: pd.DataFrame  # run_a x run_b x intervention, for the base seeds
 
 
-def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStore, settings: dict[str, Any],
-                specifications: list[Specification] | None = None) -> SheetTables:
+def build_sheet(
+    metrics: pd.DataFrame,
+    runs: pd.DataFrame,
+    store: PredictionStore,
+    settings: dict[str, Any],
+    specifications: list[Specification] | None = None,
+) -> SheetTables:
     """Rashomon sets and selection read the validation split; everything reported reads the test split."""
     epsilon = settings["epsilon"]
     sheet, rashomon_sets, steps, curves, flips = [], [], [], [], []
@@ -216,26 +153,45 @@ def build_sheet(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStor
         members = rashomon_members(val, epsilon)
         selected, scenario_steps = apply_selection(metrics, members, specifications or [])
         steps += [{"scenario": name, **step} for step in scenario_steps]
-        rashomon_sets += [{"scenario": name, "run_id": row.run_id, "val_accuracy": row.accuracy, "status": row.status,
-                           "in_rashomon_set": row.run_id in members, "selected": row.run_id in selected, "epsilon": epsilon}
-                       for row in val.itertuples()]
+        rashomon_sets += [
+            {
+                "scenario": name,
+                "run_id": row.run_id,
+                "val_accuracy": row.accuracy,
+                "status": row.status,
+                "in_rashomon_set": row.run_id in members,
+                "selected": row.run_id in selected,
+                "epsilon": epsilon,
+            }
+            for row in val.itertuples()
+        ]
         for label, subset in (("rashomon", members), ("selected", selected)):
             if len(subset) and (label == "rashomon" or specifications):
                 # The reference is the subset's own best-on-validation run: after selection, the best survivor.
                 reference = _best_on_validation(val, subset)
-                sheet += [{"selection": label, **row}
-                          for row in scenario_rows(name, subset, reported, columns, store, reference, settings)]
+                sheet += [
+                    {"selection": label, **row}
+                    for row in scenario_rows(name, subset, reported, columns, store, reference, settings)
+                ]
         for curve_epsilon in settings["epsilon_curve"]:
             curve_members = rashomon_members(val, curve_epsilon)
-            curves += [{"scenario": name, "epsilon": curve_epsilon, **row}
-                       for row in spread_rows(curve_members, interventions, reported, store)]
+            curves += [
+                {"scenario": name, "epsilon": curve_epsilon, **row}
+                for row in spread_rows(curve_members, interventions, reported, store)
+            ]
         if len(members):
             flips += [{"scenario": name, **row} for row in flip_rows(members, interventions, store)]
     # Diverged runs have NaN logits (argmax 0): they would show up as fake disagreement.
     trained = all_val.dropna(subset=["accuracy"])["run_id"]
     base_runs = [run for run in study_scenarios["seed"] if run in set(trained)]
-    return SheetTables(pd.DataFrame(sheet), pd.DataFrame(rashomon_sets), pd.DataFrame(steps), pd.DataFrame(curves),
-                       pd.DataFrame(flips), disagreement_pairs(base_runs, interventions, store))
+    return SheetTables(
+        pd.DataFrame(sheet),
+        pd.DataFrame(rashomon_sets),
+        pd.DataFrame(steps),
+        pd.DataFrame(curves),
+        pd.DataFrame(flips),
+        disagreement_pairs(base_runs, interventions, store),
+    )
 
 
 def _best_on_validation(val: pd.DataFrame, members: pd.Index) -> str | None:
@@ -253,8 +209,15 @@ def spread_rows(members: pd.Index, interventions: list[str], metrics: pd.DataFra
         table = metrics[(metrics["intervention"] == intervention) & metrics["run_id"].isin(members)]
         spread = measures.accuracy_spread(table["accuracy"].to_numpy(dtype=float))
         preds = store.predictions(list(members), intervention)
-        rows.append({"intervention": intervention, "n_runs": len(members), "range": spread["range"],
-                     "std": spread["std"], "disagreement": measures.mean_pairwise_disagreement(preds)})
+        rows.append(
+            {
+                "intervention": intervention,
+                "n_runs": len(members),
+                "range": spread["range"],
+                "std": spread["std"],
+                "disagreement": measures.mean_pairwise_disagreement(preds),
+            }
+        )
     return rows
 
 
@@ -263,8 +226,10 @@ def flip_rows(members: pd.Index, interventions: list[str], store: PredictionStor
     rows = []
     for intervention in interventions:
         distribution = measures.flip_rate_distribution(store.predictions(list(members), intervention))
-        rows += [{"intervention": intervention, "n_runs": len(members), "n_flipped": int(k), "fraction": float(v)}
-                 for k, v in distribution.items()]
+        rows += [
+            {"intervention": intervention, "n_runs": len(members), "n_flipped": int(k), "fraction": float(v)}
+            for k, v in distribution.items()
+        ]
     return rows
 
 
@@ -273,20 +238,25 @@ def disagreement_pairs(run_ids: list[str], interventions: list[str], store: Pred
     rows = []
     for intervention in interventions if run_ids else []:
         matrix = measures.disagreement_matrix(store.predictions(run_ids, intervention))
-        rows += [{"intervention": intervention, "run_a": a, "run_b": b, "disagreement": float(matrix[i, j])}
-                 for i, a in enumerate(run_ids) for j, b in enumerate(run_ids)]
+        rows += [
+            {"intervention": intervention, "run_a": a, "run_b": b, "disagreement": float(matrix[i, j])}
+            for i, a in enumerate(run_ids)
+            for j, b in enumerate(run_ids)
+        ]
     return pd.DataFrame(rows, columns=["intervention", "run_a", "run_b", "disagreement"])
 
 
 def rashomon_summary(rashomon_sets: pd.DataFrame) -> pd.DataFrame:
     """Per scenario: runs, diverged runs (excluded), Rashomon-set size."""
     grouped = rashomon_sets.groupby("scenario", sort=False)
-    return pd.DataFrame({
-        "n_runs": grouped.size(),
-        "n_diverged": grouped["status"].apply(lambda status: int((status == "diverged").sum())),
-        "rashomon_size": grouped["in_rashomon_set"].sum().astype(int),
-        "selected": grouped["selected"].sum().astype(int),
-    }).reset_index()
+    return pd.DataFrame(
+        {
+            "n_runs": grouped.size(),
+            "n_diverged": grouped["status"].apply(lambda status: int((status == "diverged").sum())),
+            "rashomon_size": grouped["in_rashomon_set"].sum().astype(int),
+            "selected": grouped["selected"].sum().astype(int),
+        }
+    ).reset_index()
 
 
 def wide(sheet: pd.DataFrame, measure: str, selection: str = "rashomon") -> pd.DataFrame:
@@ -298,28 +268,54 @@ def wide(sheet: pd.DataFrame, measure: str, selection: str = "rashomon") -> pd.D
     return result.loc[table["scenario"].unique(), table["intervention"].unique()]
 
 
-def to_markdown(tables: SheetTables, measures_shown: tuple[str, ...], epsilon: float, notes: tuple[str, ...] = ()) -> str:
+def to_markdown(
+    tables: SheetTables, measures_shown: tuple[str, ...], epsilon: float, notes: tuple[str, ...] = ()
+) -> str:
     """A human-readable sheet: accuracy spreads in percentage points, disagreement in percent; test split."""
-    parts = ["# Multiplicity sheet", "",
-             f"Rashomon sets: runs with validation accuracy within {epsilon:g} of the scenario's best. Selection "
-             "reads the validation split; every number below is measured on the test split.", "", *notes,
-             "", _markdown_table(rashomon_summary(tables.rashomon_sets)), ""]
+    parts = [
+        "# Multiplicity sheet",
+        "",
+        f"Rashomon sets: runs with validation accuracy within {epsilon:g} of the scenario's best. Selection "
+        "reads the validation split; every number below is measured on the test split.",
+        "",
+        *notes,
+        "",
+        _markdown_table(rashomon_summary(tables.rashomon_sets)),
+        "",
+    ]
     if tables.sheet.empty:
-        return "\n".join(parts + ["No run is in any Rashomon set: every run diverged or has no validation accuracy, "
-                                   "so there is nothing to measure.", ""])
+        return "\n".join(
+            parts
+            + [
+                "No run is in any Rashomon set: every run diverged or has no validation accuracy, "
+                "so there is nothing to measure.",
+                "",
+            ]
+        )
     selections = ["rashomon"] + (["selected"] if not tables.selection_steps.empty else [])
     for selection in selections:
         over = "Rashomon sets" if selection == "rashomon" else "selected runs"
         for measure in measures_shown:
             table = wide(tables.sheet, measure, selection) * 100
-            parts += [f"## {measure} over the {over} (percentage points)", "",
-                      _markdown_table(table.round(2).reset_index()), ""]
-        parts += [f"## Is it more than test noise? ({over})", "",
-                  "Each cell: observed range / the range test noise alone gives among that many runs (pp), and the "
-                  "p-value of the test that the runs' true accuracies do not differ.", "",
-                  _markdown_table(_noise_cells(tables.sheet, selection).reset_index()), "",
-                  "Between-run std of true accuracy, test noise removed (pp), with its interval:", "",
-                  _markdown_table(_interval_cells(tables.sheet, "between_run_std", selection).reset_index()), ""]
+            parts += [
+                f"## {measure} over the {over} (percentage points)",
+                "",
+                _markdown_table(table.round(2).reset_index()),
+                "",
+            ]
+        parts += [
+            f"## Is it more than test noise? ({over})",
+            "",
+            "Each cell: observed range / the range test noise alone gives among that many runs (pp), and the "
+            "p-value of the test that the runs' true accuracies do not differ.",
+            "",
+            _markdown_table(_noise_cells(tables.sheet, selection).reset_index()),
+            "",
+            "Between-run std of true accuracy, test noise removed (pp), with its interval:",
+            "",
+            _markdown_table(_interval_cells(tables.sheet, "between_run_std", selection).reset_index()),
+            "",
+        ]
     if not tables.selection_steps.empty:
         parts += ["## Model selection steps (validation split)", "", _markdown_table(tables.selection_steps), ""]
     return "\n".join(parts)
@@ -335,9 +331,12 @@ def _noise_cells(sheet: pd.DataFrame, selection: str) -> pd.DataFrame:
 
 def _interval_cells(sheet: pd.DataFrame, measure: str, selection: str) -> pd.DataFrame:
     rows = sheet[(sheet["measure"] == measure) & (sheet["selection"] == selection)]
-    text = rows.assign(cell=[
-        "" if pd.isna(value) else f"{value * 100:.2f} [{low * 100:.2f}, {high * 100:.2f}]"
-        for value, low, high in zip(rows["value"], rows["ci_low"], rows["ci_high"])])
+    text = rows.assign(
+        cell=[
+            "" if pd.isna(value) else f"{value * 100:.2f} [{low * 100:.2f}, {high * 100:.2f}]"
+            for value, low, high in zip(rows["value"], rows["ci_low"], rows["ci_high"])
+        ]
+    )
     table = text.pivot(index="scenario", columns="intervention", values="cell")
     return table.loc[rows["scenario"].unique(), rows["intervention"].unique()]
 
@@ -345,5 +344,7 @@ def _interval_cells(sheet: pd.DataFrame, measure: str, selection: str) -> pd.Dat
 def _markdown_table(frame: pd.DataFrame) -> str:
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    body = ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    body = [
+        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
     return "\n".join([header, rule, *body])

@@ -50,10 +50,10 @@ RUNTIME_DEFAULTS: dict[str, Any] = {"device": "auto", "precision": "auto", "comp
 # How runs of different settings draw their random numbers (study key `seed_streams`).
 SEED_STREAMS = {
     "independent": "every setting draws its own init / data-order / augmentation streams from (seed, setting): "
-                   "runs of different settings are independent, as multiplicity across settings assumes",
+    "runs of different settings are independent, as multiplicity across settings assumes",
     "common": "runs with the same seed share init / data-order / augmentation streams across settings (common random "
-              "numbers): per-dimension trends are paired, but runs of different settings are correlated and the "
-              "'all' scenario understates cross-setting disagreement",
+    "numbers): per-dimension trends are paired, but runs of different settings are correlated and the "
+    "'all' scenario understates cross-setting disagreement",
 }
 
 # Single underscores are fine inside a value (`crop_flip`); double ones separate the parts of a run id.
@@ -90,8 +90,10 @@ def format_value(value: Any) -> str:
     else:
         text = str(value)
     if not RUN_ID_VALUE.match(text):
-        raise ValueError(f"value {value!r} cannot appear in a run id (allowed: letters, digits, '.', '+', '-', "
-                         "and single '_' between them)")
+        raise ValueError(
+            f"value {value!r} cannot appear in a run id (allowed: letters, digits, '.', '+', '-', "
+            "and single '_' between them)"
+        )
     return text
 
 
@@ -134,8 +136,10 @@ def expand_study(config: dict[str, Any]) -> list[Run]:
             raise ValueError(f"dimensions.{name}: repeated values {values}")
     seeds = config["seeds"]
     if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds: repeated values {sorted(seed for seed in set(seeds) if seeds.count(seed) > 1)} "
-                         "(each seed is one run per setting; list it once)")
+        raise ValueError(
+            f"seeds: repeated values {sorted(seed for seed in set(seeds) if seeds.count(seed) > 1)} "
+            "(each seed is one run per setting; list it once)"
+        )
 
     if config["grid"]:
         names = list(dimensions)
@@ -152,10 +156,11 @@ def expand_study(config: dict[str, Any]) -> list[Run]:
             if run_id in runs and runs[run_id].hyperparameters != hyperparameters:
                 # Values are written with %g in run ids (stable, readable), so values closer than 6 significant
                 # digits would share one id and one setting would silently never be trained.
-                raise ValueError(f"{runs[run_id].changed} and {changed} both give run id {run_id!r}: use values "
-                                 "that differ within 6 significant digits")
-            runs.setdefault(run_id, Run(run_id, int(seed), changed, hyperparameters,
-                                        config["seed_streams"]))
+                raise ValueError(
+                    f"{runs[run_id].changed} and {changed} both give run id {run_id!r}: use values "
+                    "that differ within 6 significant digits"
+                )
+            runs.setdefault(run_id, Run(run_id, int(seed), changed, hyperparameters, config["seed_streams"]))
     return list(runs.values())
 
 
@@ -209,13 +214,18 @@ def runtime_settings(config: dict[str, Any]) -> dict[str, Any]:
         if key not in train:
             continue
         if settings[key] not in (train[key], RUNTIME_DEFAULTS[key]):
-            raise ValueError(f"train.{key}: {train[key]!r} and runtime.{key}: {settings[key]!r} disagree; "
-                             f"train.{key} is deprecated: set runtime.{key} only")
+            raise ValueError(
+                f"train.{key}: {train[key]!r} and runtime.{key}: {settings[key]!r} disagree; "
+                f"train.{key} is deprecated: set runtime.{key} only"
+            )
         # FutureWarning, not DeprecationWarning: it is meant for users, and Python hides the latter by default.
         # Raised from this line, so a process shows each message once however many readers call this.
-        warnings.warn(f"train.{key} is deprecated and will be refused in a later version: move it to "
-                      f"runtime.{key} (it sets evaluation jobs as well as training); using {train[key]!r}",
-                      FutureWarning, stacklevel=1)
+        warnings.warn(
+            f"train.{key} is deprecated and will be refused in a later version: move it to "
+            f"runtime.{key} (it sets evaluation jobs as well as training); using {train[key]!r}",
+            FutureWarning,
+            stacklevel=1,
+        )
         settings[key] = train[key]
     return settings
 

@@ -71,8 +71,13 @@ class ArchitectureModules:
 
 
 def train_run(
-    run: Run, train_x: torch.Tensor, train_y: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor],
-    models: ArchitectureModules, runtime: Runtime, show_progress: bool = False,
+    run: Run,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    val: tuple[torch.Tensor, torch.Tensor],
+    models: ArchitectureModules,
+    runtime: Runtime,
+    show_progress: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
     hp, seeds = run.hyperparameters, run.seeds
     log.info("%s: seeds %s (seed streams: %s)", run.run_id, seeds, run.seed_streams)
@@ -122,8 +127,12 @@ def train_run(
             lookahead.finish()  # the model handed on is the average
         seen = steps_per_epoch * batch_size
         train_loss = float(loss_sum) / seen
-        record = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": int(correct) / seen,
-                  "lr": optimizer.param_groups[-1]["lr"]}  # the last group follows `lr` itself (see optim)
+        record = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_accuracy": int(correct) / seen,
+            "lr": optimizer.param_groups[-1]["lr"],
+        }  # the last group follows `lr` itself (see optim)
         # Intermediate epochs skip test-time augmentation (up to 6x the validation cost, ~20 % of a fast-recipe
         # epoch); the last epoch validates the model as it will be evaluated.
         record["val_tta"] = epoch == hp["epochs"] and hp["tta"] != "none"
@@ -141,8 +150,14 @@ def train_run(
         record["seconds"] = time.perf_counter() - epoch_start
         history.append(record)
         log.info(
-            "%s epoch %d/%d train_loss %.4f train_acc %.4f val_acc %.4f (%.1fs)", run.run_id, epoch, hp["epochs"],
-            record["train_loss"], record["train_accuracy"], record["val_accuracy"], record["seconds"],
+            "%s epoch %d/%d train_loss %.4f train_acc %.4f val_acc %.4f (%.1fs)",
+            run.run_id,
+            epoch,
+            hp["epochs"],
+            record["train_loss"],
+            record["train_accuracy"],
+            record["val_accuracy"],
+            record["seconds"],
         )
     if progress is not None:
         progress.close()
@@ -162,8 +177,11 @@ def train_run(
 
 
 def weights_finite(module: nn.Module) -> bool:
-    return bool(torch.stack([tensor.isfinite().all() for tensor in module.state_dict().values()
-                             if tensor.is_floating_point()]).all())
+    return bool(
+        torch.stack(
+            [tensor.isfinite().all() for tensor in module.state_dict().values() if tensor.is_floating_point()]
+        ).all()
+    )
 
 
 def _progress(total: int, label: str, enabled: bool):
@@ -189,13 +207,21 @@ def saving_failed(path: Path, error: BaseException) -> str:
         free = shutil.disk_usage(path.parent).free
     except OSError:
         return f"could not write {path}: {error}"
-    return (f"could not write {path} ({free / 2**20:.0f} MiB free on that filesystem; a full disk or quota is the "
-            f"usual cause): {error}")
+    return (
+        f"could not write {path} ({free / 2**20:.0f} MiB free on that filesystem; a full disk or quota is the "
+        f"usual cause): {error}"
+    )
 
 
 def train_batch(
-    runs: list[Run], data_dir: str | Path, model_paths: list[str], log_paths: list[str], runtime: Runtime,
-    show_progress: bool | None = None, cache: ModelCache | None = None, keys: list[str] | None = None,
+    runs: list[Run],
+    data_dir: str | Path,
+    model_paths: list[str],
+    log_paths: list[str],
+    runtime: Runtime,
+    show_progress: bool | None = None,
+    cache: ModelCache | None = None,
+    keys: list[str] | None = None,
     job: str = "",
 ) -> list[dict[str, Any]]:
     """Train every run of a job; a diverging run is recorded as such and the next run starts.
@@ -209,8 +235,11 @@ def train_batch(
     keys = keys if keys is not None else [None] * len(runs)
     todo = []
     for run, key, model_path, log_path in zip(runs, keys, model_paths, log_paths, strict=True):
-        if (cache is not None and not cache.contains(key, data)
-                and cache.adopt_unkeyed(key, data, run, info["checksum"], Path(model_path).parent)):
+        if (
+            cache is not None
+            and not cache.contains(key, data)
+            and cache.adopt_unkeyed(key, data, run, info["checksum"], Path(model_path).parent)
+        ):
             log.info("%s: model.pt from an earlier version of this workflow taken into the model cache", run.run_id)
         if cache is not None and cache.contains(key, data):
             cache.restore(key, data, model_path, log_path, job)

@@ -29,9 +29,7 @@ def _logits(logits, allow_batch: bool = True) -> np.ndarray:
         raise ValueError(f"logits must have shape {want}, got {x.shape}")
     if x.size == 0 or x.shape[-1] == 0:
         raise ValueError(f"logits is empty, shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(
-        x.dtype, np.integer
-    ):
+    if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(x.dtype, np.integer):
         raise ValueError(f"logits must be numeric, got {x.dtype}")
     x = x.astype(np.float64)
     if not np.all(np.isfinite(x)):
@@ -53,9 +51,7 @@ def _labels(labels, n: int, n_classes: int | None = None) -> np.ndarray:
 def _pred_vector(preds, n: int | None = None) -> np.ndarray:
     p = np.asarray(preds)
     if p.ndim != 1 or p.size == 0:
-        raise ValueError(
-            f"preds must be a non-empty 1-D array (one run), got shape {p.shape}"
-        )
+        raise ValueError(f"preds must be a non-empty 1-D array (one run), got shape {p.shape}")
     if n is not None and p.shape != (n,):
         raise ValueError(f"preds shape {p.shape} does not match labels ({n},)")
     if not np.issubdtype(p.dtype, np.integer):
@@ -79,9 +75,7 @@ def softmax_confidence(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return conf, pred
 
 
-def expected_calibration_error(
-    logits: np.ndarray, labels: np.ndarray, n_bins: int = 15
-) -> float:
+def expected_calibration_error(logits: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
     """ECE of one run: ``sum_b |B_b|/N * |acc_b - conf_b|`` over ``n_bins`` equal-width confidence
     bins on [0, 1]. Bin b holds confidences in ``[b/n_bins, (b+1)/n_bins)``; the last bin also holds
     confidence 1.0. Empty bins contribute 0."""
@@ -94,10 +88,7 @@ def expected_calibration_error(
     hit = (pred == y).astype(np.float64)
     bins = np.minimum((conf * n_bins).astype(np.int64), n_bins - 1)
     count = np.bincount(bins, minlength=n_bins)
-    gap = np.abs(
-        np.bincount(bins, weights=hit, minlength=n_bins)
-        - np.bincount(bins, weights=conf, minlength=n_bins)
-    )
+    gap = np.abs(np.bincount(bins, weights=hit, minlength=n_bins) - np.bincount(bins, weights=conf, minlength=n_bins))
     # sum_b |B|/N * |sum_hit/|B| - sum_conf/|B|| == sum_b |sum_hit - sum_conf| / N
     return float(gap[count > 0].sum() / x.shape[0])
 
@@ -114,9 +105,7 @@ def per_example_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- class and group accuracy
-def per_class_accuracy(
-    preds: np.ndarray, labels: np.ndarray, n_classes: int
-) -> np.ndarray:
+def per_class_accuracy(preds: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Accuracy of one run (preds ``(N,)``) restricted to each true class; ``(n_classes,)`` float64,
     NaN for a class with no examples."""
     if isinstance(n_classes, bool) or int(n_classes) != n_classes or n_classes < 1:
@@ -205,9 +194,7 @@ def membership_inference(
         t = np.inf
     else:  # midpoint between the cut value and the next distinct score
         t = 0.5 * u[best - 1] + 0.5 * u[best]
-    acc_b = (np.count_nonzero(m_b > t) + np.count_nonzero(nm_b <= t)) / (
-        m_b.size + nm_b.size
-    )
+    acc_b = (np.count_nonzero(m_b > t) + np.count_nonzero(nm_b <= t)) / (m_b.size + nm_b.size)
     return {
         "attack_accuracy": float(acc_b),
         "train_accuracy": float(acc_a[best]),

@@ -21,7 +21,7 @@ as known. ``benchmarks/coverage_simulation.py`` checks the coverage of these int
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy import integrate, special, stats
@@ -29,7 +29,7 @@ from scipy import integrate, special, stats
 __all__ = ["normal_range_factor", "sampling_noise_variance", "VarianceComponents", "variance_components"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def normal_range_factor(k: int) -> float:
     """Expected range (max - min) of k independent standard normals (d_2 = 1.128, d_5 = 2.326; 0 for k = 1).
 
@@ -131,9 +131,12 @@ def variance_components(accuracies: np.ndarray, tau2: float, confidence: float =
     total_high = df * s2 / stats.chi2.ppf(alpha / 2, df)
     p_value = float(stats.chi2.sf(df * s2 / tau2, df)) if tau2 > 0 else (0.0 if s2 > 0 else 1.0)
     return VarianceComponents(
-        n_runs=m, observed_variance=s2, sampling_noise_variance=tau2,
+        n_runs=m,
+        observed_variance=s2,
+        sampling_noise_variance=tau2,
         between_run_std=float(np.sqrt(max(s2 - tau2, 0.0))),
         between_run_std_low=float(np.sqrt(max(total_low - tau2, 0.0))),
         between_run_std_high=float(np.sqrt(max(total_high - tau2, 0.0))),
-        p_value=p_value, range_null=float(null),
+        p_value=p_value,
+        range_null=float(null),
     )

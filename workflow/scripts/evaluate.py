@@ -1,4 +1,4 @@
-"""Evaluate one training job's runs under one intervention family on one split (rules evaluate_<family>_<split>_<job>)."""
+"""Evaluate one training job's runs under one intervention family on one split (evaluate_<family>_<split>_<job>)."""
 
 import logging
 

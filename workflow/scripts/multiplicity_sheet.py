@@ -6,11 +6,10 @@ import numpy as np
 import pandas as pd
 
 from multisheets.logfile import log_to_file
+from multisheets.prediction_store import PredictionStore, prediction_files
 from multisheets.selection import parse_specifications
 from multisheets.sheets import (
-    PredictionStore,
     build_sheet,
-    prediction_files,
     to_markdown,
     wide,
 )

@@ -5,12 +5,17 @@ import pandas as pd
 
 from multisheets.logfile import log_to_file
 from multisheets.per_example import LogitReader, build_per_example
-from multisheets.sheets import prediction_files
+from multisheets.prediction_store import prediction_files
 
 log_to_file(snakemake.log[0])
 files = prediction_files(snakemake.params.prediction_runs, snakemake.input.predictions)
 reader = LogitReader(files, np.load(snakemake.input.test_labels))
-tables = build_per_example(pd.read_parquet(snakemake.input.metrics), pd.read_csv(snakemake.input.rashomon), reader,
-                           snakemake.params.sheet, snakemake.params.with_selection)
+tables = build_per_example(
+    pd.read_parquet(snakemake.input.metrics),
+    pd.read_csv(snakemake.input.rashomon),
+    reader,
+    snakemake.params.sheet,
+    snakemake.params.with_selection,
+)
 for name in ("measures", "ecdf", "ensembles", "abstention"):
     getattr(tables, name).to_parquet(getattr(snakemake.output, name), index=False)

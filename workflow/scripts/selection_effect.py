@@ -8,6 +8,8 @@ from multisheets.plots import save, selection_effect
 log_to_file(snakemake.log[0])
 sheet = pd.read_parquet(snakemake.input.sheet)
 steps = pd.read_csv(snakemake.input.steps)
-title = f"{snakemake.params.study}: does selecting on extra criteria (validation split) shrink multiplicity (test split)?"
+title = (
+    f"{snakemake.params.study}: does selecting on extra criteria (validation split) shrink multiplicity (test split)?"
+)
 figure = selection_effect(sheet, steps, title)
 save(figure, snakemake.output.png, snakemake.output.pdf)

@@ -216,7 +216,7 @@ def magick_kernel_width(radius: float, sigma: float) -> int:
     width = 5
     while True:
         j = (width - 1) // 2
-        g = np.exp(-np.arange(-j, j + 1, dtype=np.float64) ** 2 / (2 * sigma * sigma))
+        g = np.exp(-(np.arange(-j, j + 1, dtype=np.float64) ** 2) / (2 * sigma * sigma))
         if g[-1] / g.sum() < max(MAGICK_QUANTUM_SCALE, MAGICK_EPSILON):
             return width - 2
         width += 2
