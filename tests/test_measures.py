@@ -168,3 +168,12 @@ def test_flip_counts_many_classes_path_matches_brute_force():
     preds[: r // 3, n // 2 :] = -1  # a majority of size r//3 on the other half
     brute = [r - Counter(col).most_common(1)[0][1] for col in preds.T]
     np.testing.assert_array_equal(m.flip_counts(preds), brute)
+
+
+def test_rashomon_boundary_tie_survives_float32_accuracies():
+    """Accuracies are counts over n images; computed in float32 (as metric files before 2026-11-26 were), 302/500
+    and 312/500 are off by ~3e-8, so a run exactly epsilon = 10/500 below the best fell out of the set against the
+    documented tie rule. Ties must hold for float32-rounded fractions too."""
+    best, tie, below = (np.float32(k) / np.float32(500) for k in (312, 302, 301))
+    acc = pd.Series({"best": float(best), "tie": float(tie), "below": float(below)})
+    assert list(m.rashomon_set(acc, 0.02)) == ["best", "tie"]
