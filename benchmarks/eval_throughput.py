@@ -79,12 +79,18 @@ def bench_family(family: str, args, data_dir: Path, models: list[Path], work: Pa
             np.save(path, corrupted_split(corruption, test, "test", settings["seed"], None, None))
             inputs.append(str(path))
         prepare_seconds = time.perf_counter() - started
-    load_seconds, sets = timed(device, partial(load_family, family, data_dir, runtime, settings, inputs))
+    load_seconds, loaded_family = timed(device, partial(load_family, family, data_dir, runtime, settings, inputs))
     per_model = []
     for index, model in enumerate(models):
         out = work / "eval" / f"m{index}"
         evaluate = partial(
-            evaluate_model, sets, family, str(model), str(out / f"{family}.npz"), str(out / f"{family}.csv"), runtime
+            evaluate_model,
+            loaded_family,
+            family,
+            str(model),
+            str(out / f"{family}.npz"),
+            str(out / f"{family}.csv"),
+            runtime,
         )
         per_model.append(timed(device, evaluate)[0])
     # the first model pays one-off costs (cuDNN autotuning, lazy initialisation): report it apart
@@ -92,8 +98,8 @@ def bench_family(family: str, args, data_dir: Path, models: list[Path], work: Pa
     result = {
         "family": family,
         "device": name,
-        "interventions": len(sets.shapes()),
-        "images": sum(sets.shapes().values()),
+        "interventions": len(loaded_family.shapes()),
+        "images": sum(loaded_family.shapes().values()),
         "prepare_s": prepare_seconds,
         "load_s": load_seconds,
         "first_model_s": per_model[0],
@@ -101,7 +107,7 @@ def bench_family(family: str, args, data_dir: Path, models: list[Path], work: Pa
         "models": len(models),
         "peak_gpu_mib": peak_mib(device),  # while evaluating the last model, the family's data loaded
     }
-    del sets  # free the device before the next family loads
+    del loaded_family  # free the device before the next family loads
     if device == "cuda":
         torch.cuda.empty_cache()
     return result

@@ -1,7 +1,7 @@
 # Helpers shared by the rules: the study's runs, their training jobs, and the paths of results.
 from pathlib import Path
 
-from multisheets.interventions import subgroup_rows
+from multisheets.data import subgroup_rows
 from multisheets.selection import (
     check_specifications,
     parse_specifications,

@@ -333,3 +333,23 @@ def load_split(data_dir: str | Path, split: str, mmap: bool = False) -> Labelled
 
 def load_info(data_dir: str | Path) -> dict[str, Any]:
     return json.loads((Path(data_dir) / "dataset.json").read_text())
+
+
+# The splits an evaluation reads: `test` for what the sheets report, `val` for what model selection reads.
+HELD_OUT_SPLITS = ("val", "test")
+
+
+def subgroup_rows(groups_csv: str | Path, split: str):
+    """The rows of a groups CSV that belong to `split` (no `split` column: all rows are test positions)."""
+    import pandas as pd  # only here: the data stage itself needs no pandas
+
+    table = pd.read_csv(groups_csv)
+    if not {"index", "group"} <= set(table.columns):
+        raise ValueError(f"{groups_csv}: needs columns 'index' and 'group', has {list(table.columns)}")
+    splits = table["split"] if "split" in table.columns else pd.Series("test", index=table.index)
+    if not splits.isin(HELD_OUT_SPLITS).all():
+        raise ValueError(f"{groups_csv}: column 'split' may only hold {' or '.join(HELD_OUT_SPLITS)}")
+    rows = table[splits == split]
+    if rows.empty:
+        raise ValueError(f"{groups_csv}: no rows for the {split} split")
+    return rows

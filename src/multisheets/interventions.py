@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from multisheets.data import load_split
+from multisheets.data import HELD_OUT_SPLITS, load_split, subgroup_rows
 from multisheets.inference import EVAL_BATCH_SIZE, device_images, predict
 from multisheets.intervention_names import (
     CLEAN,
@@ -47,9 +47,6 @@ class ImageSet(NamedTuple):
     labels: torch.Tensor  # int64 (N,) on the device
     indices: np.ndarray | None = None  # positions in the split (see Prediction)
     own_labels: bool = False
-
-
-HELD_OUT_SPLITS = ("val", "test")
 
 
 class Family:
@@ -235,22 +232,6 @@ class SubgroupFamily(Family):
         for group, rows in table.groupby("group", sort=True):
             index = np.sort(rows["index"].to_numpy())
             self.add(group_name(group), data.images[index], data.labels[index], indices=index)
-
-
-def subgroup_rows(groups_csv: str | Path, split: str):
-    """The rows of a groups CSV that belong to `split` (no `split` column: all rows are test positions)."""
-    import pandas as pd
-
-    table = pd.read_csv(groups_csv)
-    if not {"index", "group"} <= set(table.columns):
-        raise ValueError(f"{groups_csv}: needs columns 'index' and 'group', has {list(table.columns)}")
-    splits = table["split"] if "split" in table.columns else pd.Series("test", index=table.index)
-    if not splits.isin(HELD_OUT_SPLITS).all():
-        raise ValueError(f"{groups_csv}: column 'split' may only hold {' or '.join(HELD_OUT_SPLITS)}")
-    rows = table[splits == split]
-    if rows.empty:
-        raise ValueError(f"{groups_csv}: no rows for the {split} split")
-    return rows
 
 
 # Family name (as `interventions.families` in the config names it) -> the class that evaluates it.
