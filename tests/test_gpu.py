@@ -5,6 +5,7 @@ included. Without the switch cuDNN autotuning and atomics may differ between rer
 import numpy as np
 import pytest
 import torch
+from helpers import FAST
 
 from multisheets.evaluate import evaluate_runs
 from multisheets.runtime import make_runtime
@@ -13,21 +14,6 @@ from multisheets.train import train_batch
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
-FAST = {
-    "model": "fastnet",
-    "width": 8,
-    "recipe": "fast",
-    "epochs": 8,
-    "batch_size": 32,
-    "lr": 1.5,
-    "momentum": 0.85,
-    "weight_decay": 0.00133,
-    "schedule": "triangle",
-    "warmup_epochs": 1,
-    "label_smoothing": 0.2,
-    "augment": "translate2_altflip",
-    "tta": "flip_translate",
-}
 ATTACK = {
     "n": 40,
     "seed": 0,

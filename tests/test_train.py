@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import FAST
 
 from multisheets.optim import (
     LOOKAHEAD_DECAY,
@@ -84,23 +85,6 @@ def test_triangle_schedule_is_airbench94s():
     assert factor(99) == pytest.approx(1 - 0.93 * 76 / 77) and factor(100) == pytest.approx(0.07)
     values = [factor(step) for step in range(100)]
     assert values.index(max(values)) == 23
-
-
-FAST = {
-    "model": "fastnet",
-    "width": 8,
-    "recipe": "fast",
-    "epochs": 8,
-    "batch_size": 32,
-    "lr": 1.5,
-    "momentum": 0.85,
-    "weight_decay": 0.00133,
-    "schedule": "triangle",
-    "warmup_epochs": 1,
-    "label_smoothing": 0.2,
-    "augment": "translate2_altflip",
-    "tta": "flip_translate",
-}
 
 
 def test_fast_recipe_groups_norm_biases_and_the_whitening_bias():
