@@ -277,11 +277,14 @@ def test_default_study_resolves_the_full_dag(tmp_path):
 
 
 @pytest.mark.parametrize("preset", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
-def test_every_preset_resolves(preset):
-    data = yaml.safe_load((ROOT / "config" / preset).read_text()).get("data", {})
-    if data.get("source") == "imagefolder" and not (ROOT / data["path"]).exists():
-        pytest.skip(f"{preset} reads {data['path']}, which is not here")
-    result = snakemake(ROOT, "--dry-run", "--forceall", "--quiet", "rules", "--configfile", f"config/{preset}")
+def test_every_preset_resolves(preset, tmp_path):
+    study = yaml.safe_load((ROOT / "config" / preset).read_text())
+    if study.get("data", {}).get("source") == "imagefolder":
+        # the user's archive: a dry run only needs the file to exist
+        (placeholder := tmp_path / "archive.tar.gz").touch()
+        study["data"]["path"] = str(placeholder)
+    (config := tmp_path / preset).write_text(yaml.safe_dump(study))
+    result = snakemake(ROOT, "--dry-run", "--forceall", "--quiet", "rules", "--configfile", str(config))
     assert re.search(r"train_j[0-9a-f]{10}\b", result.stdout + result.stderr)
 
 
