@@ -38,10 +38,9 @@ DATA_FILES = [
 ] + [data_file("dataset.json")]
 
 RUNS = expand_study(config)
+RUNTIME = runtime_settings(config)
 # A run's files are named after its training key, so a run whose identity changed is simply not trained yet.
-TRAINING_KEYS = {
-    run.run_id: training_key(run, runtime_settings(config)["precision"]) for run in RUNS
-}
+TRAINING_KEYS = {run.run_id: training_key(run, RUNTIME["precision"]) for run in RUNS}
 JOBS = plan_jobs(
     RUNS,
     {
@@ -122,9 +121,7 @@ def sheet_predictions():
 
 def job_gpus():
     """GPUs of a training/evaluation job: none when the study trains on the CPU."""
-    return (
-        config["resources"]["gpu"] if runtime_settings(config)["device"] != "cpu" else 0
-    )
+    return config["resources"]["gpu"] if RUNTIME["device"] != "cpu" else 0
 
 
 def job_threads():

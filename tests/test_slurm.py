@@ -28,8 +28,8 @@ SLURM_COMMANDS = ["sbatch", "squeue", "sacct", "scancel", "sinfo", "scontrol", "
 
 GPUS, CPUS_PER_GPU, CPU_THREADS, TRAIN_RUNTIME, TRAIN_MEM_MB = 1, 4, 3, 90, 12000
 
-TINY_STUDY = {
-    "study": "slurm-fake",
+# Two runs of a tiny CNN on a tiny synthetic set: every rule runs, each job in seconds (shared with test_slurm_real).
+TWO_RUNS = {
     "data": {
         "source": "synthetic",
         "path": "",
@@ -39,8 +39,12 @@ TINY_STUDY = {
     "base": {"model": "cnn", "width": 4, "epochs": 1, "batch_size": 8, "warmup_epochs": 0},
     "dimensions": {"lr": [0.05]},
     "seeds": [0],
-    "runtime": {"device": "auto"},
     "sheet": {"epsilon": 0.01},
+}
+
+TINY_STUDY = TWO_RUNS | {
+    "study": "slurm-fake",
+    "runtime": {"device": "auto"},
     "resources": {
         "gpu": GPUS,
         "gpu_model": "h100",

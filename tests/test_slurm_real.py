@@ -24,27 +24,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from test_slurm import REPO, WORKFLOW_ITEMS, profile_partitions, run_snakemake
+from test_slurm import REPO, TWO_RUNS, WORKFLOW_ITEMS, profile_partitions, run_snakemake
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SLURM_PROGRAMS = ["munged", "slurmctld", "slurmd", "sbatch", "srun", "squeue", "scancel", "scontrol", "sinfo"]
 
-STUDY = {
+STUDY = TWO_RUNS | {
     "study": "slurm-real",
-    "data": {
-        "source": "synthetic",
-        "path": "",
-        "val_size": 6,
-        "synthetic": {"num_classes": 3, "image_size": 16, "train_per_class": 6, "test_per_class": 3, "seed": 0},
-    },
-    "base": {"model": "cnn", "width": 4, "epochs": 1, "batch_size": 8, "warmup_epochs": 0},
-    "dimensions": {"lr": [0.05]},
-    "seeds": [0],
     # one run per job: two training jobs, one of which the test cancels
     "train": {"runs_per_job": 1},
     "runtime": {"device": "cpu"},
-    "sheet": {"epsilon": 0.01},
     # one thread, as the local reference run's jobs get: CPU training is bit-identical only for equal counts
     "resources": {
         "cpu_threads": 1,

@@ -107,3 +107,9 @@ def _worst_group_row(run_rows: pd.DataFrame) -> Any:
     """The label of one run's row for its lowest-accuracy group (ties: the first group, as groups are stored)."""
     worst = worst_group_summary(run_rows.set_index("intervention")["accuracy"])["worst_group"]
     return run_rows.index[run_rows["intervention"] == worst][0]
+
+
+def intervention_families(metrics: pd.DataFrame) -> pd.Series:
+    """Intervention -> the family the metrics table files it under (a derived summary under its own family:
+    ``worst_class`` under fairness, ``ece`` under calibration); one name always has one family."""
+    return metrics.drop_duplicates("intervention").set_index("intervention")["family"]

@@ -25,6 +25,8 @@ import pandas as pd
 from multisheets import arbitrariness as arb
 from multisheets import remedies
 from multisheets.intervention_names import aggregates
+from multisheets.metrics_table import intervention_families
+from multisheets.prediction_store import stored_labels
 from multisheets.sheets import REPORTED_SPLIT, sheet_interventions
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ def reported_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> d
     metric = test.dropna(subset=["metric"]).groupby("intervention")["metric"].agg(set)
     classifier = {name for name, held in metric.items() if held == {"accuracy"}}
     groups = aggregates(sorted(classifier))
-    family = dict(zip(metrics["intervention"], metrics["family"]))  # summaries: their derived rows' family
+    family = intervention_families(metrics)
     return {
         name: family[name] for name in sheet_interventions(metrics, settings) if name in classifier or name in groups
     }
@@ -84,18 +86,11 @@ class LogitReader:
         for run_id in run_ids:
             with np.load(self.paths[(run_id, family)]) as archive:
                 arrays.append(archive[intervention])
-                own = self._labels(archive, intervention)
+                own = stored_labels(archive, intervention, self.test_labels)
             if labels is not None and not np.array_equal(own, labels):
                 raise ValueError(f"{intervention}: runs were evaluated on different examples ({run_id} differs)")
             labels = own
         return np.stack(arrays), labels
-
-    def _labels(self, archive, intervention: str) -> np.ndarray:
-        if f"{intervention}#labels" in archive.files:
-            return archive[f"{intervention}#labels"]
-        if f"{intervention}#indices" in archive.files:  # a subset of the test split (attacks, subgroups)
-            return self.test_labels[archive[f"{intervention}#indices"]]
-        return self.test_labels
 
 
 def thresholds(measure: str, n_classes: int) -> np.ndarray:
@@ -184,8 +179,8 @@ def build_per_example(
     options = options_from(settings)
     sets = run_sets(rashomon_sets, with_selection)
     reported = reported_interventions(metrics, settings)
-    families = dict(zip(metrics["intervention"], metrics["family"]))
-    groups = {name: members for name, members in aggregates(list(families)).items() if name in reported}
+    families = intervention_families(metrics)
+    groups = {name: members for name, members in aggregates(list(families.index)).items() if name in reported}
     targets: dict[str, list[str]] = {}  # measured instance -> the reported names its tally adds to
     for name in reported:
         for instance in groups.get(name, [name]):

@@ -18,6 +18,17 @@ def prediction_files(runs: list[dict[str, str]], paths: list[str | Path]) -> dic
     return {(key["run_id"], key["family"]): Path(path) for key, path in zip(runs, paths)}
 
 
+def stored_labels(stored, intervention: str, test_labels: np.ndarray) -> np.ndarray:
+    """The labels an intervention's stored logits answer to: its own (``#labels``, another labelled set), the test
+    split's at its ``#indices`` (a subset: attacks, subgroups), or the whole test split's. `stored`: a family's
+    logit file, open or read (anything with ``in`` and ``[]``)."""
+    if f"{intervention}#labels" in stored:
+        return stored[f"{intervention}#labels"]
+    if f"{intervention}#indices" in stored:
+        return test_labels[stored[f"{intervention}#indices"]]
+    return test_labels
+
+
 class PredictionStore:
     """Argmax predictions and labels per (run, intervention) of the test split, read from the logit files once.
 
@@ -57,12 +68,7 @@ class PredictionStore:
         )
 
     def _instance_labels(self, run_id: str, intervention: str) -> np.ndarray:
-        stored = self._file(run_id, intervention)
-        if f"{intervention}#labels" in stored:
-            return stored[f"{intervention}#labels"]
-        if f"{intervention}#indices" in stored:
-            return self.test_labels[stored[f"{intervention}#indices"]]
-        return self.test_labels
+        return stored_labels(self._file(run_id, intervention), intervention, self.test_labels)
 
     def correct(self, run_id: str, intervention: str) -> np.ndarray:
         return self._file(run_id, intervention)[intervention] == self._instance_labels(run_id, intervention)

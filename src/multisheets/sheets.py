@@ -21,6 +21,7 @@ from multisheets.intervention_names import (
     FAMILY_ORDER,
     aggregates,
 )
+from multisheets.metrics_table import intervention_families
 from multisheets.prediction_store import PredictionStore
 from multisheets.selection import Specification, apply_selection
 
@@ -59,7 +60,7 @@ def sheet_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> list
     if not settings["instances"]:
         summarised = {instance for group in aggregates(names).values() for instance in group}
         names = [name for name in names if name not in summarised]
-    family = dict(zip(first["intervention"], first["family"]))
+    family = intervention_families(first)
     rank = {
         name: FAMILY_ORDER.index(family[name]) if family[name] in FAMILY_ORDER else len(FAMILY_ORDER) for name in names
     }

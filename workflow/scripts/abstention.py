@@ -3,12 +3,13 @@
 import pandas as pd
 
 from multisheets.logfile import log_to_file
+from multisheets.metrics_table import intervention_families
 from multisheets.per_example_plots import abstention_tradeoff
 from multisheets.plots import save
 
 log_to_file(snakemake.log[0])
 abstention = pd.read_parquet(snakemake.input.abstention)
 metrics = pd.read_parquet(snakemake.input.metrics)
-families = metrics.drop_duplicates("intervention").set_index("intervention")["family"]
+families = intervention_families(metrics)
 title = f"{snakemake.params.study}: abstaining where fewer than τ of the Rashomon set agree (test split)"
 save(abstention_tradeoff(abstention, families, title), snakemake.output.png, snakemake.output.pdf)

@@ -3,12 +3,13 @@
 import pandas as pd
 
 from multisheets.logfile import log_to_file
+from multisheets.metrics_table import intervention_families
 from multisheets.per_example_plots import ensemble_sizes
 from multisheets.plots import save
 
 log_to_file(snakemake.log[0])
 ensembles = pd.read_parquet(snakemake.input.ensembles)
 metrics = pd.read_parquet(snakemake.input.metrics)
-families = metrics.drop_duplicates("intervention").set_index("intervention")["family"]
+families = intervention_families(metrics)
 title = f"{snakemake.params.study}: do ensembles of disjoint runs agree more? (test split)"
 save(ensemble_sizes(ensembles, families, title), snakemake.output.png, snakemake.output.pdf)

@@ -3,11 +3,12 @@
 import pandas as pd
 
 from multisheets.logfile import log_to_file
+from multisheets.metrics_table import intervention_families
 from multisheets.plots import epsilon_curves, save
 
 log_to_file(snakemake.log[0])
 curves = pd.read_parquet(snakemake.input.curves)
 metrics = pd.read_parquet(snakemake.input.metrics)
-families = metrics.drop_duplicates("intervention").set_index("intervention")["family"]
+families = intervention_families(metrics)
 figure = epsilon_curves(curves, families, f"{snakemake.params.study}: multiplicity against the Rashomon tolerance")
 save(figure, snakemake.output.png, snakemake.output.pdf)

@@ -7,10 +7,9 @@ from multisheets.interrupts import exit_with_parent
 from multisheets.runtime import make_runtime, setup_logging, torch_threads
 from multisheets.study import runtime_settings
 
-setup_logging(
-    snakemake.log[0],
-    torch_threads(snakemake.threads, runtime_settings(snakemake.config), snakemake.config["resources"]),
-)
+# How runs are evaluated is read from the config, not passed as a parameter: a new device re-evaluates nothing.
+settings = runtime_settings(snakemake.config)
+setup_logging(snakemake.log[0], torch_threads(snakemake.threads, settings, snakemake.config["resources"]))
 exit_with_parent()
 table = evaluate_runs(
     snakemake.params.family,
@@ -18,7 +17,7 @@ table = evaluate_runs(
     data_dir=snakemake.params.data_dir,
     prediction_paths=snakemake.output.predictions,
     metric_paths=snakemake.output.metrics,
-    runtime=make_runtime(runtime_settings(snakemake.config)),  # not a parameter: a new device re-evaluates nothing
+    runtime=make_runtime(settings),
     settings=snakemake.params.settings,
     inputs=snakemake.input.prepared,
     split=snakemake.params.split,

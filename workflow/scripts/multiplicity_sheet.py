@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from multisheets.logfile import log_to_file
+from multisheets.metrics_table import intervention_families
 from multisheets.prediction_store import PredictionStore, prediction_files
 from multisheets.selection import parse_specifications
 from multisheets.sheets import (
@@ -21,7 +22,7 @@ metrics = pd.read_parquet(snakemake.input.metrics)
 runs = pd.read_csv(snakemake.input.runs, keep_default_na=False)
 store = PredictionStore(
     files=prediction_files(snakemake.params.prediction_runs, snakemake.input.predictions),
-    families=dict(zip(metrics.loc[~metrics["derived"], "intervention"], metrics.loc[~metrics["derived"], "family"])),
+    families=intervention_families(metrics[~metrics["derived"]]).to_dict(),  # what the logit files hold
     test_labels=np.load(snakemake.input.test_labels),
 )
 tables = build_sheet(metrics, runs, store, settings, parse_specifications(snakemake.params.selection))

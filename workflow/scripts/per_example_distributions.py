@@ -3,12 +3,13 @@
 import pandas as pd
 
 from multisheets.logfile import log_to_file
+from multisheets.metrics_table import intervention_families
 from multisheets.per_example_plots import per_example_distributions
 from multisheets.plots import save
 
 log_to_file(snakemake.log[0])
 ecdf = pd.read_parquet(snakemake.input.ecdf)
 metrics = pd.read_parquet(snakemake.input.metrics)
-families = metrics.drop_duplicates("intervention").set_index("intervention")["family"]
+families = intervention_families(metrics)
 title = f"{snakemake.params.study}: how much the Rashomon set's runs disagree on each example (test split)"
 save(per_example_distributions(ecdf, families, title), snakemake.output.png, snakemake.output.pdf)

@@ -6,17 +6,18 @@ from multisheets.runtime import make_runtime, setup_logging, torch_threads
 from multisheets.study import expand_study, runtime_settings
 from multisheets.train import train_batch
 
+# How runs are trained is read from the config, not passed as a parameter: changing it retrains nothing.
 config = snakemake.config
-setup_logging(snakemake.log[0], torch_threads(snakemake.threads, runtime_settings(config), config["resources"]))
+settings = runtime_settings(config)
+setup_logging(snakemake.log[0], torch_threads(snakemake.threads, settings, config["resources"]))
 exit_with_parent()
-runs, keys = runs_of_outputs(expand_study(config), runtime_settings(config)["precision"], snakemake.output.models)
+runs, keys = runs_of_outputs(expand_study(config), settings["precision"], snakemake.output.models)
 train_batch(
     runs,
     data_dir=snakemake.params.data_dir,
     model_paths=snakemake.output.models,
     log_paths=snakemake.output.logs,
-    # How runs are trained is read from the config, not passed as a parameter: changing it retrains nothing.
-    runtime=make_runtime(runtime_settings(config)),
+    runtime=make_runtime(settings),
     cache=ModelCache(snakemake.params.model_cache),
     keys=keys,
     job=snakemake.params.job,
