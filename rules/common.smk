@@ -1,29 +1,59 @@
-# Helpers shared by the rules: the study's runs, their training jobs, and the paths of results.
+# Helpers shared by the rules: the study's runs, their training jobs, and the paths of results. Every computed
+# file is named after the key of what it depends on (src/multisheets/identity.py), so a changed study is missing
+# files, and Snakemake's records of earlier parameters are not needed to notice it.
 from pathlib import Path
 
-from multisheets.data import subgroup_rows
+from multisheets.identity import (
+    SHEET_SETTINGS,
+    corruption_key,
+    corruption_settings,
+    data_key,
+    data_settings,
+    digest,
+    evaluation_key,
+    family_identity,
+    manifest_name,
+    model_key,
+    shift_key,
+    training_key,
+)
+from multisheets.intervention_names import shift_sets
+from multisheets.model_cache import model_file, recorded_job, train_log_file
+from multisheets.preflight import (
+    check_device,
+    check_dimensions,
+    check_families,
+    check_selectable,
+    split_sizes,
+    subgroup_names,
+)
 from multisheets.selection import (
     check_specifications,
     parse_specifications,
     selection_families,
 )
-from multisheets.model_cache import (
-    model_file,
-    recorded_job,
-    train_log_file,
-    training_key,
+from multisheets.study import (
+    check_batch_sizes,
+    expand_study,
+    plan_jobs,
+    run_records,
+    runtime_settings,
 )
-from multisheets.study import expand_study, plan_jobs, run_records, runtime_settings
 
 # Every output path is spelled once: in the rule that writes it, through `result`, or in a helper below for the
 # per-run files. Rules that read a file name it as `rules.<writer>.output.<key>` or through the same helper.
 RESULTS = Path("results")
-DATA_DIR = RESULTS / "data"
 
 
 def result(path):
     """A path under results/."""
     return str(RESULTS / path)
+
+
+# The prepared data: a folder per data key, so other data settings are another folder (and going back finds the
+# earlier one).
+DATA_KEY = data_key(config["data"])
+DATA_DIR = RESULTS / "data" / DATA_KEY
 
 
 def data_file(name):
@@ -39,14 +69,26 @@ DATA_FILES = [
 
 RUNS = expand_study(config)
 RUNTIME = runtime_settings(config)
-# A run's files are named after its training key, so a run whose identity changed is simply not trained yet.
-TRAINING_KEYS = {run.run_id: training_key(run, RUNTIME["precision"]) for run in RUNS}
+# A run's model: its training key on this data. Its files are named after it, so a run whose identity changed is
+# simply not trained yet (and the model cache may hold it).
+MODEL_KEYS = {
+    run.run_id: model_key(training_key(run, RUNTIME["precision"]), DATA_KEY)
+    for run in RUNS
+}
+RUN_RECORDS = run_records(RUNS, list(config["dimensions"]), MODEL_KEYS)
+
+
+def trained_model(run_id):
+    return model_file(run_id, MODEL_KEYS[run_id])
+
+
+def train_log(run_id):
+    return train_log_file(run_id, MODEL_KEYS[run_id])
+
+
 JOBS = plan_jobs(
     RUNS,
-    {
-        run.run_id: recorded_job(train_log_file(run.run_id, TRAINING_KEYS[run.run_id]))
-        for run in RUNS
-    },
+    {run.run_id: recorded_job(train_log(run.run_id)) for run in RUNS},
     config["train"]["runs_per_job"],
 )
 RUNS_DIR = RESULTS / "runs"
@@ -55,21 +97,59 @@ MODEL_CACHE = RESULTS / "model_cache"
 EVALUATED_FAMILIES = list(
     dict.fromkeys(["clean"] + config["interventions"]["families"])
 )
-# Selection reads the validation split: checked here, before any job, and only the families it needs
-# (clean always: Rashomon sets) are evaluated there.
+# Selection reads the validation split: only the families it needs (clean always: Rashomon sets) are evaluated
+# there.
 SPECIFICATIONS = parse_specifications(config["selection"])
-check_specifications(SPECIFICATIONS, EVALUATED_FAMILIES)
 SELECTION_FAMILIES = selection_families(SPECIFICATIONS)
-if "subgroups" in SELECTION_FAMILIES:
-    subgroup_rows(config["interventions"]["subgroups"]["groups_csv"], "val")
 EVALUATED_SPLITS = {
     family: ["test"] + (["val"] if family in SELECTION_FAMILIES else [])
     for family in EVALUATED_FAMILIES
 }
 CORRUPTIONS = config["interventions"]["corruption"]["types"]
-SHIFT_SETS = (
-    ["cifar10_1"] if config["interventions"]["shift"]["cifar10_1"] else []
-) + list(config["interventions"]["shift"]["imagefolders"])
+CORRUPTION_KEY = corruption_key(DATA_KEY, config["interventions"]["corruption"])
+SHIFT_SETS = shift_sets(config["interventions"]["shift"])
+
+# What the schema cannot check, before any job starts.
+check_dimensions(config)
+SPLIT_SIZES = split_sizes(
+    config["data"], DATA_DIR
+)  # None: an image folder not prepared yet
+if SPLIT_SIZES:
+    check_batch_sizes(RUNS, SPLIT_SIZES["train"])
+check_specifications(SPECIFICATIONS, EVALUATED_FAMILIES)
+check_families(config["interventions"])
+if "subgroups" in EVALUATED_FAMILIES:
+    subgroup_names(config["interventions"], "test", SPLIT_SIZES)
+check_selectable(
+    SPECIFICATIONS,
+    config["interventions"],
+    (
+        subgroup_names(config["interventions"], "val", SPLIT_SIZES)
+        if "subgroups" in SELECTION_FAMILIES
+        else []
+    ),
+)
+check_device(RUNTIME["device"], workflow.local_exec and workflow.is_main_process)
+
+
+def family_settings(family):
+    """A family's settings, as its evaluation jobs get them (`evaluate.batch_size` only sets their speed)."""
+    return config["interventions"].get(family, {})
+
+
+# (run, split, family) -> evaluation key: the run's model, the family and its settings (see identity.py).
+FAMILY_IDENTITIES = {
+    family: family_identity(family, family_settings(family))
+    for family in EVALUATED_FAMILIES
+}
+EVALUATION_KEYS = {
+    (run.run_id, split, family): evaluation_key(
+        MODEL_KEYS[run.run_id], family, split, FAMILY_IDENTITIES[family]
+    )
+    for run in RUNS
+    for family in EVALUATED_FAMILIES
+    for split in EVALUATED_SPLITS[family]
+}
 
 
 def job_runs(job):
@@ -77,22 +157,16 @@ def job_runs(job):
     return [run.run_id for run in JOBS[job]]
 
 
-def trained_model(run_id):
-    return model_file(run_id, TRAINING_KEYS[run_id])
-
-
-def train_log(run_id):
-    return train_log_file(run_id, TRAINING_KEYS[run_id])
-
-
 def predictions_file(run_id, split, family):
-    """A run's logits under one family on one split, e.g. results/runs/<run_id>/predictions/test/clean.npz."""
-    return str(RUNS_DIR / run_id / "predictions" / split / f"{family}.npz")
+    """A run's logits under one family on one split: results/runs/<run_id>/predictions/<split>/<family>-<key>.npz."""
+    key = EVALUATION_KEYS[run_id, split, family]
+    return str(RUNS_DIR / run_id / "predictions" / split / f"{family}-{key}.npz")
 
 
 def metrics_file(run_id, split, family):
-    """A run's metrics under one family on one split, e.g. results/runs/<run_id>/metrics/test/clean.csv."""
-    return str(RUNS_DIR / run_id / "metrics" / split / f"{family}.csv")
+    """A run's metrics under one family on one split: results/runs/<run_id>/metrics/<split>/<family>-<key>.csv."""
+    key = EVALUATION_KEYS[run_id, split, family]
+    return str(RUNS_DIR / run_id / "metrics" / split / f"{family}-{key}.csv")
 
 
 def evaluations(splits=("val", "test")):
@@ -117,6 +191,22 @@ def sheet_prediction_runs():
 def sheet_predictions():
     """Every run's test-split logits of every family: what the sheet and the per-example measures read."""
     return [predictions_file(*evaluation) for evaluation in evaluations(("test",))]
+
+
+def manifest(step, content):
+    """A summary step's manifest: what the step depends on besides its input tables, in a file named after it.
+
+    A summary step (tables, sheets, figures) writes fixed paths, so it also writes this file, and the default
+    target asks for it (see `final_outputs`): another study has another manifest, missing, so the step runs again
+    and asks for the per-run files it reads. Writing it removes the step's earlier manifests
+    (identity.write_manifest), so going back to an earlier study is a missing file too.
+    """
+    return result(f"manifests/{manifest_name(step, content)}")
+
+
+def sheet_settings(step):
+    """The `sheet` settings a summary step reads (identity.SHEET_SETTINGS), and no others."""
+    return {name: config["sheet"][name] for name in SHEET_SETTINGS[step]}
 
 
 def job_gpus():
@@ -148,55 +238,64 @@ def gpu_resources(runtime_key, mem_key):
 
 
 def final_outputs():
-    """The default target's inputs: the metrics table, the sheet and every figure (call once the rules exist)."""
+    """The default target's inputs: the metrics table, the sheet, every figure, and every summary step's manifest
+    (call once the rules exist). Snakemake reruns a job whose outputs exist only for an output that is asked for
+    and missing, or an input that is newer: asking for the manifests is what makes a changed study rerun its
+    summary steps, and through them every run whose files are missing."""
     figures = [
         name for name in FIGURES if name != "selection_effect" or config["selection"]
     ]
-    return [
-        rules.collect_metrics.output.parquet,
-        rules.multiplicity_sheet.output.sheet,
-        rules.multiplicity_sheet.output.markdown,
-    ] + [getattr(rules, name).output.png for name in figures]
+    steps = ["collect_metrics", "multiplicity_sheet", "per_example_measures"] + figures
+    return (
+        [
+            rules.collect_metrics.output.parquet,
+            rules.multiplicity_sheet.output.sheet,
+            rules.multiplicity_sheet.output.markdown,
+        ]
+        + [getattr(rules, name).output.png for name in figures]
+        + [getattr(rules, step).output.manifest for step in steps]
+    )
 
 
 WIDE_MEASURES = ["range", "std", "disagreement"]
 
 
 def family_inputs(family, split):
-    """Prepared files a family reads besides the data splits: corrupted splits, extra test sets."""
+    """Prepared files a family reads besides the data splits: corrupted splits, extra test sets, a groups CSV."""
     if family == "corruption":
         return expand(
             rules.corrupt_split.output.images, split=split, corruption=CORRUPTIONS
         )
     if family == "shift":
-        return expand(rules.prepare_shift.output.shift_set, name=SHIFT_SETS)
+        return [shift_set_file(name) for name in SHIFT_SETS]
     if family == "subgroups":
         return [config["interventions"]["subgroups"]["groups_csv"]]
     return []
 
 
-def family_settings(family):
-    """What an evaluation job of `family` depends on (and reruns for)."""
-    return config["interventions"].get(family, {}) | {
-        "batch_size": config["evaluate"]["batch_size"]
-    }
+def shift_source_path(name):
+    """CIFAR-10.1 is downloaded (None); any other shift set is a folder or archive named in the config."""
+    return (
+        None
+        if name == "cifar10_1"
+        else config["interventions"]["shift"]["imagefolders"][name]
+    )
 
 
-def corruption_settings():
-    """What a corrupted set depends on: not `types`/`severities`, so adding a type regenerates nothing else."""
-    settings = config["interventions"]["corruption"]
-    return {key: settings[key] for key in ("seed", "official_dir", "frost_dir")}
+def shift_set_file(name):
+    """An extra test set, prepared in the study's label space, under the key of its source and the data."""
+    key = shift_key(DATA_KEY, name, shift_source_path(name))
+    return result(f"shift/{key}/{name}.npz")
 
 
 def shift_source(wildcards):
-    """CIFAR-10.1 is downloaded; any other shift set is a folder or archive named in the config."""
-    if wildcards.name == "cifar10_1":
-        return []
-    return [config["interventions"]["shift"]["imagefolders"][wildcards.name]]
+    """The input of a shift set: its folder or archive (nothing for a download)."""
+    source = shift_source_path(wildcards.name)
+    return [] if source is None else [source]
 
 
 def data_source_input():
-    """A local image folder or archive is an input (its change reruns the study); a download is not."""
+    """A local image folder or archive is an input (a newer one prepares the data again); a download is not."""
     if config["data"]["source"] == "imagefolder":
         return [config["data"]["path"]]
     return []

@@ -1,4 +1,5 @@
-# Data stage: one job turns the configured source into uint8 arrays with a fixed train/val/test split.
+# Data stage: one job turns the configured source into uint8 arrays with a fixed train/val/test split, in the
+# folder of the study's data key.
 
 
 rule prepare_data:
@@ -7,12 +8,12 @@ rule prepare_data:
     output:
         DATA_FILES,
     log:
-        "logs/prepare_data.log",
+        f"logs/prepare_data/{DATA_KEY}.log",
     conda:
         "../envs/multisheets.yaml"
     threads: 2
     params:
-        data=config["data"],
+        data=data_settings(config["data"]),
         data_dir=DATA_DIR,
     script:
         "../workflow/scripts/prepare_data.py"

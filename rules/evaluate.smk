@@ -1,5 +1,6 @@
-# Evaluation: one job per (intervention family, split, training job); each writes per-run logits and metrics.
-# Every family is evaluated on the test split (the sheets); those that model selection reads also on val.
+# Evaluation: one job per (intervention family, split, training job); each writes per-run logits and metrics,
+# named after their evaluation keys. Every family is evaluated on the test split (the sheets); those that model
+# selection reads also on val.
 
 for job in JOBS:
     for family in EVALUATED_FAMILIES:

@@ -50,6 +50,7 @@ FIGURES = {
 }
 
 for figure_rule, figure in FIGURES.items():
+    figure_params = {"study": config["study"]} | figure.get("params", {})
 
     rule:
         name:
@@ -63,13 +64,14 @@ for figure_rule, figure in FIGURES.items():
                 category=figure["category"],
             ),
             pdf=result(f"figures/{figure['file']}.pdf"),
+            manifest=manifest(figure_rule, figure_params),
         log:
             f"logs/figures/{figure_rule}.log",
         conda:
             "../envs/multisheets.yaml"
         params:
-            **figure.get("params", {}),
-            study=config["study"],
+            **figure_params,
+            manifest=figure_params,
             script=figure_rule,
         # Not an f-string: Snakemake reads the script path when the job runs, after this loop has moved on, and
         # fills it from the job's own params.

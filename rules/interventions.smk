@@ -1,4 +1,5 @@
-# Data that intervention families read besides the splits: corrupted held-out splits and extra test sets.
+# Data that intervention families read besides the splits: corrupted held-out splits and extra test sets, each
+# under the key of the data and the settings it is made from.
 
 
 rule corrupt_split:
@@ -6,9 +7,9 @@ rule corrupt_split:
         images=data_file("{split}_images.npy"),
         labels=data_file("{split}_labels.npy"),
     output:
-        images=result("corruptions/{split}/{corruption}.npy"),
+        images=result(f"corruptions/{CORRUPTION_KEY}/{{split}}/{{corruption}}.npy"),
     log:
-        "logs/corruptions/{split}/{corruption}.log",
+        f"logs/corruptions/{CORRUPTION_KEY}/{{split}}/{{corruption}}.log",
     wildcard_constraints:
         corruption="|".join(CORRUPTIONS) or "none",
         split="val|test",
@@ -16,7 +17,7 @@ rule corrupt_split:
         "../envs/multisheets.yaml"
     threads: 2
     params:
-        settings=corruption_settings(),
+        settings=corruption_settings(config["interventions"]["corruption"]),
         data_dir=DATA_DIR,
     script:
         "../workflow/scripts/corrupt_split.py"
@@ -27,13 +28,14 @@ rule prepare_shift:
         data=data_file("dataset.json"),
         source=shift_source,
     output:
-        shift_set=result("shift/{name}.npz"),
+        shift_set=result("shift/{key}/{name}.npz"),
     log:
-        "logs/shift/{name}.log",
+        "logs/shift/{key}/{name}.log",
+    wildcard_constraints:
+        key="[0-9a-f]+",
     conda:
         "../envs/multisheets.yaml"
     params:
-        source=shift_source,  # another folder under the same name reruns (inputs alone are not a trigger)
         download_dir="resources/shift",
         data_dir=DATA_DIR,
     script:

@@ -1,6 +1,12 @@
 # Per-example multiplicity and its remedies (ensembles, abstention) from the stored test logits of the sets in
 # rashomon.csv; rules/figures.smk draws one figure per table.
 
+PER_EXAMPLE_MEASURES = dict(
+    sheet=sheet_settings("per_example_measures"),
+    with_selection=bool(config["selection"]),
+    predictions=digest(sheet_predictions()),
+)
+
 
 rule per_example_measures:
     input:
@@ -13,14 +19,16 @@ rule per_example_measures:
         ecdf=result("tables/per_example_ecdf.parquet"),
         ensembles=result("tables/ensembles.parquet"),
         abstention=result("tables/abstention.parquet"),
+        manifest=manifest("per_example_measures", PER_EXAMPLE_MEASURES),
     log:
         "logs/per_example_measures.log",
     conda:
         "../envs/multisheets.yaml"
     threads: 1
     params:
-        sheet=config["sheet"],
-        with_selection=bool(config["selection"]),
+        sheet=PER_EXAMPLE_MEASURES["sheet"],
+        with_selection=PER_EXAMPLE_MEASURES["with_selection"],
         prediction_runs=sheet_prediction_runs(),
+        manifest=PER_EXAMPLE_MEASURES,
     script:
         "../workflow/scripts/per_example_measures.py"

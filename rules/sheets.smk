@@ -1,19 +1,31 @@
-# Sheets: gather every run's metrics into one table, then summarise the Rashomon sets per scenario.
+# Sheets: gather every run's metrics into one table, then summarise the Rashomon sets per scenario. Each step also
+# writes its manifest (see `manifest` in common.smk), so a changed study reruns it.
+
+METRIC_FILES = [metrics_file(*evaluation) for evaluation in evaluations()]
+COLLECT_METRICS = dict(runs=RUN_RECORDS, metrics=digest(METRIC_FILES))
+MULTIPLICITY_SHEET = dict(
+    sheet=sheet_settings("multiplicity_sheet"),
+    selection=config["selection"],
+    seed_streams=config["seed_streams"],
+    predictions=digest(sheet_predictions()),
+)
 
 
 rule collect_metrics:
     input:
-        metrics=[metrics_file(*evaluation) for evaluation in evaluations()],
+        metrics=METRIC_FILES,
     output:
         parquet=result("tables/metrics.parquet"),
         csv=result("tables/metrics.csv"),
         runs=result("tables/runs.csv"),
+        manifest=manifest("collect_metrics", COLLECT_METRICS),
     log:
         "logs/collect_metrics.log",
     conda:
         "../envs/multisheets.yaml"
     params:
-        runs=run_records(RUNS, list(config["dimensions"])),
+        runs=RUN_RECORDS,
+        manifest=COLLECT_METRICS,
     script:
         "../workflow/scripts/collect_metrics.py"
 
@@ -34,16 +46,18 @@ rule multiplicity_sheet:
         disagreement=result("tables/disagreement_base_seeds.parquet"),
         wide=expand(result("sheets/sheet_{measure}.csv"), measure=WIDE_MEASURES),
         markdown=result("sheets/sheet.md"),
+        manifest=manifest("multiplicity_sheet", MULTIPLICITY_SHEET),
     log:
         "logs/multiplicity_sheet.log",
     conda:
         "../envs/multisheets.yaml"
     threads: 1
     params:
-        sheet=config["sheet"],
-        selection=config["selection"],
+        sheet=MULTIPLICITY_SHEET["sheet"],
+        selection=MULTIPLICITY_SHEET["selection"],
+        seed_streams=MULTIPLICITY_SHEET["seed_streams"],
         measures=WIDE_MEASURES,
-        seed_streams=config["seed_streams"],
         prediction_runs=sheet_prediction_runs(),
+        manifest=MULTIPLICITY_SHEET,
     script:
         "../workflow/scripts/multiplicity_sheet.py"

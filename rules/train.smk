@@ -20,10 +20,10 @@ for job in JOBS:
         resources:
             **gpu_resources("train_runtime", "train_mem_mb"),
         params:
-            # No list of runs here: the outputs name them. A job that loses a member (a dimension value
-            # dropped from the study) must not rerun its other runs for a changed parameter.
+            # No list of runs here: the outputs name them (and their model keys).
             job=job,
             model_cache=MODEL_CACHE,
             data_dir=DATA_DIR,
+            data_key=DATA_KEY,
         script:
             "../workflow/scripts/train.py"

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_DATA
 
-from multisheets.data import load_info
-from multisheets.model_cache import ModelCache, data_fingerprint, recorded_job, training_key, write_atomically
+from multisheets.data import load_info, prepare
+from multisheets.files import write_atomically
+from multisheets.identity import training_key
+from multisheets.model_cache import ModelCache, legacy_data_fingerprint, recorded_job
 from multisheets.study import expand_study
 from multisheets.train import saving_failed, train_batch
 
@@ -33,24 +36,59 @@ def test_training_key_follows_what_determines_the_weights_and_nothing_else():
 def test_adding_a_hyperparameter_at_its_neutral_value_retrains_nothing(monkeypatch):
     """A study's code grows a hyperparameter (here `dropout`, 0 = the old behaviour): the runs that leave it at 0
     keep their keys, so their models are restored, while a run that sets it is a new model."""
-    from multisheets import model_cache, study
+    from multisheets import identity, study
 
     (run,) = expand_study({"base": TINY, "seeds": [0]})
     before = training_key(run, "auto")
     monkeypatch.setitem(study.HYPERPARAMETER_DEFAULTS, "dropout", 0.0)
     (grown,) = expand_study({"base": TINY, "seeds": [0]})
     assert grown.hyperparameters["dropout"] == 0.0 and training_key(grown, "auto") != before  # unregistered
-    monkeypatch.setitem(model_cache.ADDED_HYPERPARAMETERS, "dropout", 0.0)
+    monkeypatch.setitem(identity.ADDED_HYPERPARAMETERS, "dropout", 0.0)
     assert training_key(grown, "auto") == before
     (other,) = expand_study({"base": {**TINY, "dropout": 0.1}, "seeds": [0]})
     assert training_key(other, "auto") != before
 
 
-def test_data_fingerprint_ignores_where_the_data_lives():
-    info = {"checksum": "abc", "classes": ["a", "b"], "sizes": {"train": 4}, "val_size": 2, "split_seed": 0}
-    assert data_fingerprint(info | {"path": "/elsewhere"}) == data_fingerprint(info)
-    assert data_fingerprint(info | {"checksum": "abd"}) != data_fingerprint(info)
-    assert data_fingerprint(info | {"split_seed": 1}) != data_fingerprint(info)
+def synthetic(tmp_path: Path, name: str, **changes) -> dict:
+    """Prepare the conftest's tiny synthetic data with some settings changed; its dataset.json."""
+    settings = TINY_DATA | {"synthetic": TINY_DATA["synthetic"] | changes}
+    return prepare(settings, tmp_path / name)
+
+
+def test_the_data_fingerprint_is_the_content_training_reads(tmp_path):
+    same = synthetic(tmp_path, "a"), synthetic(tmp_path, "b")
+    assert same[0]["fingerprint"] == same[1]["fingerprint"]
+    # Every setting that changes the training images is another fingerprint: image_size was left out of the
+    # earlier one (the source checksum named only the synthetic seed), so models were restored onto 20 px images.
+    for change in ({"image_size": 20}, {"train_per_class": 61}, {"num_classes": 5}, {"seed": 1}):
+        assert synthetic(tmp_path, str(change), **change)["fingerprint"] != same[0]["fingerprint"], change
+    # The test split is not what a model was trained on: its models are still the same models.
+    assert synthetic(tmp_path, "more-test", test_per_class=21)["fingerprint"] == same[0]["fingerprint"]
+
+
+def test_a_model_cached_by_an_earlier_version_is_restored_under_the_new_fingerprint(data_dir, cpu, tmp_path):
+    (run,) = expand_study({"base": TINY, "seeds": [0]})
+    key, info = training_key(run, "auto"), load_info(data_dir)
+    cache = ModelCache(tmp_path / "cache")
+    models, logs = paths(tmp_path / "first", [run], [key])
+    train_batch([run], data_dir, models, logs, cpu, False, cache, [key], job="j1")
+    # Rename the entry as the earlier version named it (source checksum + split instead of the content).
+    for current, legacy in zip(cache.entry(key, info["fingerprint"]), cache.entry(key, legacy_data_fingerprint(info))):
+        current.rename(legacy)
+    earlier = os.stat(cache.entry(key, legacy_data_fingerprint(info))[0]).st_ino
+    models, logs = paths(tmp_path / "again", [run], [key])
+    (summary,) = train_batch([run], data_dir, models, logs, cpu, False, cache, [key], job="j2")
+    assert os.stat(models[0]).st_ino == earlier  # restored, not retrained
+    assert summary["data_fingerprint"] == info["fingerprint"] and summary["job"] == "j2"
+
+
+def test_an_earlier_synthetic_entry_is_never_taken_for_other_data(tmp_path):
+    """The earlier synthetic checksum named only the seed: the current one names every setting, so an entry named
+    after the earlier fingerprint of 16 px images cannot match 20 px images (or even the same images)."""
+    small, large = synthetic(tmp_path, "16", image_size=16), synthetic(tmp_path, "20", image_size=20)
+    assert legacy_data_fingerprint(small) != legacy_data_fingerprint(large)
+    earlier = small | {"checksum": "synthetic:seed=0"}
+    assert legacy_data_fingerprint(earlier) not in {legacy_data_fingerprint(small), legacy_data_fingerprint(large)}
 
 
 def test_an_interrupted_write_leaves_no_file(tmp_path):
@@ -85,7 +123,7 @@ def test_a_job_restores_cached_runs_and_trains_only_the_others(data_dir, cpu, tm
     cache = ModelCache(tmp_path / "cache")
     first_models, first_logs = paths(tmp_path / "first", runs[:2], keys[:2])
     train_batch(runs[:2], data_dir, first_models, first_logs, cpu, False, cache, keys[:2], job="j1")
-    fingerprint = data_fingerprint(load_info(data_dir))
+    fingerprint = load_info(data_dir)["fingerprint"]
     cached = {key: os.stat(cache.entry(key, fingerprint)[0]).st_ino for key in keys[:2]}
     assert json.loads(Path(first_logs[0]).read_text())["job"] == "j1"
 

@@ -95,7 +95,7 @@ def test_an_interrupted_job_resumes_with_only_its_unfinished_runs(tmp_path, sign
         data={**study()["data"], "synthetic": {**study()["data"]["synthetic"], "train_per_class": 400}},
     )
     name = write(workdir, "slow.yaml", slow)
-    snakemake(workdir, "results/data/dataset.json", "--cores", "2", "--configfile", name)
+    snakemake(workdir, "prepare_data", "--cores", "2", "--configfile", name)
     process = subprocess.Popen(
         ["snakemake", "--cores", "2", "--configfile", name],
         cwd=workdir,

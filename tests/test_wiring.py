@@ -11,12 +11,12 @@ SCHEMA = "workflow/schemas/config.schema.yaml"
 
 def test_run_records_name_what_each_run_varied():
     runs = expand_study({"base": {"lr": 0.1}, "dimensions": {"lr": [0.05]}, "seeds": [0]})
-    records = run_records(runs, ["lr"])
-    assert [(r["run_id"], r["dimension"], r["lr"]) for r in records] == [
-        ("base__seed=0", "", 0.1),
-        ("lr=0.05__seed=0", "lr", 0.05),
+    records = run_records(runs, ["lr"], {"base__seed=0": "k0-d", "lr=0.05__seed=0": "k1-d"})
+    assert [(r["run_id"], r["dimension"], r["lr"], r["model_key"]) for r in records] == [
+        ("base__seed=0", "", 0.1, "k0-d"),
+        ("lr=0.05__seed=0", "lr", 0.05, "k1-d"),
     ]
-    assert set(records[0]) == {"run_id", "setting", "seed", "dimension", "lr"}
+    assert set(records[0]) == {"run_id", "setting", "seed", "dimension", "lr", "model_key"}
 
 
 @pytest.mark.parametrize("subgroups", [None, {}, {"groups_csv": None}, {"groups_csv": ""}])
@@ -36,3 +36,10 @@ def test_subgroups_with_groups_or_not_listed_are_valid():
         },
         SCHEMA,
     )
+
+
+def test_a_misspelt_families_list_is_named_as_such():
+    """`families: clean` (a string) once got the message "'subgroups' is a required property"."""
+    with pytest.raises(WorkflowError, match="is not of type 'array'") as error:
+        validate({"study": "s", "seeds": [0], "interventions": {"families": "clean"}}, SCHEMA)
+    assert "subgroups" not in str(error.value).split("Failed validating")[0]

@@ -84,9 +84,11 @@ def test_study_runs_end_to_end(finished_study):
     runs = [f"{setting}__seed={seed}" for setting in ("base", "lr=0.02", "lr=0.1", "lr=1e+12") for seed in (0, 1)]
     for run_id in runs:
         assert len(list((workdir / "results/runs" / run_id).glob("model-*.pt"))) == 1
-        assert (workdir / "results/runs" / run_id / "predictions/test/clean.npz").exists()
+        assert len(list((workdir / "results/runs" / run_id / "predictions/test").glob("clean-*.npz"))) == 1
         # the selection split is evaluated only for the families the specifications read (and clean)
-        evaluated_on_val = {path.stem for path in (workdir / "results/runs" / run_id / "predictions/val").iterdir()}
+        evaluated_on_val = {
+            path.stem.rsplit("-", 1)[0] for path in (workdir / "results/runs" / run_id / "predictions/val").iterdir()
+        }
         assert evaluated_on_val == {"clean", "adversarial", "subgroups"}
     for figure in (
         "sheet_heatmap",
@@ -313,6 +315,41 @@ def test_every_preset_resolves(preset, tmp_path):
             "add it to interventions.families",
         ),
         ({"interventions": {"families": ["clean", "subgroups"]}}, "groups_csv"),
+        # Each of these used to train and evaluate everything first (or crash inside a job).
+        (
+            {
+                "interventions": {"families": ["clean", "adversarial"], "adversarial": {"linf_eps": [1]}},
+                "selection": [{"intervention": "pgd_linf/eps=3/255", "keep": "top_fraction", "value": 0.5}],
+            },
+            "the study does not measure 'pgd_linf/eps=3/255' on the val split",
+        ),
+        (
+            {
+                "interventions": {"families": ["clean", "corruption"], "corruption": {"types": ["fog"]}},
+                "selection": [{"intervention": "corruption=snow", "keep": "top_fraction", "value": 0.5}],
+            },
+            "the study does not measure 'corruption=snow'",
+        ),
+        ({"interventions": {"families": ["clean", "corruption"], "corruption": {"types": []}}}, "'types'"),
+        ({"interventions": {"families": ["clean", "corruption"], "corruption": {"severities": []}}}, "'severities'"),
+        ({"interventions": {"families": ["clean", "adversarial"], "adversarial": {"fgsm_eps": [0]}}}, "'fgsm_eps'"),
+        (
+            {
+                "interventions": {
+                    "families": ["adversarial"],
+                    "adversarial": {"fgsm_eps": [], "linf_eps": [], "l2_eps": []},
+                }
+            },
+            "nothing would be measured",
+        ),
+        (
+            {"interventions": {"families": ["clean", "shift"], "shift": {"cifar10_1": False}}},
+            "interventions.shift lists no set",
+        ),
+        ({"interventions": {"families": "clean"}}, "'clean' is not of type 'array'"),
+        ({"runtime": {"device": "cuda:63"}}, "runtime.device: cuda:63, but this machine has"),
+        ({"dimensions": {"lr": [0.1]}}, "dimensions.lr: 0.1 equals base.lr"),
+        ({"base": {"batch_size": 60000}}, "batch_size 60000 is larger than the 45000 training images"),
     ],
 )
 def test_config_errors_stop_before_any_job(tmp_path, change, message):
@@ -324,6 +361,30 @@ def test_config_errors_stop_before_any_job(tmp_path, change, message):
     result = snakemake(workdir, "--cores", "1", "--configfile", "bad.yaml", check=False)
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+    assert not (workdir / "results").exists()
+
+
+@pytest.mark.parametrize(
+    "rows,message",
+    [
+        ("0,a\n1,a\n1,b\n", "test positions listed more than once (line 3, 4)"),
+        ("0,a\n1.5,b\n", "column 'index' must hold whole numbers, positions in the split (line 3)"),
+        ("0,a\nseven,b\n", "column 'index' must hold whole numbers, positions in the split (line 3)"),
+        ("0,a\n1,\n", "rows without a group name (line 3)"),
+        ("0,a\n10000,b\n", "test positions must lie in 0..9999 (line 3)"),
+    ],
+)
+def test_a_broken_groups_csv_is_named_before_any_job(tmp_path, rows, message):
+    """Repeated positions were counted twice (a group of 60 images reported as 120), the others failed inside an
+    evaluation job with tracebacks that did not name the file, after every run was trained."""
+    workdir = copy_workflow(tmp_path)
+    (workdir / "groups.csv").write_text("index,group\n" + rows)
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["interventions"] |= {"families": ["clean", "subgroups"], "subgroups": {"groups_csv": "groups.csv"}}
+    (workdir / "bad.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--cores", "1", "--configfile", "bad.yaml", check=False)
+    assert result.returncode != 0
+    assert f"groups.csv: {message}" in result.stdout + result.stderr
     assert not (workdir / "results").exists()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from multisheets.model_cache import write_atomically
+from multisheets.files import write_atomically
 from multisheets.models import build_model
 from multisheets.runtime import Runtime
 

@@ -1,7 +1,8 @@
 """Data stage: read a labelled image source, split off a validation set, write uint8 arrays.
 
 Every source ends up as uint8 images (N, H, W, 3) and int64 labels for `train`, `val` and `test`, plus
-``dataset.json`` (classes, sizes, per-channel mean/std of the training split, the source's checksum).
+``dataset.json`` (classes, sizes, per-channel mean/std of the training split, the source's checksum, and the
+fingerprint of the arrays training reads).
 Training and evaluation only ever read these arrays, so a new source needs nothing downstream.
 """
 
@@ -229,7 +230,15 @@ def make_synthetic(
 
     splits = {"train": sample(train_per_class), "test": sample(test_per_class)}
     classes = [f"class{index}" for index in range(num_classes)]
-    return splits, classes, f"synthetic:seed={seed}"
+    # Every argument, since each changes the images (a checksum naming only the seed let two data sets share it).
+    settings = dict(
+        num_classes=num_classes,
+        image_size=image_size,
+        train_per_class=train_per_class,
+        test_per_class=test_per_class,
+        seed=seed,
+    )
+    return splits, classes, "synthetic:" + json.dumps(settings, sort_keys=True)
 
 
 CIFAR10_1_URL = "https://raw.githubusercontent.com/modestyachts/CIFAR-10.1/master/datasets/cifar10.1_v6_{}.npy"
@@ -308,6 +317,7 @@ def prepare(data_config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
         np.save(out_dir / f"{split}_labels.npy", data.labels)
     pixels = train.images.reshape(-1, 3).astype(np.float64) / 255
     info = {
+        "fingerprint": content_fingerprint(train, val, classes),
         "source": data_config["source"],
         "path": str(data_config.get("path", "")),
         "checksum": checksum,
@@ -321,6 +331,18 @@ def prepare(data_config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
     }
     (out_dir / "dataset.json").write_text(json.dumps(info, indent=2))
     return info
+
+
+def content_fingerprint(train: LabelledImages, val: LabelledImages, classes: list[str]) -> str:
+    """A digest of what training reads: the training and validation arrays (validation decides when a run has
+    diverged) and the class names. Trained models are cached under it, so a model is restored only onto the very
+    data it was trained on, whatever source, settings or path produced that data."""
+    digest = hashlib.sha256(json.dumps(classes).encode())
+    for data in (train, val):
+        for array in (data.images, data.labels):
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()[:12]
 
 
 def load_split(data_dir: str | Path, split: str, mmap: bool = False) -> LabelledImages:
@@ -339,17 +361,51 @@ def load_info(data_dir: str | Path) -> dict[str, Any]:
 HELD_OUT_SPLITS = ("val", "test")
 
 
-def subgroup_rows(groups_csv: str | Path, split: str):
-    """The rows of a groups CSV that belong to `split` (no `split` column: all rows are test positions)."""
+def subgroup_rows(groups_csv: str | Path, split: str, size: int | None = None):
+    """The rows of a groups CSV that belong to `split` (no `split` column: all rows are test positions), checked:
+    whole-number positions (within 0..size-1 when the split's `size` is given), each at most once per split, and a
+    name for every group. Every error names the file and the offending rows (as line numbers of the file)."""
     import pandas as pd  # only here: the data stage itself needs no pandas
 
     table = pd.read_csv(groups_csv)
     if not {"index", "group"} <= set(table.columns):
         raise ValueError(f"{groups_csv}: needs columns 'index' and 'group', has {list(table.columns)}")
+
+    def lines(mask) -> str:  # header is line 1
+        numbers = [str(position + 2) for position in np.flatnonzero(np.asarray(mask))]
+        return ", ".join(numbers[:5]) + (f" and {len(numbers) - 5} more" if len(numbers) > 5 else "")
+
+    if not pd.api.types.is_integer_dtype(table["index"]):
+        numbers = pd.to_numeric(table["index"], errors="coerce")
+        bad = numbers.isna() | (numbers != numbers.round())
+        detail = f" (line {lines(bad)})" if bad.any() else " (they are written with a decimal point)"
+        raise ValueError(f"{groups_csv}: column 'index' must hold whole numbers, positions in the split{detail}")
+    unnamed = table["group"].isna() | (table["group"].astype(str).str.strip() == "")
+    if unnamed.any():
+        raise ValueError(f"{groups_csv}: rows without a group name (line {lines(unnamed)})")
     splits = table["split"] if "split" in table.columns else pd.Series("test", index=table.index)
     if not splits.isin(HELD_OUT_SPLITS).all():
         raise ValueError(f"{groups_csv}: column 'split' may only hold {' or '.join(HELD_OUT_SPLITS)}")
-    rows = table[splits == split]
+    in_split = (splits == split).to_numpy()
+    rows = table[in_split]
     if rows.empty:
         raise ValueError(f"{groups_csv}: no rows for the {split} split")
-    return rows
+    repeated = _duplicated_within(table, in_split)
+    if repeated.any():
+        raise ValueError(
+            f"{groups_csv}: {split} positions listed more than once (line {lines(repeated)}); an image belongs "
+            "to one group, and counting it twice would misstate the group's size"
+        )
+    if size is not None:
+        outside = in_split & ~table["index"].between(0, size - 1).to_numpy()
+        if outside.any():
+            raise ValueError(f"{groups_csv}: {split} positions must lie in 0..{size - 1} (line {lines(outside)})")
+    return rows.assign(group=rows["group"].astype(str))
+
+
+def _duplicated_within(table, in_split: np.ndarray) -> np.ndarray:
+    """Rows whose index repeats among the rows of the same split."""
+    duplicated = np.zeros(len(table), dtype=bool)
+    positions = np.flatnonzero(in_split)
+    duplicated[positions] = table["index"].iloc[positions].duplicated(keep=False).to_numpy()
+    return duplicated

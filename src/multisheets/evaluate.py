@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from multisheets.checkpoint import load_model
+from multisheets.files import write_atomically
 from multisheets.interventions import FAMILY_CLASSES, Family, Prediction
 from multisheets.runtime import Runtime
 
@@ -114,10 +115,9 @@ def evaluate_model(
     table.insert(0, "family", family)
     table.insert(0, "run_id", checkpoint["run_id"])
     table["status"] = status
-    Path(prediction_path).parent.mkdir(parents=True, exist_ok=True)
-    np.savez(prediction_path, **arrays)
-    Path(metric_path).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(metric_path, index=False)
+    # Each file whole or not at all: a file that exists is a finished evaluation, whatever happened to the job.
+    write_atomically(Path(prediction_path), lambda temporary: _save_arrays(temporary, arrays))
+    write_atomically(Path(metric_path), lambda temporary: table.to_csv(temporary, index=False))
     log.info(
         "%s %s: mean accuracy %.4f over %d interventions in %.1f s",
         checkpoint["run_id"],
@@ -127,6 +127,11 @@ def evaluate_model(
         time.perf_counter() - started,
     )
     return table
+
+
+def _save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as handle:  # a handle: np.savez would add .npz to the temporary name
+        np.savez(handle, **arrays)
 
 
 def evaluate_runs(

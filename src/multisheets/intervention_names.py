@@ -68,6 +68,43 @@ def is_attack(intervention: str, attack: str) -> bool:
     return intervention.startswith(f"{attack}/")
 
 
+# The adversarial family's attacks: (attack, norm, the setting that lists its budgets), in the order they run.
+ATTACK_BUDGETS = (("fgsm", "linf", "fgsm_eps"), ("pgd_linf", "linf", "linf_eps"), ("pgd_l2", "l2", "l2_eps"))
+
+
+def shift_sets(settings: dict) -> list[str]:
+    """Names of the extra test sets the `shift` settings list: CIFAR-10.1 when asked for, then the folders."""
+    return (["cifar10_1"] if settings.get("cifar10_1") else []) + list(settings.get("imagefolders") or {})
+
+
+def planned_interventions(family: str, settings: dict, groups: list[str] = ()) -> list[str]:
+    """The interventions a family measures with these settings, named as its evaluation names them; `groups`: the
+    subgroup names of a groups CSV (subgroups only). Known before anything runs, so a study can be checked."""
+    if family == "clean":
+        return [CLEAN]
+    if family == "corruption":
+        return [corruption_name(kind, severity) for kind in settings["types"] for severity in settings["severities"]]
+    if family == "adversarial":
+        return [attack_name(attack, norm, eps) for attack, norm, key in ATTACK_BUDGETS for eps in settings[key]]
+    if family == "privacy":
+        return [membership_name(score) for score in MEMBERSHIP_SCORES]
+    if family == "shift":
+        return [shift_name(name) for name in shift_sets(settings)]
+    if family == "subgroups":
+        return [group_name(group) for group in sorted(groups)]
+    raise ValueError(f"unknown intervention family {family!r}")
+
+
+def summary_interventions(measured: list[str]) -> list[str]:
+    """The summaries the metrics table derives from these measured interventions (`metrics_table.derived_metrics`)."""
+    summaries = list(aggregates(measured))
+    if CLEAN in measured:
+        summaries += [WORST_CLASS, ECE]
+    if any(name.startswith(GROUP_PREFIX) for name in measured):
+        summaries.append(WORST_GROUP)
+    return summaries
+
+
 def aggregates(interventions: list[str]) -> dict[str, list[str]]:
     """Summary interventions over instances: ``corruption=fog`` (its severities) and ``corruption_mean``."""
     groups: dict[str, list[str]] = {}

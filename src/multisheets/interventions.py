@@ -19,6 +19,7 @@ import torch
 from multisheets.data import HELD_OUT_SPLITS, load_split, subgroup_rows
 from multisheets.inference import EVAL_BATCH_SIZE, device_images, predict
 from multisheets.intervention_names import (
+    ATTACK_BUDGETS,
     CLEAN,
     MEMBERSHIP_SCORES,
     attack_name,
@@ -123,9 +124,7 @@ class AdversarialFamily(Family):
         self.indices = np.sort(np.random.default_rng(settings["seed"]).choice(len(data.labels), n, replace=False))
         self.images = device_images(data.images[self.indices], runtime)
         self.labels = torch.from_numpy(data.labels[self.indices]).to(runtime.device)
-        self.attacks = [("fgsm", "linf", eps) for eps in settings["fgsm_eps"]]
-        self.attacks += [("pgd_linf", "linf", eps) for eps in settings["linf_eps"]]
-        self.attacks += [("pgd_l2", "l2", eps) for eps in settings["l2_eps"]]
+        self.attacks = [(attack, norm, eps) for attack, norm, key in ATTACK_BUDGETS for eps in settings[key]]
 
     def shapes(self) -> dict[str, int]:
         return {attack_name(*attack): len(self.labels) for attack in self.attacks}
@@ -226,9 +225,7 @@ class SubgroupFamily(Family):
         super().__init__(data_dir, settings, runtime, split=split)
         data = load_split(data_dir, split, mmap=True)
         (groups_csv,) = inputs or [settings["groups_csv"]]
-        table = subgroup_rows(groups_csv, split)
-        if not table["index"].between(0, len(data.labels) - 1).all():
-            raise ValueError(f"{groups_csv}: {split} indices must lie in 0..{len(data.labels) - 1}")
+        table = subgroup_rows(groups_csv, split, size=len(data.labels))
         for group, rows in table.groupby("group", sort=True):
             index = np.sort(rows["index"].to_numpy())
             self.add(group_name(group), data.images[index], data.labels[index], indices=index)

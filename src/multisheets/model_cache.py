@@ -1,90 +1,57 @@
-"""A trained model is kept under its training identity, so that no run is ever trained twice.
+"""A trained model is kept under its identity, so that no run is ever trained twice.
 
-A run's *training key* is a hash of everything that determines its weights: the resolved hyperparameters, the
-derived init / data-order / augmentation seeds and the configured precision. Everything else about how it is
-trained (device, job size, compile, determinism, thread count) is left out, so changing it never retrains;
-each run's train log records what was used.
+The workflow names a run's files after its model key (training key and data key, see `identity`):
+``results/runs/<run_id>/model-<training key>-<data key>.pt``, so a changed identity is simply a missing file.
+Every finished model is also written to the *model cache* (``results/model_cache/<training key>-<data
+fingerprint>.{pt,json}``), which Snakemake does not manage: when a job fails or is interrupted, Snakemake removes
+the job's declared outputs, but the runs it finished stay in the cache and the rerun restores them (a hard link)
+instead of training them again. The data fingerprint is the digest of the prepared arrays training reads (see
+`data.prepare`), so a model is never restored onto other data, however the study describes it.
 
-The workflow names a run's files after the key (``results/runs/<run_id>/model-<key>.pt``), so a changed
-identity is simply a missing file. Every finished model is also written to the *model cache*
-(``results/model_cache/<key>-<data fingerprint>.{pt,json}``), which Snakemake does not manage: when a job
-fails or is interrupted, Snakemake removes the job's declared outputs, but the runs it finished stay in the
-cache and the rerun restores them (a hard link) instead of training them again. The data fingerprint keeps a
-model trained on other data from being restored.
-
-Torch-free: the workflow computes keys while it plans jobs.
+Torch-free: the workflow reads train logs while it plans jobs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from multisheets.files import write_atomically, write_json
+from multisheets.identity import digest, model_key, training_key
 from multisheets.study import Run
 
-# Bump when a change to the training code makes old models differ from what the code now trains.
-TRAINING_KEY_VERSION = 1
-# Hyperparameters added after version 1, each with the value that trains exactly as the code did before it
-# existed. At that value a hyperparameter is left out of the identity, so adding one to a study's code retrains
-# none of its models; any other value is a new model. (Add `name: neutral value` here with the new default.)
-ADDED_HYPERPARAMETERS: dict[str, Any] = {}
-KEY_LENGTH = 12  # hex digits: 48 bits, far from collisions at any study size
+
+def model_file(run_id: str, model: str) -> str:
+    """A run's model; `model` is its model key (``identity.model_key``)."""
+    return f"results/runs/{run_id}/model-{model}.pt"
 
 
-def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
+def train_log_file(run_id: str, model: str) -> str:
+    return f"results/runs/{run_id}/train_log-{model}.json"
 
 
-def training_identity(run: Run, precision: str) -> dict[str, Any]:
-    """What determines a run's weights (its run id does not: the same setting may be named differently)."""
-    hyperparameters = {
-        name: value
-        for name, value in run.hyperparameters.items()
-        if name not in ADDED_HYPERPARAMETERS or value != ADDED_HYPERPARAMETERS[name]
-    }
-    return {
-        "hyperparameters": hyperparameters,
-        "seeds": run.seeds,
-        "precision": precision,
-        "version": TRAINING_KEY_VERSION,
-    }
-
-
-def training_key(run: Run, precision: str) -> str:
-    return _digest(training_identity(run, precision))
-
-
-def data_fingerprint(info: dict[str, Any]) -> str:
-    """The prepared data a model was trained on: the source's checksum and how it was split (not its path, so a
-    moved archive restores its models)."""
-    return _digest({key: info[key] for key in ("checksum", "classes", "sizes", "val_size", "split_seed")})
-
-
-def model_file(run_id: str, key: str) -> str:
-    return f"results/runs/{run_id}/model-{key}.pt"
-
-
-def train_log_file(run_id: str, key: str) -> str:
-    return f"results/runs/{run_id}/train_log-{key}.json"
-
-
-def runs_of_outputs(runs: list[Run], precision: str, model_paths: list[str]) -> tuple[list[Run], list[str]]:
-    """The runs (and training keys) a training job's declared model files stand for."""
+def runs_of_outputs(runs: list[Run], precision: str, data: str, model_paths: list[str]) -> tuple[list[Run], list[str]]:
+    """The runs (and training keys) a training job's declared model files stand for, on data of key `data`."""
     by_id = {run.run_id: run for run in runs}
     chosen, keys = [], []
     for path in map(Path, model_paths):
         run = by_id[path.parent.name]
         key = training_key(run, precision)
-        if path.name != f"model-{key}.pt":
-            raise ValueError(f"{path} does not match run {run.run_id}'s training key {key}")
+        if path.name != f"model-{model_key(key, data)}.pt":
+            raise ValueError(f"{path} does not match run {run.run_id}'s model key {model_key(key, data)}")
         chosen.append(run)
         keys.append(key)
     return chosen, keys
+
+
+def legacy_data_fingerprint(info: dict[str, Any]) -> str:
+    """How cache entries were named before the data fingerprint digested the prepared arrays: from the source's
+    checksum and the split. That identified the data for every source but `synthetic`, whose checksum named only
+    its seed (and which the current checksum names completely, so an old synthetic entry never matches)."""
+    return digest({key: info[key] for key in ("checksum", "classes", "sizes", "val_size", "split_seed")})
 
 
 def recorded_job(train_log: str | Path) -> str | None:
@@ -106,20 +73,9 @@ def recorded_job(train_log: str | Path) -> str | None:
         ) from None
 
 
-def write_atomically(path: Path, write) -> None:
-    """`write(temporary_path)`, then rename: a reader (or a killed job) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def write_train_log(path: str | Path, summary: dict[str, Any]) -> None:
     """A run's train log (JSON), written whole or not at all."""
-    write_atomically(Path(path), lambda temporary: temporary.write_text(json.dumps(summary, indent=2, default=str)))
+    write_json(path, summary)
 
 
 def _link(source: Path, target: Path) -> None:
@@ -167,6 +123,17 @@ class ModelCache:
         _link(model, cached_model)
         summary |= {"training_key": key, "data_fingerprint": data}
         write_train_log(cached_log, summary)
+        return True
+
+    def adopt_legacy(self, key: str, data: str, legacy: str) -> bool:
+        """Name an entry cached under the legacy data fingerprint (`legacy_data_fingerprint`) after the current
+        one: models trained by an earlier version are restored, not retrained."""
+        model, log = self.entry(key, legacy)
+        if legacy == data or not (log.exists() and model.exists()):
+            return False
+        cached_model, cached_log = self.entry(key, data)
+        _link(model, cached_model)
+        write_train_log(cached_log, json.loads(log.read_text()) | {"data_fingerprint": data})
         return True
 
     def restore(self, key: str, data: str, model_path: str | Path, log_path: str | Path, job: str) -> None:

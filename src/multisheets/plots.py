@@ -36,7 +36,8 @@ def save(figure: plt.Figure, png: str | Path, pdf: str | Path | None = None) -> 
     Path(png).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(png, dpi=200, bbox_inches="tight")
     if pdf:
-        figure.savefig(pdf, bbox_inches="tight")
+        # No creation date: the same tables give the same bytes, so a rerun shows what changed and what did not.
+        figure.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None})
     plt.close(figure)
 
 

@@ -196,6 +196,17 @@ def plan_jobs(runs: list[Run], recorded: dict[str, str | None], runs_per_job: in
     return jobs
 
 
+def check_batch_sizes(runs: list[Run], train_images: int) -> None:
+    """Every run must fill at least one batch: training drops the ragged last batch of each epoch."""
+    too_large = [run for run in runs if run.hyperparameters["batch_size"] > train_images]
+    if too_large:
+        more = f" and {len(too_large) - 1} more runs" if len(too_large) > 1 else ""
+        raise ValueError(
+            f"batch_size {too_large[0].hyperparameters['batch_size']} is larger than the {train_images} training "
+            f"images ({too_large[0].run_id}{more}): lower batch_size, or add data"
+        )
+
+
 def seed_streams_note(seed_streams: str) -> str:
     """One line for sheets and logs saying how settings share random numbers."""
     return f"Seed streams: {seed_streams}: {SEED_STREAMS[seed_streams]}."
@@ -241,11 +252,13 @@ def number_as_text_hint(value: Any) -> str:
     return ""
 
 
-def run_records(runs: list[Run], dimensions: list[str]) -> list[dict[str, Any]]:
+def run_records(runs: list[Run], dimensions: list[str], model_keys: dict[str, str]) -> list[dict[str, Any]]:
     """One record per run for the runs table: what it varied and its value of every study dimension, for joining
-    onto the metrics. `dimension` is empty for the base setting's runs."""
+    onto the metrics, and its model key (the `model-<key>.pt` its numbers come from). `dimension` is empty for the
+    base setting's runs."""
     return [
         {"run_id": run.run_id, "setting": run.setting, "seed": run.seed, "dimension": run_dimension(run) or ""}
         | {name: run.hyperparameters[name] for name in dimensions}
+        | {"model_key": model_keys[run.run_id]}
         for run in runs
     ]

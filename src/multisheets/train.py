@@ -25,11 +25,11 @@ from multisheets.augment import Augmenter
 from multisheets.checkpoint import checkpoint_of, write_checkpoint
 from multisheets.data import load_info, load_split
 from multisheets.inference import device_images, predict
-from multisheets.model_cache import ModelCache, data_fingerprint, write_train_log
+from multisheets.model_cache import ModelCache, legacy_data_fingerprint, write_train_log
 from multisheets.models import Whitening, build_model, init_whitening
 from multisheets.optim import Lookahead, build_optimizer, group_lr_factors, lr_factor, parameter_groups
 from multisheets.runtime import Runtime, environment
-from multisheets.study import Run
+from multisheets.study import Run, check_batch_sizes
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,8 @@ def train_run(
     groups = parameter_groups(module, hp)
     optimizer = build_optimizer(hp["optimizer"], groups, hp)
     n = len(train_y)
-    batch_size = min(hp["batch_size"], n)
+    check_batch_sizes([run], n)
+    batch_size = hp["batch_size"]
     steps_per_epoch = n // batch_size  # drop the ragged last batch: a tiny batch would upset batch norm
     total_steps = steps_per_epoch * hp["epochs"]
     factor = lr_factor(hp["schedule"], total_steps, round(hp["warmup_epochs"] * steps_per_epoch))
@@ -231,16 +232,18 @@ def train_batch(
     most the run in progress. Returns each run's summary (its train log).
     """
     info = load_info(data_dir)
-    data = data_fingerprint(info)
+    data = info["fingerprint"] if cache is not None else None  # (data folders prepared before it had none)
     keys = keys if keys is not None else [None] * len(runs)
+    check_batch_sizes(runs, info["sizes"]["train"])  # every run of the job, before any is trained
     todo = []
     for run, key, model_path, log_path in zip(runs, keys, model_paths, log_paths, strict=True):
-        if (
-            cache is not None
-            and not cache.contains(key, data)
-            and cache.adopt_unkeyed(key, data, run, info["checksum"], Path(model_path).parent)
-        ):
-            log.info("%s: model.pt from an earlier version of this workflow taken into the model cache", run.run_id)
+        if cache is not None and not cache.contains(key, data):
+            if cache.adopt_legacy(key, data, legacy_data_fingerprint(info)):
+                log.info(
+                    "%s: cached by an earlier version of this workflow; named after the data's content", run.run_id
+                )
+            elif cache.adopt_unkeyed(key, data, run, info["checksum"], Path(model_path).parent):
+                log.info("%s: model.pt from an earlier version of this workflow taken into the model cache", run.run_id)
         if cache is not None and cache.contains(key, data):
             cache.restore(key, data, model_path, log_path, job)
             log.info("%s: restored from the model cache (key %s), not retrained", run.run_id, key)

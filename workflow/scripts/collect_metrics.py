@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from multisheets.identity import write_manifest
 from multisheets.logfile import log_to_file
 from multisheets.metrics_table import collect_metrics
 
@@ -11,3 +12,4 @@ metrics = collect_metrics(snakemake.input.metrics, runs)
 metrics.to_parquet(snakemake.output.parquet, index=False)
 metrics.to_csv(snakemake.output.csv, index=False)
 runs.to_csv(snakemake.output.runs, index=False)
+write_manifest(snakemake.output.manifest, snakemake.params.manifest)  # last: the step is done

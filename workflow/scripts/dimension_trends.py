@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from multisheets.identity import write_manifest
 from multisheets.logfile import log_to_file
 from multisheets.plots import dimension_trends, save
 
@@ -10,3 +11,4 @@ metrics = pd.read_parquet(snakemake.input.metrics)
 rashomon_sets = pd.read_csv(snakemake.input.rashomon)
 figure = dimension_trends(metrics, rashomon_sets, f"{snakemake.params.study}: accuracy per setting")
 save(figure, snakemake.output.png, snakemake.output.pdf)
+write_manifest(snakemake.output.manifest, snakemake.params.manifest)  # last: the step is done

@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from multisheets.identity import write_manifest
 from multisheets.logfile import log_to_file
 from multisheets.plots import disagreement_matrices, save
 
@@ -9,3 +10,4 @@ log_to_file(snakemake.log[0])
 pairs = pd.read_parquet(snakemake.input.pairs)
 figure = disagreement_matrices(pairs, f"{snakemake.params.study}: how often two seeds of the base setting disagree")
 save(figure, snakemake.output.png, snakemake.output.pdf)
+write_manifest(snakemake.output.manifest, snakemake.params.manifest)  # last: the step is done

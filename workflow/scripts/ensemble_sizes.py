@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from multisheets.identity import write_manifest
 from multisheets.logfile import log_to_file
 from multisheets.metrics_table import intervention_families
 from multisheets.per_example_plots import ensemble_sizes
@@ -13,3 +14,4 @@ metrics = pd.read_parquet(snakemake.input.metrics)
 families = intervention_families(metrics)
 title = f"{snakemake.params.study}: do ensembles of disjoint runs agree more? (test split)"
 save(ensemble_sizes(ensembles, families, title), snakemake.output.png, snakemake.output.pdf)
+write_manifest(snakemake.output.manifest, snakemake.params.manifest)  # last: the step is done

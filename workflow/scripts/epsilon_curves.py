@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from multisheets.identity import write_manifest
 from multisheets.logfile import log_to_file
 from multisheets.metrics_table import intervention_families
 from multisheets.plots import epsilon_curves, save
@@ -12,3 +13,4 @@ metrics = pd.read_parquet(snakemake.input.metrics)
 families = intervention_families(metrics)
 figure = epsilon_curves(curves, families, f"{snakemake.params.study}: multiplicity against the Rashomon tolerance")
 save(figure, snakemake.output.png, snakemake.output.pdf)
+write_manifest(snakemake.output.manifest, snakemake.params.manifest)  # last: the step is done

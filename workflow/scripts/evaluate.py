@@ -7,7 +7,8 @@ from multisheets.interrupts import exit_with_parent
 from multisheets.runtime import make_runtime, setup_logging, torch_threads
 from multisheets.study import runtime_settings
 
-# How runs are evaluated is read from the config, not passed as a parameter: a new device re-evaluates nothing.
+# How runs are evaluated is read from the config, not passed as a parameter: a new device or batch size is in no
+# evaluation key, so it re-evaluates nothing.
 settings = runtime_settings(snakemake.config)
 setup_logging(snakemake.log[0], torch_threads(snakemake.threads, settings, snakemake.config["resources"]))
 exit_with_parent()
@@ -18,7 +19,7 @@ table = evaluate_runs(
     prediction_paths=snakemake.output.predictions,
     metric_paths=snakemake.output.metrics,
     runtime=make_runtime(settings),
-    settings=snakemake.params.settings,
+    settings=snakemake.params.settings | {"batch_size": snakemake.config["evaluate"]["batch_size"]},
     inputs=snakemake.input.prepared,
     split=snakemake.params.split,
 )

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from multisheets.identity import write_manifest
 from multisheets.logfile import log_to_file
 from multisheets.metrics_table import intervention_families
 from multisheets.prediction_store import PredictionStore, prediction_files
@@ -37,3 +38,4 @@ for measure, path in zip(snakemake.params.measures, out.wide):
     wide(tables.sheet, measure).to_csv(path)
 notes = (seed_streams_note(snakemake.params.seed_streams),)
 Path(out.markdown).write_text(to_markdown(tables, tuple(snakemake.params.measures), settings["epsilon"], notes))
+write_manifest(snakemake.output.manifest, snakemake.params.manifest)  # last: the step is done

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 
+from multisheets.identity import write_manifest
 from multisheets.logfile import log_to_file
 from multisheets.per_example import LogitReader, build_per_example
 from multisheets.prediction_store import prediction_files
@@ -19,3 +20,4 @@ tables = build_per_example(
 )
 for name in ("measures", "ecdf", "ensembles", "abstention"):
     getattr(tables, name).to_parquet(getattr(snakemake.output, name), index=False)
+write_manifest(snakemake.output.manifest, snakemake.params.manifest)  # last: the step is done

@@ -6,5 +6,8 @@ from multisheets.data import prepare
 from multisheets.runtime import setup_logging
 
 setup_logging(snakemake.log[0], snakemake.threads)
-info = prepare(snakemake.params.data, snakemake.params.data_dir)
+data = snakemake.params.data  # the settings of the data key (identity.data_settings)
+if data["source"] == "cifar10":  # where to download to: another folder is the same data, so not in the key
+    data = data | {"path": snakemake.config["data"]["path"]}
+info = prepare(data, snakemake.params.data_dir)
 logging.info("wrote %s: %s, classes %s", info["sizes"], info["image_shape"], info["classes"])

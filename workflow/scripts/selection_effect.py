@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from multisheets.identity import write_manifest
 from multisheets.logfile import log_to_file
 from multisheets.plots import save, selection_effect
 
@@ -13,3 +14,4 @@ title = (
 )
 figure = selection_effect(sheet, steps, title)
 save(figure, snakemake.output.png, snakemake.output.pdf)
+write_manifest(snakemake.output.manifest, snakemake.params.manifest)  # last: the step is done

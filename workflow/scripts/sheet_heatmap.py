@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from multisheets.identity import write_manifest
 from multisheets.logfile import log_to_file
 from multisheets.plots import save, sheet_heatmaps
 
@@ -9,3 +10,4 @@ log_to_file(snakemake.log[0])
 sheet = pd.read_parquet(snakemake.input.sheet)
 title = f"{snakemake.params.study}: spread over the Rashomon set (ε = {snakemake.params.epsilon:g})"
 save(sheet_heatmaps(sheet, ("range", "std", "disagreement"), title), snakemake.output.png, snakemake.output.pdf)
+write_manifest(snakemake.output.manifest, snakemake.params.manifest)  # last: the step is done

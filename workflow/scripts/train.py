@@ -11,7 +11,9 @@ config = snakemake.config
 settings = runtime_settings(config)
 setup_logging(snakemake.log[0], torch_threads(snakemake.threads, settings, config["resources"]))
 exit_with_parent()
-runs, keys = runs_of_outputs(expand_study(config), settings["precision"], snakemake.output.models)
+runs, keys = runs_of_outputs(
+    expand_study(config), settings["precision"], snakemake.params.data_key, snakemake.output.models
+)
 train_batch(
     runs,
     data_dir=snakemake.params.data_dir,

@@ -1,0 +1,106 @@
+"""What the workflow checks before any job (preflight), and the names of what each family will measure."""
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from multisheets.data import load_split  # noqa: E402
+from multisheets.identity import data_key, evaluation_key, family_identity  # noqa: E402
+from multisheets.intervention_names import planned_interventions  # noqa: E402
+from multisheets.interventions import FAMILY_CLASSES, corrupted_split  # noqa: E402
+from multisheets.plots import save  # noqa: E402
+from multisheets.preflight import check_dimensions, check_selectable, split_sizes  # noqa: E402
+from multisheets.selection import Specification  # noqa: E402
+
+SETTINGS = {
+    "clean": {},
+    "corruption": {"types": ["fog", "snow"], "severities": [1, 3]},
+    "adversarial": {"n": 4, "seed": 0, "fgsm_eps": [2], "linf_eps": [0.5, 1], "l2_eps": [0.25], "steps": 1},
+    "privacy": {"n": 4, "seed": 0},
+    "shift": {"cifar10_1": False, "imagefolders": {"resampled": "anywhere"}},
+}
+
+
+def test_planned_interventions_are_what_each_family_measures(data_dir, cpu, tmp_path):
+    """The preflight check knows each family's intervention names from its settings alone: they must be the names
+    the family measures once loaded."""
+    test = load_split(data_dir, "test")
+    inputs = {"corruption": [], "shift": [str(tmp_path / "resampled.npz")]}
+    for kind in SETTINGS["corruption"]["types"]:
+        np.save(path := tmp_path / f"{kind}.npy", corrupted_split(kind, test, "test", seed=0))
+        inputs["corruption"].append(str(path))
+    np.savez(inputs["shift"][0], images=test.images[:3], labels=test.labels[:3])
+    (groups := tmp_path / "groups.csv").write_text("index,group\n0,b\n1,a\n2,a\n")
+    settings = SETTINGS | {"subgroups": {"groups_csv": str(groups)}}
+    for family, family_class in FAMILY_CLASSES.items():
+        loaded = family_class(data_dir, settings[family] | {"batch_size": 8}, cpu, inputs.get(family))
+        planned = planned_interventions(family, settings[family], groups=["b", "a"])
+        assert list(loaded.shapes()) == planned, family
+
+
+def test_a_selection_may_name_a_summary_of_what_is_measured():
+    interventions = {"families": ["clean", "corruption", "subgroups"], **SETTINGS}
+    for name in ("clean", "worst_class", "ece", "corruption=fog/severity=3", "corruption=snow", "corruption_mean"):
+        check_selectable([Specification(name, "top_fraction", 0.5)], interventions, groups=["a"])
+    check_selectable([Specification("worst_group", "top_fraction", 0.5)], interventions, groups=["a"])
+    for name in ("corruption=fog/severity=2", "corruption=frost", "group=c", "fgsm/eps=2/255"):
+        with pytest.raises(ValueError, match=f"does not measure '{name}'"):
+            check_selectable([Specification(name, "top_fraction", 0.5)], interventions, groups=["a"])
+
+
+def test_a_dimension_value_equal_to_the_base_is_refused_except_in_a_grid():
+    study = {"base": {"lr": 0.1}, "dimensions": {"lr": [0.05, 0.1]}, "grid": False}
+    with pytest.raises(ValueError, match="dimensions.lr: 0.1 equals base.lr"):
+        check_dimensions(study)
+    check_dimensions(study | {"grid": True})  # a grid needs the base value as one of its levels
+    with pytest.raises(ValueError, match="dimensions.epochs: 30 equals base.epochs"):
+        check_dimensions({"base": {}, "dimensions": {"epochs": [30]}, "grid": False})  # the schema's default
+
+
+def test_split_sizes_are_known_before_the_data_stage_where_they_can_be(tmp_path):
+    per_class = {"num_classes": 3, "train_per_class": 60, "test_per_class": 10}
+    synthetic = {"source": "synthetic", "val_size": 30, "synthetic": per_class}
+    assert split_sizes(synthetic, tmp_path) == {"train": 150, "val": 30, "test": 30}
+    cifar = split_sizes({"source": "cifar10", "val_size": 5000}, tmp_path)
+    assert cifar == {"train": 45000, "val": 5000, "test": 10000}
+    folder = {"source": "imagefolder", "val_size": 10, "path": "x.tar.gz"}
+    assert split_sizes(folder, tmp_path) is None  # not read yet: the training job checks
+    (tmp_path / "dataset.json").write_text(json.dumps({"sizes": {"train": 90, "val": 10, "test": 20}}))
+    assert split_sizes(folder, tmp_path) == {"train": 90, "val": 10, "test": 20}
+    with pytest.raises(ValueError, match="data.val_size: 180 must lie between 1 and the 180 training images"):
+        split_sizes(synthetic | {"val_size": 180}, tmp_path)
+
+
+def test_keys_follow_what_a_result_depends_on(tmp_path):
+    synthetic = {"source": "synthetic", "path": "", "val_size": 30, "split_seed": 0, "synthetic": {"image_size": 16}}
+    assert data_key(synthetic | {"path": "elsewhere"}) == data_key(synthetic)  # synthetic data has no path
+    assert data_key(synthetic | {"synthetic": {"image_size": 20}}) != data_key(synthetic)
+    cifar = {"source": "cifar10", "path": "resources/cifar10", "val_size": 5000, "split_seed": 0}
+    assert data_key(cifar | {"path": "/scratch/cifar10"}) == data_key(cifar)  # only where it is downloaded to
+    folder = {"source": "imagefolder", "path": "a.tar.gz", "val_size": 10, "split_seed": 0}
+    assert data_key(folder | {"path": "b.tar.gz"}) != data_key(folder)
+    (groups := tmp_path / "groups.csv").write_text("index,group\n0,a\n")
+    settings = {"groups_csv": str(groups)}
+    before = evaluation_key("m", "subgroups", "test", family_identity("subgroups", settings))
+    groups.write_text("index,group\n0,b\n")  # the same file name, other groups
+    assert evaluation_key("m", "subgroups", "test", family_identity("subgroups", settings)) != before
+
+
+def test_a_pdf_figure_has_the_same_bytes_whenever_it_is_drawn(tmp_path, monkeypatch):
+    """Matplotlib writes the creation date into a PDF (from SOURCE_DATE_EPOCH when set): a rerun changed every PDF."""
+    pdfs = []
+    for epoch in ("1000000000", "2000000000"):
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+        figure, axis = plt.subplots()
+        axis.plot([0, 1], [1, 0])
+        save(figure, tmp_path / f"{epoch}.png", pdf := tmp_path / f"{epoch}.pdf")
+        pdfs.append(pdf.read_bytes())
+    assert pdfs[0] == pdfs[1]
+    assert os.environ["SOURCE_DATE_EPOCH"] == "2000000000"
