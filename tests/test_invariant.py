@@ -377,6 +377,14 @@ def test_a_changed_key_reruns_what_it_changes_and_nothing_else(finished, dry_run
         assert rerun == {run for run in study_runs if which(run)}, f"{key} = {value!r}: reran runs {sorted(rerun)}"
 
 
+def test_another_core_count_reruns_nothing(finished):
+    """Not a key but a command-line choice: `--cores` sets how many jobs and threads run, never what they compute
+    (under `runtime.deterministic` not even in the last bit; tests/test_resume.py compares the weights)."""
+    workdir = finished[0]
+    result = snakemake(workdir, "--dry-run", "--nolock", "--cores", "1", "--configfile", "study.yaml")
+    assert scheduled(result.stdout) == {}, result.stdout[-3000:]
+
+
 def test_every_rule_kind_is_downstream_of_the_data(finished):
     """The sweep's expectations are closures over this graph: make sure it is the study's whole graph."""
     _, _, _, graph = finished

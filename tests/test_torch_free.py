@@ -16,6 +16,7 @@ TORCH_FREE = [
     "multisheets.model_cache",
     "multisheets.files",
     "multisheets.data",
+    "multisheets.subgroups",
     # sheets and figures
     "multisheets.sheets",
     "multisheets.prediction_store",

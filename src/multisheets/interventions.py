@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from multisheets.data import HELD_OUT_SPLITS, load_split, subgroup_rows
+from multisheets.data import HELD_OUT_SPLITS, load_split
 from multisheets.inference import EVAL_BATCH_SIZE, device_images, predict
 from multisheets.intervention_names import (
     ATTACK_BUDGETS,
@@ -29,6 +29,7 @@ from multisheets.intervention_names import (
     shift_name,
 )
 from multisheets.runtime import Runtime
+from multisheets.subgroups import subgroup_rows
 
 # The validation split's corruptions draw from another stream than the test split's (seed + this offset).
 VAL_SEED_OFFSET = 1_000_003

@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from multisheets.data import subgroup_rows
 from multisheets.intervention_names import planned_interventions, summary_interventions
 from multisheets.selection import SELECTION_SPLIT, Specification
 from multisheets.study import HYPERPARAMETER_DEFAULTS
+from multisheets.subgroups import subgroup_rows
 
 # Images per split of the sources whose sizes are known before the data stage runs (train: before the validation
 # split is taken from it).
