@@ -3,8 +3,8 @@
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
-from multisheets.interrupts import forward_interrupts
-from multisheets.study import number_as_text_hint
+from multisheets.infra.interrupts import forward_interrupts
+from multisheets.study.config import number_as_text_hint
 
 min_version("9.0")
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from multisheets.uncertainty import normal_range_factor, sampling_noise_variance, variance_components
+from multisheets.measures.uncertainty import normal_range_factor, sampling_noise_variance, variance_components
 
 P0, N_TEST, TARGET_CHURN = 0.93, 10_000, 0.05
 

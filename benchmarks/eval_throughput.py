@@ -22,10 +22,10 @@ import pandas as pd
 import torch
 import yaml
 
-from multisheets.data import load_split
-from multisheets.evaluate import evaluate_model, load_family
-from multisheets.interventions import corrupted_split
-from multisheets.runtime import cpu_name, make_runtime
+from multisheets.data.arrays import load_split
+from multisheets.interventions.evaluate import evaluate_model, load_family
+from multisheets.interventions.families import corrupted_split
+from multisheets.models.runtime import cpu_name, make_runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_throughput import DEFAULT_DATA, FAST_SMOKE, fast_base, peak_mib, resolve_data, timed
@@ -50,8 +50,8 @@ def family_settings(family: str, smoke: bool, batch_size: int) -> dict:
 
 
 def train_models(data_dir: Path, out: Path, n: int, runtime, smoke: bool) -> list[Path]:
-    from multisheets.study import expand_study
-    from multisheets.train import train_batch
+    from multisheets.study.runs import expand_study
+    from multisheets.train.loop import train_batch
 
     runs = expand_study({"base": fast_base(FAST_SMOKE if smoke else None), "seeds": list(range(n))})
     paths = [out / run.run_id / "model.pt" for run in runs]

@@ -26,8 +26,9 @@ import torch
 import yaml
 from PIL import Image
 
-from multisheets.data import load_info, load_split, prepare
-from multisheets.runtime import cpu_name, make_runtime
+from multisheets.data.arrays import load_info, load_split
+from multisheets.data.prepare import prepare
+from multisheets.models.runtime import cpu_name, make_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".gpu" / "cifar10-jpeg.tar.gz"  # where gpu_session.sh expects your copy (git-ignored)
@@ -132,10 +133,10 @@ def resolve_data(source: str, work: Path, val_size: int) -> Path:
 
 
 def bench_ours(args, data_dir: Path, work: Path, device: str, name: str, recipe: str) -> dict:
-    from multisheets.checkpoint import load_model
-    from multisheets.inference import device_images, predict
-    from multisheets.study import expand_study
-    from multisheets.train import train_batch
+    from multisheets.models.checkpoint import load_model
+    from multisheets.models.inference import device_images, predict
+    from multisheets.study.runs import expand_study
+    from multisheets.train.loop import train_batch
 
     runtime = make_runtime({"device": device, "compile": args.compile})
     base, n = (
@@ -200,9 +201,10 @@ def naive_worker(args) -> None:
     import torchvision.transforms as T
     from torch.utils.data import DataLoader
 
-    from multisheets.models import build_model
-    from multisheets.optim import build_optimizer, lr_factor
-    from multisheets.study import HYPERPARAMETER_DEFAULTS, derive_seeds
+    from multisheets.models.zoo import build_model
+    from multisheets.study.config import HYPERPARAMETER_DEFAULTS
+    from multisheets.study.runs import derive_seeds
+    from multisheets.train.optim import build_optimizer, lr_factor
 
     hp = {**HYPERPARAMETER_DEFAULTS, **hyperparameters(args)}
     seeds = derive_seeds(args.seed, hp)

@@ -1,15 +1,14 @@
 # Helpers shared by the rules: the study's runs, their training jobs, and the paths of results. Every computed
-# file is named after the key of what it depends on (src/multisheets/identity.py), so a changed study is missing
-# files, and Snakemake's records of earlier parameters are not needed to notice it.
-from pathlib import Path
-
-from multisheets.identity import (
+# file is named after the key of what it depends on (src/multisheets/plan/identity.py), so a changed study is
+# missing files, and Snakemake's records of earlier parameters are not needed to notice it.
+from multisheets.infra.digest import digest
+from multisheets.interventions.names import shift_sets
+from multisheets.plan.identity import (
     SHEET_SETTINGS,
     corruption_key,
     corruption_settings,
     data_key,
     data_settings,
-    digest,
     evaluation_key,
     family_identity,
     manifest_name,
@@ -17,9 +16,10 @@ from multisheets.identity import (
     shift_key,
     training_key,
 )
-from multisheets.intervention_names import shift_sets
-from multisheets.model_cache import model_file, recorded_job, train_log_file
-from multisheets.preflight import (
+from multisheets.plan import paths
+from multisheets.plan.jobs import plan_jobs, recorded_job
+from multisheets.plan.paths import MODEL_CACHE, result
+from multisheets.plan.preflight import (
     check_device,
     check_dimensions,
     check_families,
@@ -27,33 +27,22 @@ from multisheets.preflight import (
     split_sizes,
     subgroup_names,
 )
-from multisheets.selection import (
+from multisheets.sheets.selection import (
     check_specifications,
     parse_specifications,
     selection_families,
 )
-from multisheets.study import (
-    check_batch_sizes,
-    expand_study,
-    plan_jobs,
-    run_records,
-    runtime_settings,
-)
+from multisheets.study.config import runtime_settings
+from multisheets.study.runs import check_batch_sizes, expand_study, run_records
 
-# Every output path is spelled once: in the rule that writes it, through `result`, or in a helper below for the
-# per-run files. Rules that read a file name it as `rules.<writer>.output.<key>` or through the same helper.
-RESULTS = Path("results")
-
-
-def result(path):
-    """A path under results/."""
-    return str(RESULTS / path)
-
+# Every output path is spelled once, in multisheets.plan.paths: the rule that writes a file names it through
+# `result` (fixed paths) or a helper below (keyed ones); rules that read it name it `rules.<writer>.output.<key>`
+# or through the same helper.
 
 # The prepared data: a folder per data key, so other data settings are another folder (and going back finds the
 # earlier one).
 DATA_KEY = data_key(config["data"])
-DATA_DIR = RESULTS / "data" / DATA_KEY
+DATA_DIR = paths.data_dir(DATA_KEY)
 
 
 def data_file(name):
@@ -79,11 +68,11 @@ RUN_RECORDS = run_records(RUNS, list(config["dimensions"]), MODEL_KEYS)
 
 
 def trained_model(run_id):
-    return model_file(run_id, MODEL_KEYS[run_id])
+    return paths.model_file(run_id, MODEL_KEYS[run_id])
 
 
 def train_log(run_id):
-    return train_log_file(run_id, MODEL_KEYS[run_id])
+    return paths.train_log_file(run_id, MODEL_KEYS[run_id])
 
 
 JOBS = plan_jobs(
@@ -91,8 +80,6 @@ JOBS = plan_jobs(
     {run.run_id: recorded_job(train_log(run.run_id)) for run in RUNS},
     config["train"]["runs_per_job"],
 )
-RUNS_DIR = RESULTS / "runs"
-MODEL_CACHE = RESULTS / "model_cache"
 # Families every run is evaluated under (clean first, always). The schema checks that subgroups has its groups.
 EVALUATED_FAMILIES = list(
     dict.fromkeys(["clean"] + config["interventions"]["families"])
@@ -137,7 +124,7 @@ def family_settings(family):
     return config["interventions"].get(family, {})
 
 
-# (run, split, family) -> evaluation key: the run's model, the family and its settings (see identity.py).
+# (run, split, family) -> evaluation key: the run's model, the family and its settings (plan/identity.py).
 FAMILY_IDENTITIES = {
     family: family_identity(family, family_settings(family))
     for family in EVALUATED_FAMILIES
@@ -158,15 +145,17 @@ def job_runs(job):
 
 
 def predictions_file(run_id, split, family):
-    """A run's logits under one family on one split: results/runs/<run_id>/predictions/<split>/<family>-<key>.npz."""
-    key = EVALUATION_KEYS[run_id, split, family]
-    return str(RUNS_DIR / run_id / "predictions" / split / f"{family}-{key}.npz")
+    """A run's logits under one family on one split."""
+    return paths.predictions_file(
+        run_id, split, family, EVALUATION_KEYS[run_id, split, family]
+    )
 
 
 def metrics_file(run_id, split, family):
-    """A run's metrics under one family on one split: results/runs/<run_id>/metrics/<split>/<family>-<key>.csv."""
-    key = EVALUATION_KEYS[run_id, split, family]
-    return str(RUNS_DIR / run_id / "metrics" / split / f"{family}-{key}.csv")
+    """A run's metrics under one family on one split."""
+    return paths.metrics_file(
+        run_id, split, family, EVALUATION_KEYS[run_id, split, family]
+    )
 
 
 def evaluations(splits=("val", "test")):
@@ -201,7 +190,7 @@ def manifest(step, content):
     and asks for the per-run files it reads. Writing it removes the step's earlier manifests
     (identity.write_manifest), so going back to an earlier study is a missing file too.
     """
-    return result(f"manifests/{manifest_name(step, content)}")
+    return paths.manifest_file(manifest_name(step, content))
 
 
 def sheet_settings(step):
@@ -284,8 +273,7 @@ def shift_source_path(name):
 
 def shift_set_file(name):
     """An extra test set, prepared in the study's label space, under the key of its source and the data."""
-    key = shift_key(DATA_KEY, name, shift_source_path(name))
-    return result(f"shift/{key}/{name}.npz")
+    return paths.shift_set(shift_key(DATA_KEY, name, shift_source_path(name)), name)
 
 
 def shift_source(wildcards):

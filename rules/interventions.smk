@@ -7,7 +7,7 @@ rule corrupt_split:
         images=data_file("{split}_images.npy"),
         labels=data_file("{split}_labels.npy"),
     output:
-        images=result(f"corruptions/{CORRUPTION_KEY}/{{split}}/{{corruption}}.npy"),
+        images=paths.corrupted_set(CORRUPTION_KEY),
     log:
         f"logs/corruptions/{CORRUPTION_KEY}/{{split}}/{{corruption}}.log",
     wildcard_constraints:
@@ -28,7 +28,7 @@ rule prepare_shift:
         data=data_file("dataset.json"),
         source=shift_source,
     output:
-        shift_set=result("shift/{key}/{name}.npz"),
+        shift_set=paths.shift_set("{key}", "{name}"),
     log:
         "logs/shift/{key}/{name}.log",
     wildcard_constraints:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from multisheets.data import prepare
-from multisheets.runtime import make_runtime
+from multisheets.data.prepare import prepare
+from multisheets.models.runtime import make_runtime
 
 TINY_DATA = {
     "source": "synthetic",

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from multisheets.data import LabelledImages
+from multisheets.data.arrays import LabelledImages
 
 # The fast recipe shrunk for a 4-class toy set: airbench94's optimiser settings on a width-8 fastnet.
 FAST = {

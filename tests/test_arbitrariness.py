@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from multisheets import arbitrariness as arb
-from multisheets.measures import mean_pairwise_disagreement
+from multisheets.measures import per_example as arb
+from multisheets.measures.population import mean_pairwise_disagreement
 
 TOL = 1e-4  # bits: the capacity's stopping gap in every test
 

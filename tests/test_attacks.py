@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from multisheets.attacks import fgsm, pgd, robust_predictions
+from multisheets.interventions.attacks import fgsm, pgd, robust_predictions
 
 N_CLASSES = 4
 N_TEST = 1000

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from multisheets.augment import AUGMENTATIONS, Augmenter, translate
+from multisheets.train.augment import AUGMENTATIONS, Augmenter, translate
 
 
 def augmenter(kind, n=64, seed=0):

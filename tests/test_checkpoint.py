@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from multisheets.checkpoint import FIELDS, checkpoint_of, load_model, read_checkpoint, write_checkpoint
-from multisheets.models import build_model
+from multisheets.models.checkpoint import FIELDS, checkpoint_of, load_model, read_checkpoint, write_checkpoint
+from multisheets.models.zoo import build_model
 
 INFO = {"classes": ["a", "b", "c"], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
 SUMMARY = {

@@ -13,21 +13,25 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from multisheets import arbitrariness, attacks, corruptions, data, inference, interventions, trust, uncertainty
-from multisheets.augment import AUGMENTATIONS
-from multisheets.model_cache import training_key
-from multisheets.models import MODELS, TEST_TIME_AUGMENTATIONS
-from multisheets.optim import OPTIMIZERS, RECIPES, SCHEDULES
-from multisheets.runtime import PRECISIONS
-from multisheets.selection import RULES, SELECTION_SPLIT, Specification
-from multisheets.study import (
+from multisheets.data import sources, synthetic
+from multisheets.data.arrays import DataError
+from multisheets.interventions import attacks, corruptions, families
+from multisheets.measures import per_example, per_model, uncertainty
+from multisheets.models import inference
+from multisheets.models.runtime import PRECISIONS
+from multisheets.models.zoo import MODELS, TEST_TIME_AUGMENTATIONS
+from multisheets.plan.identity import training_key
+from multisheets.sheets.selection import RULES, SELECTION_SPLIT, Specification
+from multisheets.study.config import (
     HYPERPARAMETER_DEFAULTS,
     RUNTIME_DEFAULTS,
     SEED_STREAMS,
     STUDY_DEFAULTS,
-    expand_study,
     runtime_settings,
 )
+from multisheets.study.runs import expand_study
+from multisheets.train.augment import AUGMENTATIONS
+from multisheets.train.optim import OPTIMIZERS, RECIPES, SCHEDULES
 
 SCHEMA_PATH = "workflow/schemas/config.schema.yaml"
 STUDY_FILES = ["config.yaml", "config/smoke.yaml", "config/cifar10-fast.yaml", "config/cifar10-jpeg-small.yaml"]
@@ -113,8 +117,8 @@ def default_of(function, parameter: str):
 
 
 def unknown_data_source_message() -> str:
-    with pytest.raises(data.DataError) as refused:
-        data.load_source({"source": "no-such-source"})
+    with pytest.raises(DataError) as refused:
+        sources.load_source({"source": "no-such-source"})
     return str(refused.value)
 
 
@@ -133,7 +137,7 @@ LIBRARY_ENUMS = {
     "properties/seed_streams": list(SEED_STREAMS),
     "properties/runtime/properties/precision": list(PRECISIONS),
     "properties/train/properties/precision": list(PRECISIONS),  # deprecated place of runtime.precision
-    "properties/interventions/properties/families/items": list(interventions.FAMILY_CLASSES),
+    "properties/interventions/properties/families/items": list(families.FAMILY_CLASSES),
     "properties/interventions/properties/corruption/properties/types/items": list(corruptions.CORRUPTIONS),
     "properties/selection/items/properties/keep": list(RULES),
 }
@@ -145,7 +149,7 @@ LIBRARY_DEFAULTS = (
     | {f"properties/{name}": value for name, value in STUDY_DEFAULTS.items()}
     | {f"properties/runtime/properties/{name}": value for name, value in RUNTIME_DEFAULTS.items()}
     | {
-        f"properties/data/properties/synthetic/properties/{name}": default_of(data.make_synthetic, name)
+        f"properties/data/properties/synthetic/properties/{name}": default_of(synthetic.make_synthetic, name)
         for name in ("num_classes", "image_size", "train_per_class", "test_per_class", "seed")
     }
     | {
@@ -153,11 +157,13 @@ LIBRARY_DEFAULTS = (
         "properties/interventions/properties/corruption/properties/types": list(corruptions.CORRUPTIONS),
         "properties/interventions/properties/corruption/properties/severities": list(corruptions.SEVERITIES),
         "properties/interventions/properties/adversarial/properties/restarts": default_of(attacks.pgd, "restarts"),
-        "properties/interventions/properties/privacy/properties/seed": default_of(trust.membership_inference, "seed"),
+        "properties/interventions/properties/privacy/properties/seed": default_of(
+            per_model.membership_inference, "seed"
+        ),
         "properties/sheet/properties/confidence": default_of(uncertainty.variance_components, "confidence"),
-        "properties/sheet/properties/capacity_tolerance": default_of(arbitrariness.rashomon_capacity, "tolerance"),
+        "properties/sheet/properties/capacity_tolerance": default_of(per_example.rashomon_capacity, "tolerance"),
         "properties/sheet/properties/capacity_max_iterations": default_of(
-            arbitrariness.rashomon_capacity, "max_iterations"
+            per_example.rashomon_capacity, "max_iterations"
         ),
         "properties/selection/items/properties/metric": Specification.metric,
         "properties/selection/items/properties/split": Specification.split,

@@ -1,4 +1,4 @@
-"""Tests for multisheets.corruptions, our CIFAR-10-C style corruption generator."""
+"""Tests for multisheets.interventions.corruptions, our CIFAR-10-C style corruption generator."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from multisheets.corruptions import (
+from multisheets.interventions.corruptions import (
     CORRUPTIONS,
     DETERMINISTIC,
     STANDARD,
@@ -24,7 +24,7 @@ from multisheets.corruptions import (
     load_official,
     severity_rng,
 )
-from multisheets.corruptions._ops import (
+from multisheets.interventions.corruptions._ops import (
     clipped_zoom_matrix,
     disk_kernel,
     hsv_to_rgb,
@@ -34,7 +34,7 @@ from multisheets.corruptions._ops import (
     rgb_to_hsv,
     sum_shifted,
 )
-from multisheets.corruptions.frost import FROST_FILES
+from multisheets.interventions.corruptions.frost import FROST_FILES
 
 # shared/ sits beside the repository checkout.
 FROST_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "frost"

@@ -8,15 +8,10 @@ import pytest
 from helpers import write_imagefolder
 from PIL import Image
 
-from multisheets.data import (
-    DataError,
-    LabelledImages,
-    _decode,
-    make_synthetic,
-    prepare,
-    read_imagefolder,
-    split_validation,
-)
+from multisheets.data.arrays import DataError, LabelledImages
+from multisheets.data.imagefolder import decode_image, read_imagefolder
+from multisheets.data.prepare import prepare, split_validation
+from multisheets.data.synthetic import make_synthetic
 
 
 def small_splits():
@@ -145,7 +140,7 @@ def test_sixteen_bit_png_keeps_its_values(tmp_path):
     grey = np.arange(16, dtype=np.uint16).reshape(4, 4) * 4000  # up to 60,000 of 65,535
     path = tmp_path / "deep.png"
     Image.fromarray(grey).save(path)  # a 16-bit greyscale PNG
-    decoded = _decode(tmp_path, "deep.png", path.read_bytes())
+    decoded = decode_image(tmp_path, "deep.png", path.read_bytes())
     assert decoded.dtype == np.uint8 and decoded.shape == (4, 4, 3)
     assert np.array_equal(decoded[..., 0], np.round(grey / 257).astype(np.uint8))  # not all white
 

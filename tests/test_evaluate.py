@@ -3,10 +3,10 @@ import pandas as pd
 import pytest
 import torch
 
-from multisheets.evaluate import evaluate_runs, metric_row
-from multisheets.interventions import Prediction
-from multisheets.study import expand_study
-from multisheets.train import train_batch
+from multisheets.interventions.evaluate import evaluate_runs, metric_row
+from multisheets.interventions.families import Prediction
+from multisheets.study.runs import expand_study
+from multisheets.train.loop import train_batch
 
 
 def test_metric_row_on_hand_made_predictions():
@@ -66,7 +66,7 @@ def test_unknown_family_is_named(trained, data_dir, cpu):
 
 def test_selection_metrics_are_columns_evaluation_writes(trained, data_dir, cpu):
     """Specifications are checked against selection.METRICS before any job: it must match what is written."""
-    from multisheets.selection import METRICS
+    from multisheets.sheets.selection import METRICS
 
     out, runs, models = trained
     table = evaluate_runs("clean", models[:1], data_dir, [str(out / "m.npz")], [str(out / "m.csv")], cpu)

@@ -7,10 +7,10 @@ import pytest
 import torch
 from helpers import FAST
 
-from multisheets.evaluate import evaluate_runs
-from multisheets.runtime import make_runtime
-from multisheets.study import expand_study
-from multisheets.train import train_batch
+from multisheets.interventions.evaluate import evaluate_runs
+from multisheets.models.runtime import make_runtime
+from multisheets.study.runs import expand_study
+from multisheets.train.loop import train_batch
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -1,6 +1,6 @@
 """The intervention-name grammar: every name a family builds is read back to that family by the same module."""
 
-from multisheets import intervention_names as names
+from multisheets.interventions import names
 
 
 def test_every_built_name_belongs_to_its_family():

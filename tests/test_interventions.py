@@ -4,12 +4,15 @@ import numpy as np
 import pytest
 from helpers import write_imagefolder
 
-from multisheets.data import DataError, load_info, load_split, make_synthetic, prepare, read_shift_set
-from multisheets.evaluate import evaluate_runs
-from multisheets.intervention_names import aggregates, format_eps
-from multisheets.interventions import FAMILY_CLASSES, corrupted_split
-from multisheets.study import expand_study
-from multisheets.train import train_batch
+from multisheets.data.arrays import DataError, load_info, load_split
+from multisheets.data.prepare import prepare
+from multisheets.data.shift import read_shift_set
+from multisheets.data.synthetic import make_synthetic
+from multisheets.interventions.evaluate import evaluate_runs
+from multisheets.interventions.families import FAMILY_CLASSES, corrupted_split
+from multisheets.interventions.names import aggregates, format_eps
+from multisheets.study.runs import expand_study
+from multisheets.train.loop import train_batch
 
 
 def train_one(data_dir, cpu, out, **base):
@@ -155,7 +158,7 @@ def test_shift_imagefolder_maps_classes_and_names_problems(data_dir, tmp_path):
 
 
 def test_every_family_class_names_what_the_grammar_reads():
-    from multisheets.intervention_names import FAMILY_OF_NAME, FAMILY_OF_PREFIX
+    from multisheets.interventions.names import FAMILY_OF_NAME, FAMILY_OF_PREFIX
 
     assert set(FAMILY_CLASSES) == set(FAMILY_OF_NAME.values()) | set(FAMILY_OF_PREFIX.values())
 
@@ -187,8 +190,8 @@ def test_test_time_augmentation_is_what_every_family_evaluates(data_dir, cpu, tm
     """A fast-recipe checkpoint is evaluated with its TTA, and attacks differentiate through it."""
     import torch
 
-    from multisheets.checkpoint import load_model
-    from multisheets.inference import device_images, predict
+    from multisheets.models.checkpoint import load_model
+    from multisheets.models.inference import device_images, predict
 
     model_path = train_one(
         data_dir,
@@ -255,7 +258,7 @@ def test_the_selection_split_never_reads_test_images(trained, data_dir, cpu, tmp
         nonmember_labels = archive["mia_loss#labels"][len(val.labels) :]
     assert sorted(nonmember_labels) == sorted(val.labels)
     # corruptions of the val split draw from their own stream, not the test split's
-    from multisheets.corruptions import generate
+    from multisheets.interventions.corruptions import generate
 
     noisy_val = corrupted_split("gaussian_noise", val, "val", seed=0)
     assert noisy_val.shape[0] == 5 * len(val.labels)

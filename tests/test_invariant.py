@@ -30,8 +30,8 @@ from helpers import write_imagefolder
 from snakemake.utils import validate
 from test_workflow import ROOT, copy_workflow, snakemake
 
-from multisheets.data import make_synthetic
-from multisheets.study import expand_study
+from multisheets.data.synthetic import make_synthetic
+from multisheets.study.runs import expand_study
 
 SCHEMA_PATH = ROOT / "workflow/schemas/config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -340,7 +340,7 @@ def dry_runs(finished) -> dict[str, DryRun | Exception]:
         except LookupError as error:
             return error
         study = changed(config, key, value)
-        name = re.sub(r"[^A-Za-z0-9]+", "_", key) + ".yaml"
+        name = "changed_" + re.sub(r"[^A-Za-z0-9]+", "_", key) + ".yaml"  # not study.yaml for key `study`
         (workdir / name).write_text(yaml.safe_dump(study))
         result = snakemake(workdir, "--dry-run", "--nolock", "--cores", "2", "--configfile", name, check=False)
         return DryRun(value, study, result)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from multisheets import measures as m
+from multisheets.measures import population as m
 
 # 3 runs x 4 examples used throughout:
 #   run0: 0 1 2 0

@@ -8,12 +8,14 @@ import pytest
 import torch
 from conftest import TINY_DATA
 
-from multisheets.data import load_info, prepare
-from multisheets.files import write_atomically
-from multisheets.identity import training_key
-from multisheets.model_cache import ModelCache, legacy_data_fingerprint, recorded_job
-from multisheets.study import expand_study
-from multisheets.train import saving_failed, train_batch
+from multisheets.data.arrays import load_info
+from multisheets.data.prepare import prepare
+from multisheets.infra.files import write_atomically
+from multisheets.plan.identity import training_key
+from multisheets.plan.jobs import recorded_job
+from multisheets.study.runs import expand_study
+from multisheets.train.loop import saving_failed, train_batch
+from multisheets.train.model_cache import ModelCache, legacy_data_fingerprint
 
 TINY = {"model": "cnn", "width": 8, "epochs": 1, "batch_size": 32, "lr": 0.05, "warmup_epochs": 0}
 
@@ -36,11 +38,12 @@ def test_training_key_follows_what_determines_the_weights_and_nothing_else():
 def test_adding_a_hyperparameter_at_its_neutral_value_retrains_nothing(monkeypatch):
     """A study's code grows a hyperparameter (here `dropout`, 0 = the old behaviour): the runs that leave it at 0
     keep their keys, so their models are restored, while a run that sets it is a new model."""
-    from multisheets import identity, study
+    from multisheets.plan import identity
+    from multisheets.study import config
 
     (run,) = expand_study({"base": TINY, "seeds": [0]})
     before = training_key(run, "auto")
-    monkeypatch.setitem(study.HYPERPARAMETER_DEFAULTS, "dropout", 0.0)
+    monkeypatch.setitem(config.HYPERPARAMETER_DEFAULTS, "dropout", 0.0)
     (grown,) = expand_study({"base": TINY, "seeds": [0]})
     assert grown.hyperparameters["dropout"] == 0.0 and training_key(grown, "auto") != before  # unregistered
     monkeypatch.setitem(identity.ADDED_HYPERPARAMETERS, "dropout", 0.0)

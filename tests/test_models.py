@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from multisheets.models import FrozenScaleBatchNorm, IdentityInitConv, Whitening, build_model, init_whitening
+from multisheets.models.zoo import FrozenScaleBatchNorm, IdentityInitConv, Whitening, build_model, init_whitening
 
 
 @pytest.mark.parametrize("name,width", [("resnet18", 8), ("cnn", 8), ("fastnet", 8)])
@@ -93,8 +93,8 @@ def test_unknown_tta_is_named():
 
 
 def test_predict_can_skip_test_time_augmentation_and_restores_it():
-    from multisheets.inference import predict
-    from multisheets.runtime import make_runtime
+    from multisheets.models.inference import predict
+    from multisheets.models.runtime import make_runtime
 
     cpu = make_runtime({"device": "cpu"})
     model = build_model("cnn", 10, [0.5] * 3, [0.25] * 3, width=4, tta="flip").train()
@@ -123,7 +123,7 @@ def test_models_avoid_modules_without_deterministic_cuda_backward(name):
 
 
 def test_deterministic_stand_ins_match_the_torch_modules():
-    from multisheets.models import GlobalPool, reflect_pad1
+    from multisheets.models.zoo import GlobalPool, reflect_pad1
 
     x = torch.randn(3, 5, 7, 6)
     assert torch.equal(GlobalPool("max")(x), torch.nn.AdaptiveMaxPool2d(1)(x))
@@ -136,7 +136,7 @@ def test_global_max_pool_gradient_is_finite_under_compile_and_bf16():
     recomputes those positions in fp32 against a maximum stored in bf16: no position matches, 0/0 = NaN in every
     weight below the pool (measured on an H200 with the fast preset, 2026-11-26; CPU inductor does the same).
     The pool must give eager's gradient under compile + bf16 autocast."""
-    from multisheets.models import GlobalPool
+    from multisheets.models.zoo import GlobalPool
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.GELU(), GlobalPool("max"), torch.nn.Flatten())

@@ -4,15 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from multisheets import arbitrariness as arb
-from multisheets.measures import mean_pairwise_disagreement
-from multisheets.metrics_table import derived_metrics
-from multisheets.per_example import (
-    LogitReader,
-    build_per_example,
-    reported_interventions,
-    run_sets,
-)
+from multisheets.measures import per_example as arb
+from multisheets.measures.population import mean_pairwise_disagreement
+from multisheets.sheets.metrics_table import derived_metrics
+from multisheets.sheets.per_example import LogitReader, build_per_example, reported_interventions, run_sets
 
 N, CLASSES = 8, 3
 RUNS = ["base__seed=0", "base__seed=1", "base__seed=2", "lr=0.1__seed=0", "lr=9__seed=0"]  # the last diverged
@@ -229,7 +224,7 @@ def test_no_run_in_any_set_gives_empty_tables_with_their_columns(study):
 
 
 def test_figures_have_a_row_per_scenario_and_say_when_there_is_nothing_to_plot(study):
-    from multisheets.per_example_plots import abstention_tradeoff, ensemble_sizes, per_example_distributions
+    from multisheets.figures.per_example import abstention_tradeoff, ensemble_sizes, per_example_distributions
 
     metrics, rashomon_sets, reader, _ = study
     tables = build_per_example(metrics, rashomon_sets, reader, SETTINGS, with_selection=True)

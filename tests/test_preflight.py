@@ -11,13 +11,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from multisheets.data import load_split  # noqa: E402
-from multisheets.identity import data_key, evaluation_key, family_identity  # noqa: E402
-from multisheets.intervention_names import planned_interventions  # noqa: E402
-from multisheets.interventions import FAMILY_CLASSES, corrupted_split  # noqa: E402
-from multisheets.plots import save  # noqa: E402
-from multisheets.preflight import check_dimensions, check_selectable, split_sizes  # noqa: E402
-from multisheets.selection import Specification  # noqa: E402
+from multisheets.data.arrays import load_split  # noqa: E402
+from multisheets.figures.common import save  # noqa: E402
+from multisheets.interventions.families import FAMILY_CLASSES, corrupted_split  # noqa: E402
+from multisheets.interventions.names import planned_interventions  # noqa: E402
+from multisheets.plan.identity import data_key, evaluation_key, family_identity  # noqa: E402
+from multisheets.plan.preflight import check_dimensions, check_selectable, split_sizes  # noqa: E402
+from multisheets.sheets.selection import Specification  # noqa: E402
 
 SETTINGS = {
     "clean": {},

@@ -3,15 +3,10 @@
 import numpy as np
 import pytest
 
-from multisheets import arbitrariness as arb
-from multisheets.measures import mean_pairwise_disagreement
-from multisheets.remedies import (
-    abstention_rows,
-    abstention_tally,
-    ensemble_groups,
-    ensemble_rows,
-    ensemble_tally,
-)
+from multisheets.measures import per_example as arb
+from multisheets.measures.abstention import abstention_rows, abstention_tally
+from multisheets.measures.ensembles import ensemble_groups, ensemble_rows, ensemble_tally
+from multisheets.measures.population import mean_pairwise_disagreement
 
 CAPACITY = {"tolerance": 1e-6, "max_iterations": 1000}
 

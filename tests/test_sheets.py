@@ -4,13 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from multisheets.prediction_store import PredictionStore, prediction_files
-from multisheets.selection import parse_specifications
-from multisheets.sheets import (
-    build_sheet,
-    scenarios,
-    wide,
-)
+from multisheets.sheets.predictions import PredictionStore, prediction_files
+from multisheets.sheets.selection import parse_specifications
+from multisheets.sheets.sheet import build_sheet, scenarios, wide
 
 LABELS = {"val": np.array([0, 1, 0, 1]), "test": np.array([0, 0, 1, 1, 0])}
 ECE_ON_VAL = {"base__seed=0": 0.2, "base__seed=1": 0.05, "lr=0.1__seed=0": 0.05, "lr=0.1__seed=1": 0.05}
@@ -128,7 +124,7 @@ def test_sheet_reports_test_noise_and_its_null(study):
     ].set_index("measure")
     # the lr set's clean test correctness (base__seed=0, base__seed=1, lr=0.1__seed=0)
     correct = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 1], [0, 1, 1, 1, 0]], float)
-    from multisheets.uncertainty import normal_range_factor, sampling_noise_variance, variance_components
+    from multisheets.measures.uncertainty import normal_range_factor, sampling_noise_variance, variance_components
 
     tau2 = sampling_noise_variance(correct)
     assert cells.loc["test_noise_sd", "value"] == pytest.approx(np.sqrt(tau2))
@@ -163,8 +159,8 @@ def test_diverged_base_runs_stay_out_of_the_disagreement_matrix(study):
 
 def test_summary_counts_each_image_once(tmp_path):
     """corruption_mean over two severities of the same 5 images: n is 5 and the test noise uses per-image means."""
-    from multisheets.metrics_table import derived_metrics
-    from multisheets.uncertainty import sampling_noise_variance
+    from multisheets.measures.uncertainty import sampling_noise_variance
+    from multisheets.sheets.metrics_table import derived_metrics
 
     labels = LABELS["test"]
     predicted = {
@@ -221,7 +217,7 @@ def test_summary_counts_each_image_once(tmp_path):
 
 def test_worst_group_is_each_runs_lowest_group_row():
     """Per run and split: the row of its lowest group (ties: the first group stored), a diverged run a NaN row."""
-    from multisheets.metrics_table import derived_metrics
+    from multisheets.sheets.metrics_table import derived_metrics
 
     accuracies = {"a": [0.5, 0.25, 0.75], "b": [0.5, 0.5, 0.25], "c": [np.nan] * 3}
     metrics = pd.DataFrame(
@@ -253,8 +249,8 @@ def test_worst_group_is_each_runs_lowest_group_row():
 
 
 def test_specifications_that_would_read_test_images_are_refused():
-    from multisheets.intervention_names import family_of
-    from multisheets.selection import check_specifications, selection_families
+    from multisheets.interventions.names import family_of
+    from multisheets.sheets.selection import check_specifications, selection_families
 
     families = ["clean", "corruption", "adversarial", "shift"]
     ok = parse_specifications(
@@ -291,8 +287,8 @@ def test_specifications_that_would_read_test_images_are_refused():
 
 def test_a_study_whose_runs_all_diverged_gets_a_sheet_that_says_so(tmp_path):
     """Evaluation records diverged runs as NaN rows without the usual metric columns; the sheet stage survives."""
-    from multisheets.metrics_table import collect_metrics
-    from multisheets.sheets import to_markdown
+    from multisheets.sheets.metrics_table import collect_metrics
+    from multisheets.sheets.sheet import to_markdown
 
     paths = []
     for run_id in ("base__seed=0", "base__seed=1"):
@@ -342,7 +338,7 @@ def test_prediction_files_pair_each_file_with_its_run_and_family():
 )
 def test_metric_says_what_the_accuracy_column_holds(tmp_path, written):
     """Evaluation writes `metric`; metric files from before the rename called it `accuracy_kind`."""
-    from multisheets.metrics_table import collect_metrics
+    from multisheets.sheets.metrics_table import collect_metrics
 
     path = tmp_path / "metrics.csv"
     pd.DataFrame(

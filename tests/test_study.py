@@ -1,6 +1,8 @@
 import pytest
 
-from multisheets.study import HYPERPARAMETER_DEFAULTS, derive_seeds, expand_study, make_run_id, plan_jobs
+from multisheets.plan.jobs import plan_jobs
+from multisheets.study.config import HYPERPARAMETER_DEFAULTS
+from multisheets.study.runs import derive_seeds, expand_study, make_run_id
 
 
 def test_run_ids_are_readable_and_stable():

@@ -5,7 +5,9 @@ import pytest
 import torch
 from helpers import FAST
 
-from multisheets.optim import (
+from multisheets.study.runs import expand_study
+from multisheets.train.loop import train_batch
+from multisheets.train.optim import (
     LOOKAHEAD_DECAY,
     NORM_BIAS_LR_SCALE,
     WHITENING_BIAS_EPOCHS,
@@ -15,8 +17,6 @@ from multisheets.optim import (
     lr_factor,
     parameter_groups,
 )
-from multisheets.study import expand_study
-from multisheets.train import train_batch
 
 TINY = {"model": "cnn", "width": 8, "epochs": 2, "batch_size": 32, "lr": 0.05, "warmup_epochs": 0}
 
@@ -88,7 +88,7 @@ def test_triangle_schedule_is_airbench94s():
 
 
 def test_fast_recipe_groups_norm_biases_and_the_whitening_bias():
-    from multisheets.models import build_model
+    from multisheets.models.zoo import build_model
 
     model = build_model("fastnet", 10, [0.5] * 3, [0.25] * 3, width=4)
     hp = {**FAST, "optimizer": "sgd", "nesterov": True}
@@ -145,8 +145,8 @@ def test_fast_recipe_learns_and_is_bit_identical_on_cpu(data_dir, cpu, tmp_path)
     assert a["tta"] == "flip_translate"
     assert all(torch.equal(a["state_dict"][key], b["state_dict"][key]) for key in a["state_dict"])
     # the stem was set from the data (not its random init) and kept fixed by training
-    from multisheets.data import load_split
-    from multisheets.models import build_model, init_whitening
+    from multisheets.data.arrays import load_split
+    from multisheets.models.zoo import build_model, init_whitening
 
     reference = build_model("fastnet", 4, [0.5] * 3, [0.25] * 3, width=4)
     reference.mean.copy_(a["state_dict"]["mean"])
@@ -165,7 +165,7 @@ def test_compiled_module_is_traced_once_for_a_whole_batch_of_runs(data_dir, cpu,
 
     from torch._dynamo.utils import counters
 
-    from multisheets.runtime import make_runtime
+    from multisheets.models.runtime import make_runtime
 
     monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
     compiled = make_runtime({"device": "cpu", "compile": True})

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from multisheets import trust as t
+from multisheets.measures import per_model as t
 
 
 def _two_class_logits(conf: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from multisheets.uncertainty import normal_range_factor, sampling_noise_variance, variance_components
+from multisheets.measures.uncertainty import normal_range_factor, sampling_noise_variance, variance_components
 
 
 def test_normal_range_factor_known_values():

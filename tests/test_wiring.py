@@ -4,7 +4,7 @@ import pytest
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from multisheets.study import expand_study, run_records
+from multisheets.study.runs import expand_study, run_records
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
 

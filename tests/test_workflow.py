@@ -11,7 +11,7 @@ import pytest
 import yaml
 from helpers import write_imagefolder
 
-from multisheets.data import make_synthetic
+from multisheets.data.synthetic import make_synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "workflow", "profiles", "report", "envs", "config"]

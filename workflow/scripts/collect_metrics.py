@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from multisheets.identity import write_manifest
-from multisheets.logfile import log_to_file
-from multisheets.metrics_table import collect_metrics
+from multisheets.infra.logs import log_to_file
+from multisheets.plan.identity import write_manifest
+from multisheets.sheets.metrics_table import collect_metrics
 
 log_to_file(snakemake.log[0])
 runs = pd.DataFrame(snakemake.params.runs)

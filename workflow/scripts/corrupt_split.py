@@ -5,9 +5,9 @@ import time
 
 import numpy as np
 
-from multisheets.data import load_split
-from multisheets.interventions import corrupted_split
-from multisheets.runtime import setup_logging
+from multisheets.data.arrays import load_split
+from multisheets.interventions.families import corrupted_split
+from multisheets.models.runtime import setup_logging
 
 setup_logging(snakemake.log[0], snakemake.threads)
 started = time.perf_counter()

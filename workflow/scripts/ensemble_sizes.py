@@ -2,11 +2,11 @@
 
 import pandas as pd
 
-from multisheets.identity import write_manifest
-from multisheets.logfile import log_to_file
-from multisheets.metrics_table import intervention_families
-from multisheets.per_example_plots import ensemble_sizes
-from multisheets.plots import save
+from multisheets.figures.common import save
+from multisheets.figures.per_example import ensemble_sizes
+from multisheets.infra.logs import log_to_file
+from multisheets.plan.identity import write_manifest
+from multisheets.sheets.metrics_table import intervention_families
 
 log_to_file(snakemake.log[0])
 ensembles = pd.read_parquet(snakemake.input.ensembles)

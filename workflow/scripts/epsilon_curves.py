@@ -2,10 +2,11 @@
 
 import pandas as pd
 
-from multisheets.identity import write_manifest
-from multisheets.logfile import log_to_file
-from multisheets.metrics_table import intervention_families
-from multisheets.plots import epsilon_curves, save
+from multisheets.figures.common import save
+from multisheets.figures.sheet import epsilon_curves
+from multisheets.infra.logs import log_to_file
+from multisheets.plan.identity import write_manifest
+from multisheets.sheets.metrics_table import intervention_families
 
 log_to_file(snakemake.log[0])
 curves = pd.read_parquet(snakemake.input.curves)

@@ -2,10 +2,10 @@
 
 import logging
 
-from multisheets.evaluate import evaluate_runs
-from multisheets.interrupts import exit_with_parent
-from multisheets.runtime import make_runtime, setup_logging, torch_threads
-from multisheets.study import runtime_settings
+from multisheets.infra.interrupts import exit_with_parent
+from multisheets.interventions.evaluate import evaluate_runs
+from multisheets.models.runtime import make_runtime, setup_logging, torch_threads
+from multisheets.study.config import runtime_settings
 
 # How runs are evaluated is read from the config, not passed as a parameter: a new device or batch size is in no
 # evaluation key, so it re-evaluates nothing.

@@ -5,17 +5,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from multisheets.identity import write_manifest
-from multisheets.logfile import log_to_file
-from multisheets.metrics_table import intervention_families
-from multisheets.prediction_store import PredictionStore, prediction_files
-from multisheets.selection import parse_specifications
-from multisheets.sheets import (
-    build_sheet,
-    to_markdown,
-    wide,
-)
-from multisheets.study import seed_streams_note
+from multisheets.infra.logs import log_to_file
+from multisheets.plan.identity import write_manifest
+from multisheets.sheets.metrics_table import intervention_families
+from multisheets.sheets.predictions import PredictionStore, prediction_files
+from multisheets.sheets.selection import parse_specifications
+from multisheets.sheets.sheet import build_sheet, to_markdown, wide
+from multisheets.study.config import seed_streams_note
 
 log_to_file(snakemake.log[0])
 settings, out = snakemake.params.sheet, snakemake.output

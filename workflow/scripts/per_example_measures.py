@@ -3,10 +3,10 @@
 import numpy as np
 import pandas as pd
 
-from multisheets.identity import write_manifest
-from multisheets.logfile import log_to_file
-from multisheets.per_example import LogitReader, build_per_example
-from multisheets.prediction_store import prediction_files
+from multisheets.infra.logs import log_to_file
+from multisheets.plan.identity import write_manifest
+from multisheets.sheets.per_example import LogitReader, build_per_example
+from multisheets.sheets.predictions import prediction_files
 
 log_to_file(snakemake.log[0])
 files = prediction_files(snakemake.params.prediction_runs, snakemake.input.predictions)

@@ -2,10 +2,10 @@
 
 import logging
 
-from multisheets.data import prepare
-from multisheets.runtime import setup_logging
+from multisheets.data.prepare import prepare
+from multisheets.infra.logs import log_to_file
 
-setup_logging(snakemake.log[0], snakemake.threads)
+log_to_file(snakemake.log[0])
 data = snakemake.params.data  # the settings of the data key (identity.data_settings)
 if data["source"] == "cifar10":  # where to download to: another folder is the same data, so not in the key
     data = data | {"path": snakemake.config["data"]["path"]}

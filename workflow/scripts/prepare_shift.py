@@ -4,10 +4,11 @@ import logging
 
 import numpy as np
 
-from multisheets.data import load_info, read_shift_set
-from multisheets.runtime import setup_logging
+from multisheets.data.arrays import load_info
+from multisheets.data.shift import read_shift_set
+from multisheets.infra.logs import log_to_file
 
-setup_logging(snakemake.log[0])
+log_to_file(snakemake.log[0])
 info = load_info(snakemake.params.data_dir)
 shift = read_shift_set(snakemake.wildcards.name, snakemake.input.source, info, snakemake.params.download_dir)
 np.savez(snakemake.output.shift_set, images=shift.images, labels=shift.labels)

@@ -2,9 +2,10 @@
 
 import pandas as pd
 
-from multisheets.identity import write_manifest
-from multisheets.logfile import log_to_file
-from multisheets.plots import save, selection_effect
+from multisheets.figures.common import save
+from multisheets.figures.sheet import selection_effect
+from multisheets.infra.logs import log_to_file
+from multisheets.plan.identity import write_manifest
 
 log_to_file(snakemake.log[0])
 sheet = pd.read_parquet(snakemake.input.sheet)

@@ -1,10 +1,12 @@
 """Train one job's runs in this process (rules train_<job>), restoring any run the model cache already holds."""
 
-from multisheets.interrupts import exit_with_parent
-from multisheets.model_cache import ModelCache, runs_of_outputs
-from multisheets.runtime import make_runtime, setup_logging, torch_threads
-from multisheets.study import expand_study, runtime_settings
-from multisheets.train import train_batch
+from multisheets.infra.interrupts import exit_with_parent
+from multisheets.models.runtime import make_runtime, setup_logging, torch_threads
+from multisheets.plan.jobs import runs_of_outputs
+from multisheets.study.config import runtime_settings
+from multisheets.study.runs import expand_study
+from multisheets.train.loop import train_batch
+from multisheets.train.model_cache import ModelCache
 
 # How runs are trained is read from the config, not passed as a parameter: changing it retrains nothing.
 config = snakemake.config

@@ -1,0 +1,1 @@
+"""Figures, each drawn from a table in results/ (matplotlib and seaborn; no torch)."""

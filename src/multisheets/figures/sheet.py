@@ -1,0 +1,270 @@
+"""Figures. Each takes a table from results/tables/ and returns a matplotlib Figure; nothing is computed here
+that the table does not already hold."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never open a window (also on headless cluster nodes)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from multisheets.figures.common import NO_RASHOMON_SET, intervention_palette, message_figure  # noqa: E402
+from multisheets.interventions.names import ECE, MEMBERSHIP_PREFIX, headline_interventions
+from multisheets.sheets.sheet import wide  # noqa: E402
+
+MEASURE_LABELS = {
+    "range": "accuracy range, max − min (pp)",
+    "std": "accuracy std over runs (pp)",
+    "disagreement": "mean pairwise disagreement (%)",
+    "iqr": "accuracy IQR (pp)",
+    "expected_range": "expected range of k runs (pp)",
+    "ambiguity": "ambiguity (%)",
+    "discrepancy": "discrepancy (%)",
+}
+
+
+def sheet_heatmaps(sheet: pd.DataFrame, measures: tuple[str, ...], title: str) -> plt.Figure:
+    """One annotated heatmap per measure: interventions (rows, grouped by family) x scenarios (columns).
+
+    Interventions run down the page because a study has far more of them than scenarios.
+    """
+    if sheet.empty:
+        return message_figure(title, NO_RASHOMON_SET)
+    n_interventions = sheet["intervention"].nunique()
+    n_scenarios = sheet["scenario"].nunique()
+    figure, axes = plt.subplots(
+        1,
+        len(measures),
+        figsize=((0.8 * n_scenarios + 3.2) * len(measures), 0.32 * n_interventions + 1.6),
+        squeeze=False,
+    )
+    order = list(sheet["intervention"].unique())  # every panel keeps the same rows, blank where undefined
+    for axis, measure in zip(axes[0], measures):
+        table = wide(sheet, measure).T.reindex(order) * 100
+        # Diverging around the panel's median: red cells hold more multiplicity than is typical for this sheet.
+        center = float(np.nanmedian(table.to_numpy())) if table.notna().any().any() else 0.0
+        sns.heatmap(
+            table,
+            ax=axis,
+            annot=True,
+            fmt=".1f",
+            cmap="vlag",
+            center=center,
+            cbar_kws={"label": MEASURE_LABELS[measure], "shrink": 0.6},
+            linewidths=0.5,
+            annot_kws={"fontsize": 7},
+        )
+        axis.set_title(MEASURE_LABELS[measure], fontsize=10)
+        axis.set_xlabel("source of variation (Rashomon set)")
+        axis.set_ylabel("intervention" if axis is axes[0][0] else "")
+        axis.tick_params(axis="x", rotation=30)
+        axis.tick_params(axis="y", rotation=0, labelsize=8)
+        if axis is not axes[0][0]:
+            axis.set_yticklabels([])
+    figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def accuracy_label(intervention: str) -> str:
+    """What the `accuracy` column means for an intervention (an attack's accuracy for membership inference)."""
+    if intervention == ECE:
+        return "ECE, clean test (%)"
+    if intervention.startswith(MEMBERSHIP_PREFIX):
+        return f"{intervention} attack accuracy (%)"
+    return f"{intervention} accuracy (%)"
+
+
+def dimension_trends(metrics: pd.DataFrame, rashomon_sets: pd.DataFrame, title: str) -> plt.Figure:
+    """Per dimension (columns) and intervention (rows): accuracy vs the hyperparameter's value, every seed a dot,
+    the mean as a line. Runs in the dimension's Rashomon set are filled, the others hollow; the base value is
+    marked "(base)"."""
+    ok = metrics[(metrics["status"] != "diverged") & (metrics["split"] == "test")]  # figures report the test split
+    if ok.empty:
+        return message_figure(title, "Every run diverged: there is no accuracy to plot.")
+    dimensions = [d for d in ok["dimension"].dropna().unique() if d and d in ok.columns]
+    interventions = headline_interventions(list(ok["intervention"].unique()))
+    figure, axes = plt.subplots(
+        len(interventions),
+        max(len(dimensions), 1),
+        figsize=(3.4 * max(len(dimensions), 1), 2.6 * len(interventions)),
+        squeeze=False,
+        sharey="row",
+    )
+    is_base = ok["dimension"].isna() | (ok["dimension"] == "")
+    for column, dimension in enumerate(dimensions):
+        in_set = rashomon_sets["in_rashomon_set"] & (rashomon_sets["scenario"] == dimension)
+        members = set(rashomon_sets.loc[in_set, "run_id"])
+        points = ok[is_base | (ok["dimension"] == dimension)].copy()
+        base_value = str(points.loc[is_base, dimension].iloc[0]) if is_base.any() else None
+        points["value"] = points[dimension].astype(str)
+        order = sorted(points["value"].unique(), key=_numeric_first)
+        labels = [f"{value}\n(base)" if value == base_value else value for value in order]
+        for row, intervention in enumerate(interventions):
+            axis = axes[row, column]
+            panel = points[points["intervention"] == intervention].assign(accuracy_pct=lambda t: t["accuracy"] * 100)
+            sns.pointplot(
+                data=panel,
+                x="value",
+                y="accuracy_pct",
+                order=order,
+                ax=axis,
+                color="0.35",
+                errorbar=None,
+                markers="_",
+                linestyles="-",
+                linewidth=1.5,
+            )
+            for member, face in ((True, "C0"), (False, "none")):
+                subset = panel[panel["run_id"].isin(members) == member]
+                # Spread a value's seeds sideways so equal accuracies stay visible as separate runs.
+                x = np.array([order.index(value) for value in subset["value"]], dtype=float)
+                x += 0.06 * (subset["seed"].to_numpy() - panel["seed"].mean())
+                axis.scatter(
+                    x,
+                    subset["accuracy_pct"],
+                    facecolor=face,
+                    edgecolor="C0",
+                    s=24,
+                    zorder=3,
+                    label="in Rashomon set" if member else "outside",
+                )
+            axis.set_xticks(range(len(order)), labels)
+            axis.set_xlabel(dimension if row == len(interventions) - 1 else "")
+            axis.set_ylabel(accuracy_label(intervention) if column == 0 else "")
+            if row == 0 and column == 0:
+                axis.legend(fontsize=7, loc="best")
+    figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def _numeric_first(value: str):
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def epsilon_curves(curves: pd.DataFrame, families: pd.Series, title: str) -> plt.Figure:
+    """Rashomon-set size, accuracy range and disagreement against epsilon, one row per scenario."""
+    if curves.empty:
+        return message_figure(title, NO_RASHOMON_SET)
+    curves = curves[curves["intervention"].isin(headline_interventions(list(curves["intervention"].unique())))]
+    scenarios = list(curves["scenario"].unique())
+    panels = (
+        ("n_runs", "runs in Rashomon set", 1),
+        ("range", "accuracy range (pp)", 100),
+        ("disagreement", "mean pairwise disagreement (%)", 100),
+    )
+    figure, axes = plt.subplots(len(scenarios), 3, figsize=(11, 2.6 * len(scenarios)), squeeze=False, sharex=True)
+    palette = intervention_palette(families)
+    for row, scenario in enumerate(scenarios):
+        data = curves[curves["scenario"] == scenario]
+        for column, (measure, label, scale) in enumerate(panels):
+            axis = axes[row, column]
+            for intervention, points in data.groupby("intervention", sort=False):
+                axis.plot(
+                    points["epsilon"] * 100,
+                    points[measure] * scale,
+                    marker="o",
+                    ms=3,
+                    color=palette.get(intervention),
+                    label=intervention,
+                )
+                if measure == "n_runs":
+                    break  # the set size does not depend on the intervention
+            axis.set_xscale("log")
+            axis.set_ylabel(label)
+            axis.set_title(f"{scenario}", fontsize=9)
+            if row == len(scenarios) - 1:
+                axis.set_xlabel("ε: validation-accuracy tolerance (pp)")
+    handles, labels = axes[0, 1].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(labels), 6), fontsize=8)
+    figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def disagreement_matrices(pairs: pd.DataFrame, title: str, max_panels: int = 4) -> plt.Figure:
+    """Runs x runs prediction disagreement (%) of the base setting's seeds, one panel per intervention."""
+    interventions = list(pairs["intervention"].unique())[:max_panels]
+    figure, axes = plt.subplots(
+        1, max(len(interventions), 1), figsize=(4.2 * max(len(interventions), 1), 3.8), squeeze=False
+    )
+    for axis, intervention in zip(axes[0], interventions):
+        matrix = (
+            pairs[pairs["intervention"] == intervention].pivot(index="run_a", columns="run_b", values="disagreement")
+            * 100
+        )
+        matrix.index = matrix.columns = [run.rsplit("__", 1)[-1] for run in matrix.columns]
+        # The diagonal is zero by definition; masking it keeps the colour scale for the pairs.
+        sns.heatmap(
+            matrix,
+            ax=axis,
+            annot=len(matrix) <= 10,
+            fmt=".1f",
+            cmap="rocket_r",
+            square=True,
+            mask=np.eye(len(matrix), dtype=bool),
+            cbar_kws={"label": "disagreement (%)"},
+            annot_kws={"fontsize": 7},
+        )
+        axis.set_title(intervention, fontsize=10)
+        axis.set_xlabel("run")
+        axis.set_ylabel("run")
+    figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def selection_effect(sheet: pd.DataFrame, steps: pd.DataFrame, title: str, scenario: str = "all") -> plt.Figure:
+    """Spread per intervention over the Rashomon set vs over the runs that survive the extra specifications (chosen
+    on the validation split, measured on the test split): the observed range with the range test noise alone would
+    give (|), the between-run std of true accuracy with its interval, and disagreement."""
+    panels = (
+        ("range", "accuracy range (pp); | = test noise alone"),
+        ("between_run_std", "between-run std of true accuracy (pp)"),
+        ("disagreement", "mean pairwise disagreement (%)"),
+    )
+    if sheet.empty:
+        return message_figure(title, NO_RASHOMON_SET)
+    data = sheet[(sheet["scenario"] == scenario) & sheet["measure"].isin([m for m, _ in panels] + ["range_null"])]
+    order = list(data["intervention"].unique())
+    colours = {"rashomon": "0.5", "selected": "tab:red"}
+    figure, axes = plt.subplots(1, len(panels), figsize=(14, 0.28 * len(order) + 1.8), squeeze=False, sharey=True)
+    for axis, (measure, label) in zip(axes[0], panels):
+        for offset, (selection, colour) in zip((-0.15, 0.15), colours.items()):
+            points = data[(data["measure"] == measure) & (data["selection"] == selection)].set_index("intervention")
+            points = points.reindex([name for name in order if name in points.index])
+            y = np.array([order.index(name) for name in points.index]) + offset
+            axis.scatter(
+                points["value"] * 100,
+                y,
+                color=colour,
+                s=16,
+                marker="o" if selection == "rashomon" else "D",
+                label=selection,
+                zorder=3,
+            )
+            if measure == "between_run_std":
+                axis.hlines(y, points["ci_low"] * 100, points["ci_high"] * 100, color=colour, linewidth=1)
+            if measure == "range":
+                null = data[(data["measure"] == "range_null") & (data["selection"] == selection)]
+                null = null.set_index("intervention")["value"].reindex(points.index)
+                axis.scatter(null * 100, y, color=colour, marker="|", s=60, zorder=3)
+        axis.set_yticks(range(len(order)), order)
+        axis.invert_yaxis()
+        axis.set_xlabel(label)
+        axis.tick_params(axis="y", labelsize=8)
+        axis.grid(axis="x", alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="best")
+    sizes = steps[steps["scenario"] == scenario]
+    chain = " → ".join(f"{row.specification} ({row.n_after})" for row in sizes.itertuples())
+    start = sizes["n_before"].iloc[0] if len(sizes) else "?"
+    figure.suptitle(f"{title}\nscenario '{scenario}': Rashomon set ({start}) → {chain}", fontsize=9)
+    figure.tight_layout()
+    return figure

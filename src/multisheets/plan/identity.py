@@ -1,0 +1,171 @@
+"""What each result depends on, written as short keys into its file name.
+
+Every file the workflow computes is named after a *key*: a digest of everything that determines its content. A
+changed study gives the files it changes new names, so Snakemake finds them missing and computes them, while files
+whose key did not change are kept. Files of an earlier version of the study stay where they are, so going back to
+it finds them again instead of recomputing them. Nothing here relies on Snakemake's records of earlier parameters
+(`.snakemake/`): whatever the history of a results folder, the files a study reads are the ones of the study as it
+is now.
+
+=================  ==========================================================  ======================================
+key                digest of                                                   names
+=================  ==========================================================  ======================================
+data key           the source and the settings its arrays depend on, split     ``results/data/<data key>/``
+training key       resolved hyperparameters, derived seeds, precision          with the data key, a run's model:
+                                                                               ``model-<training key>-<data key>.pt``
+evaluation key     the model, the family, the split, the family's settings     ``predictions/<split>/<family>-<key>``
+                   (and a groups CSV's content)
+corruption key     the data key and how the corrupted sets are made            ``results/corruptions/<key>/``
+shift key          the data key and one extra test set's source                ``results/shift/<key>/<name>.npz``
+=================  ==========================================================  ======================================
+
+Summary steps (tables, sheets, figures) write fixed paths; each also writes a *manifest* named after the key of
+what it depends on, which the workflow's default target asks for (see `manifest` in rules/common.smk). Settings
+that change how a job runs but not what it computes (device, compile, job sizes, threads, resources,
+`evaluate.batch_size`) are in no key, so changing them reruns nothing.
+
+Torch-free and cheap: the workflow computes every key while it builds the DAG.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from multisheets.infra.digest import digest, file_digest
+from multisheets.infra.files import write_json
+from multisheets.study.runs import Run
+
+# Bump a version when the code that computes a kind of file changes what it computes: every such file is then
+# computed again (a model is looked up in the model cache first, under its training key).
+TRAINING_KEY_VERSION = 1
+DATA_KEY_VERSION = 1
+EVALUATION_KEY_VERSION = 1
+CORRUPTION_KEY_VERSION = 1
+
+# Hyperparameters added after version 1, each with the value that trains exactly as the code did before it
+# existed. At that value a hyperparameter is left out of the identity, so adding one to a study's code retrains
+# none of its models; any other value is a new model. (Add `name: neutral value` here with the new default.)
+ADDED_HYPERPARAMETERS: dict[str, Any] = {}
+
+# The data settings a source's prepared arrays depend on, besides `source`. Not cifar10's `path`: that is only where
+# torchvision downloads to (and checks the download's MD5), so another download folder is the same data.
+DATA_SETTINGS = {
+    "cifar10": ("val_size", "split_seed"),
+    "imagefolder": ("path", "val_size", "split_seed"),
+    "synthetic": ("val_size", "split_seed", "synthetic"),
+}
+
+# The `sheet` settings each summary step reads. Each step is given only these, so reading another one fails
+# loudly, and a setting changed here reruns only the steps that read it.
+SHEET_SETTINGS = {
+    "multiplicity_sheet": ("epsilon", "confidence", "expected_range_k", "instances", "epsilon_curve"),
+    "per_example_measures": (
+        "instances",
+        "seed",
+        "ensemble_sizes",
+        "abstention_thresholds",
+        "arbitrary_self_consistency",
+        "capacity_tolerance",
+        "capacity_max_iterations",
+    ),
+}
+
+
+# --- models ----------------------------------------------------------------------------------------------------
+
+
+def training_identity(run: Run, precision: str) -> dict[str, Any]:
+    """What determines a run's weights on given data (its run id does not: a setting may be named differently)."""
+    hyperparameters = {
+        name: value
+        for name, value in run.hyperparameters.items()
+        if name not in ADDED_HYPERPARAMETERS or value != ADDED_HYPERPARAMETERS[name]
+    }
+    return {
+        "hyperparameters": hyperparameters,
+        "seeds": run.seeds,
+        "precision": precision,
+        "version": TRAINING_KEY_VERSION,
+    }
+
+
+def training_key(run: Run, precision: str) -> str:
+    return digest(training_identity(run, precision))
+
+
+def model_key(training: str, data: str) -> str:
+    """A trained model: the run's training key on the study's data (``<training key>-<data key>``)."""
+    return f"{training}-{data}"
+
+
+# --- data and prepared sets ----------------------------------------------------------------------------------------
+
+
+def data_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """The `data` settings the prepared arrays depend on; the data stage reads only these (and cifar10's path)."""
+    source = data["source"]
+    if source not in DATA_SETTINGS:
+        raise ValueError(f"data.source={source!r} is not one of {', '.join(DATA_SETTINGS)}")
+    return {"source": source} | {name: data[name] for name in DATA_SETTINGS[source]}
+
+
+def data_key(data: dict[str, Any]) -> str:
+    return digest({"data": data_settings(data), "version": DATA_KEY_VERSION})
+
+
+def corruption_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """How corrupted splits are made: the seed, and whether they are generated (with which frost photographs) or
+    read from an official download. Not `types` or `severities`: each type is its own file, of all severities."""
+    return {name: settings[name] for name in ("seed", "official_dir", "frost_dir")}
+
+
+def corruption_key(data: str, settings: dict[str, Any]) -> str:
+    return digest({"data": data, "corruptions": corruption_settings(settings), "version": CORRUPTION_KEY_VERSION})
+
+
+def shift_key(data: str, name: str, source: str | None) -> str:
+    """One extra test set: its source (None: downloaded, CIFAR-10.1) mapped onto the study's data's classes."""
+    return digest({"data": data, "name": name, "source": source})
+
+
+# --- evaluations ---------------------------------------------------------------------------------------------------
+
+
+def evaluation_key(model: str, family: str, split: str, settings: dict[str, Any]) -> str:
+    """One run's evaluation under one family on one split. `settings`: the family's settings as the study gives
+    them (see `family_identity`)."""
+    return digest(
+        {"model": model, "family": family, "split": split, "settings": settings, "version": EVALUATION_KEY_VERSION}
+    )
+
+
+def family_identity(family: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """What a family's results depend on among its settings: all of them, and for subgroups the content of the
+    groups CSV too (an edited file under the same name is other groups)."""
+    if family == "subgroups" and settings.get("groups_csv"):
+        return settings | {"groups_csv_content": file_digest(settings["groups_csv"])}
+    return settings
+
+
+# --- summary steps -------------------------------------------------------------------------------------------------
+
+
+def manifest_name(step: str, content: dict[str, Any]) -> str:
+    """A summary step's manifest file name: ``<step>-<key>.json``, the key the digest of what it depends on."""
+    return f"{step}-{digest(content)}.json"
+
+
+def write_manifest(path: str | Path, content: dict[str, Any]) -> None:
+    """Write a step's manifest and remove the step's earlier ones.
+
+    A summary step writes fixed paths (its tables), so a changed study must make it older than its inputs: a new
+    manifest does, as a new file. Removing the earlier manifests makes that hold also when a study goes back to an
+    earlier version, whose manifest would otherwise still be there, older than the tables of the version between.
+    """
+    path = Path(path)
+    step = path.name.rsplit("-", 1)[0]
+    write_json(path, content)
+    for earlier in path.parent.glob(f"{step}-*.json"):
+        if earlier != path and earlier.name.rsplit("-", 1)[0] == step:
+            earlier.unlink()

@@ -1,0 +1,256 @@
+"""Per-example multiplicity and its remedies for every set of runs the sheet reports, from the stored logits.
+
+The sets are read from ``rashomon.csv`` (chosen on the validation split): per scenario the Rashomon set and,
+when the study configures `selection`, the runs that survive it. Every number is measured on the test split,
+for every intervention of the sheet that scores the classifier on test examples (clean, corruptions and their
+summaries, attacks, shift sets, subgroups; not the membership attack, ECE or worst class/group, whose examples
+are not one test set shared by all runs).
+
+Logits are read one intervention at a time for all runs that belong to any set, so memory holds one
+``(runs, N, C)`` float16 array. A summary (``corruption=fog``, ``corruption_mean``) adds up the tallies of its
+instances (`remedies`), so each corrupted copy counts as one example, as in the sheet's disagreement.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from multisheets.interventions.names import aggregates
+from multisheets.measures import per_example as example_measures
+from multisheets.measures.abstention import abstention_rows, abstention_tally
+from multisheets.measures.ensembles import ensemble_rows, ensemble_tally
+from multisheets.sheets.metrics_table import intervention_families
+from multisheets.sheets.predictions import stored_labels
+from multisheets.sheets.sheet import REPORTED_SPLIT, sheet_interventions
+
+log = logging.getLogger(__name__)
+
+# Per-example measures: each table value is the mean over the examples (for `arbitrary`, the share).
+MEASURES = ("rashomon_capacity", "viable_range_true", "viable_range_predicted", "self_consistency", "arbitrary")
+DISTRIBUTED = MEASURES[:4]  # measures whose distribution (ECDF) is tabulated; `arbitrary` is 0/1
+ECDF_POINTS = 101
+
+
+@dataclass
+class PerExampleTables:
+    """Everything the per-example stage writes; each table is long form."""
+
+    measures: pd.DataFrame  # scenario x selection x intervention x measure: mean over examples
+    ecdf: pd.DataFrame  # ... x measure x threshold: share of examples with a value <= threshold
+    ensembles: pd.DataFrame  # ... x ensemble size x measure
+    abstention: pd.DataFrame  # ... x agreement threshold x measure
+
+
+def run_sets(rashomon_sets: pd.DataFrame, with_selection: bool) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(scenario, selection, runs) for every set the sheet reports: the Rashomon set of each scenario and, with a
+    selection configured, its survivors. Runs are sorted by id, so a set's ensembles do not depend on row order."""
+    sets = []
+    for scenario, rows in rashomon_sets.groupby("scenario", sort=False):
+        for label, column in (("rashomon", "in_rashomon_set"), ("selected", "selected")):
+            runs = tuple(sorted(rows.loc[rows[column].astype(bool) & rows["in_rashomon_set"].astype(bool), "run_id"]))
+            if runs and (label == "rashomon" or with_selection):
+                sets.append((scenario, label, runs))
+    return sets
+
+
+def reported_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> dict[str, str]:
+    """The sheet's columns that score the classifier on shared test examples -> family, in the sheet's order."""
+    test = metrics[(metrics["split"] == REPORTED_SPLIT) & ~metrics["derived"].astype(bool)]
+    # Diverged runs have no metric; the membership attack's `accuracy` is the attack's ("attack_accuracy").
+    metric = test.dropna(subset=["metric"]).groupby("intervention")["metric"].agg(set)
+    classifier = {name for name, held in metric.items() if held == {"accuracy"}}
+    groups = aggregates(sorted(classifier))
+    family = intervention_families(metrics)
+    return {
+        name: family[name] for name in sheet_interventions(metrics, settings) if name in classifier or name in groups
+    }
+
+
+class LogitReader:
+    """Logits and labels of one intervention for many runs, from each run's test-split logit file per family."""
+
+    def __init__(self, files: dict[tuple[str, str], str | Path], test_labels: np.ndarray):
+        """`files`: (run id, family) -> that run's test-split logits of the family (`prediction_files`)."""
+        self.paths = {key: Path(path) for key, path in files.items()}
+        self.test_labels = test_labels
+
+    def read(self, run_ids: list[str], family: str, intervention: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(R, N, C)`` float16 logits and the ``(N,)`` labels, which every run must share."""
+        arrays, labels = [], None
+        for run_id in run_ids:
+            with np.load(self.paths[(run_id, family)]) as archive:
+                arrays.append(archive[intervention])
+                own = stored_labels(archive, intervention, self.test_labels)
+            if labels is not None and not np.array_equal(own, labels):
+                raise ValueError(f"{intervention}: runs were evaluated on different examples ({run_id} differs)")
+            labels = own
+        return np.stack(arrays), labels
+
+
+def thresholds(measure: str, n_classes: int) -> np.ndarray:
+    """Where the ECDF of a measure is tabulated: its whole range, [0, 1], or [1, C] for the capacity, whose
+    points crowd towards 1 (1 + (C - 1) u^2 for evenly spaced u), where nearly every example lies."""
+    grid = np.linspace(0.0, 1.0, ECDF_POINTS)
+    return 1.0 + (n_classes - 1.0) * grid**2 if measure == "rashomon_capacity" else grid
+
+
+def tally(logits: np.ndarray, labels: np.ndarray, options: dict[str, Any], with_remedies: bool = True) -> dict:
+    """Sums over the examples of one intervention for one set: per-example measures (sum, count, ECDF counts)
+    and, `with_remedies`, abstention per threshold and ensembles per size. Adding two tallies gives the tally of
+    both example sets."""
+    probs = example_measures.softmax(logits)
+    n_classes = probs.shape[2]
+    preds = logits.astype(np.float32).argmax(axis=2)  # as the sheet: argmax of the stored logits
+    counts = example_measures.vote_counts(preds, n_classes)
+    mean_probs = probs.mean(axis=0)
+    consistency = example_measures.self_consistency(counts)
+    capacity, gap = example_measures.rashomon_capacity(probs, **options["capacity"])
+    values = {
+        "rashomon_capacity": capacity,
+        "viable_range_true": example_measures.viable_prediction_range(probs, labels),
+        "viable_range_predicted": example_measures.viable_prediction_range(
+            probs, example_measures.plurality_class(counts, mean_probs)
+        ),
+        "self_consistency": consistency,
+        "arbitrary": np.where(np.isnan(consistency), np.nan, consistency <= options["arbitrary_self_consistency"]),
+    }
+    result = {
+        "n": np.array([float(len(labels))]),
+        "unconverged": np.array([float((gap >= options["capacity"]["tolerance"]).sum())]),
+    }
+    for measure, value in values.items():
+        finite = np.sort(value[~np.isnan(value)])
+        result[measure] = {"sum": np.array([finite.sum()]), "count": np.array([float(len(finite))])}
+        if measure in DISTRIBUTED:
+            result[measure]["ecdf"] = np.searchsorted(finite, thresholds(measure, n_classes), side="right").astype(
+                float
+            )
+    if with_remedies:
+        result["abstention"] = abstention_tally(counts, mean_probs, labels, options["abstention_thresholds"])
+        result["ensembles"] = {
+            size: ensemble_tally(logits, labels, size, options["seed"], options["capacity"])
+            for size in options["ensemble_sizes"]
+        }
+    return result
+
+
+def has_remedies(family: str) -> bool:
+    """Ensembles and abstention need the same inputs for every run. An attack gives each run its own adversarial
+    images: a vote or an average over those is no predictor anyone could deploy (an attack on the ensemble would
+    be crafted against the ensemble), so attacks get the per-example measures only."""
+    return family != "adversarial"
+
+
+def merge(total: dict | None, part: dict) -> dict:
+    """The tally of two disjoint example sets: every leaf array added."""
+    if total is None:
+        return part
+    return {
+        key: merge(total[key], value) if isinstance(value, dict) else total[key] + value for key, value in part.items()
+    }
+
+
+def options_from(settings: dict[str, Any]) -> dict[str, Any]:
+    """The `sheet` settings the per-example stage reads (defaults: workflow/schemas/config.schema.yaml)."""
+    return {
+        "seed": settings["seed"],
+        "ensemble_sizes": sorted(settings["ensemble_sizes"]),
+        "abstention_thresholds": sorted(settings["abstention_thresholds"]),
+        "arbitrary_self_consistency": settings["arbitrary_self_consistency"],
+        "capacity": {
+            "tolerance": settings["capacity_tolerance"],
+            "max_iterations": settings["capacity_max_iterations"],
+        },
+    }
+
+
+def build_per_example(
+    metrics: pd.DataFrame,
+    rashomon_sets: pd.DataFrame,
+    reader: LogitReader,
+    settings: dict[str, Any],
+    with_selection: bool,
+) -> PerExampleTables:
+    """Tally every (set, measured intervention) once, add instances into their summaries, then tabulate."""
+    options = options_from(settings)
+    sets = run_sets(rashomon_sets, with_selection)
+    reported = reported_interventions(metrics, settings)
+    families = intervention_families(metrics)
+    groups = {name: members for name, members in aggregates(list(families.index)).items() if name in reported}
+    targets: dict[str, list[str]] = {}  # measured instance -> the reported names its tally adds to
+    for name in reported:
+        for instance in groups.get(name, [name]):
+            targets.setdefault(instance, []).append(name)
+    unique = list(dict.fromkeys(runs for _, _, runs in sets))
+    union = sorted({run for runs in unique for run in runs})
+    position = {run: index for index, run in enumerate(union)}
+    totals: dict[tuple, dict] = {}
+    n_classes: dict[str, int] = {}
+    for instance, names in targets.items() if union else []:
+        started = time.perf_counter()
+        logits, labels = reader.read(union, families[instance], instance)
+        unconverged = 0
+        for runs in unique:
+            part = tally(logits[[position[run] for run in runs]], labels, options, has_remedies(families[instance]))
+            unconverged += int(part["unconverged"][0])
+            for name in names:
+                totals[runs, name] = merge(totals.get((runs, name)), part)
+        for name in names:
+            n_classes[name] = logits.shape[2]
+        log.info(
+            "%s: %d sets in %.1f s%s",
+            instance,
+            len(unique),
+            time.perf_counter() - started,
+            f"; capacity of {unconverged} examples stopped at the iteration cap" if unconverged else "",
+        )
+    return _tables(sets, reported, totals, n_classes, options)
+
+
+def _tables(sets, reported: dict[str, str], totals: dict, n_classes: dict[str, int], options) -> PerExampleTables:
+    measures, ecdf, ensembles, abstention = [], [], [], []
+    for scenario, selection, runs in sets:
+        for name, family in reported.items():
+            total = totals[runs, name]
+            n = float(total["n"][0])
+            key = {
+                "scenario": scenario,
+                "selection": selection,
+                "intervention": name,
+                "family": family,
+                "n_runs": len(runs),
+                "n_examples": int(n),
+            }
+            for measure in MEASURES:
+                count = total[measure]["count"][0]
+                measures.append(
+                    {**key, "measure": measure, "value": total[measure]["sum"][0] / count if count else np.nan}
+                )
+                if measure in DISTRIBUTED:
+                    shares = total[measure]["ecdf"] / count if count else np.full(ECDF_POINTS, np.nan)
+                    ecdf += [
+                        {**key, "measure": measure, "threshold": float(t), "share_at_most": float(share)}
+                        for t, share in zip(thresholds(measure, n_classes[name]), shares)
+                    ]
+            if not has_remedies(family):
+                continue
+            for size, part in total["ensembles"].items():
+                ensembles += [{**key, "ensemble_size": size, **row} for row in ensemble_rows(part, n)]
+            abstention += [
+                {**key, **row} for row in abstention_rows(total["abstention"], n, options["abstention_thresholds"])
+            ]
+    key = ["scenario", "selection", "intervention", "family", "n_runs", "n_examples"]
+    # Named columns keep the tables readable when no run is in any set (every run diverged).
+    return PerExampleTables(
+        pd.DataFrame(measures, columns=key + ["measure", "value"]),
+        pd.DataFrame(ecdf, columns=key + ["measure", "threshold", "share_at_most"]),
+        pd.DataFrame(ensembles, columns=key + ["ensemble_size", "n_ensembles", "measure", "value"]),
+        pd.DataFrame(abstention, columns=key + ["threshold", "measure", "value"]),
+    )

@@ -1,0 +1,347 @@
+"""Multiplicity sheets: how much runs that are equally good on validation differ under each intervention.
+
+A sheet has one row per *scenario* (source of variation) and one column per intervention. Scenarios:
+``seed`` (base setting, seeds only), one per dimension (the base runs plus the runs varying that dimension),
+and ``all``. In each scenario the Rashomon set is the runs within epsilon of the best validation accuracy;
+every measure is computed over that set. The long table (one row per scenario x intervention x measure) is
+the source of truth; wide tables, Markdown and heatmaps are views of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from multisheets.interventions.names import CORRUPTION_MEAN, FAMILY_ORDER, aggregates
+from multisheets.measures import population, uncertainty
+from multisheets.sheets.metrics_table import intervention_families
+from multisheets.sheets.predictions import PredictionStore
+from multisheets.sheets.selection import Specification, apply_selection
+
+VALIDATION = ("clean", "val")  # (intervention, split) that defines the Rashomon sets
+REPORTED_SPLIT = "test"  # every sheet, curve and figure reports the test split; selection never reads it
+DESCRIPTIVE_MEASURES = ("mean", "range", "std", "iqr")
+
+
+def scenarios(runs: pd.DataFrame) -> dict[str, list[str]]:
+    """Scenario name -> run ids. `dimension` is empty for base runs and names the varied key otherwise."""
+    base = runs.loc[runs["dimension"].isna() | (runs["dimension"] == ""), "run_id"].tolist()
+    result = {"seed": base}
+    for dimension in runs["dimension"].dropna().unique():
+        if dimension:
+            result[str(dimension)] = base + runs.loc[runs["dimension"] == dimension, "run_id"].tolist()
+    result["all"] = runs["run_id"].tolist()
+    return result
+
+
+def validation_accuracy(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Rows of clean accuracy on the validation split (the selection split)."""
+    intervention, split = VALIDATION
+    return metrics[(metrics["intervention"] == intervention) & (metrics["split"] == split)]
+
+
+def rashomon_members(val: pd.DataFrame, epsilon: float) -> pd.Index:
+    """Runs of `val` (a scenario's `validation_accuracy` rows) within epsilon of the best; NaN never qualifies."""
+    return population.rashomon_set(val.set_index("run_id")["accuracy"], epsilon)
+
+
+def sheet_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> list[str]:
+    """The sheet's columns grouped by family (clean, corruptions with their mean first, attacks, worst class,
+    membership inference, shift, calibration); instances are replaced by their summaries unless asked for."""
+    first = metrics[metrics["split"] == REPORTED_SPLIT].drop_duplicates("intervention")
+    names = list(first["intervention"])
+    if not settings["instances"]:
+        summarised = {instance for group in aggregates(names).values() for instance in group}
+        names = [name for name in names if name not in summarised]
+    family = intervention_families(first)
+    rank = {
+        name: FAMILY_ORDER.index(family[name]) if family[name] in FAMILY_ORDER else len(FAMILY_ORDER) for name in names
+    }
+    return sorted(names, key=lambda name: (rank[name], name != CORRUPTION_MEAN))
+
+
+def scenario_rows(
+    name: str,
+    members: pd.Index,
+    reported: pd.DataFrame,
+    columns: list[str],
+    store: PredictionStore,
+    reference: str | None,
+    settings: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Long-form rows for one scenario: every measure for every sheet intervention over the given runs (test split).
+
+    Descriptive spreads (mean, range, std, iqr) have no interval. Test noise, the between-run std with its
+    interval, the expected range of k runs and the test of "no multiplicity" come from the per-image scores
+    (`uncertainty`); they are NaN where no per-image classifier correctness exists (ECE, the membership
+    attack's accuracy). Predictive measures need the per-example predictions.
+    """
+    rows, run_ids = [], list(members)
+    for intervention in columns:
+        table = reported[reported["intervention"] == intervention].set_index("run_id").loc[run_ids]
+        accuracy = table["accuracy"].to_numpy(dtype=float)
+        base = {
+            "scenario": name,
+            "intervention": intervention,
+            "family": table["family"].iloc[0],
+            "n": int(table["n"].median()),
+            "n_runs": len(run_ids),
+        }
+        spread = population.accuracy_spread(accuracy)
+        values = {measure: (spread[measure], np.nan, np.nan) for measure in DESCRIPTIVE_MEASURES}
+        scored = store.scores(run_ids, intervention, table) if (table["metric"] == "accuracy").all() else None
+        tau2 = np.nan
+        if scored is not None:
+            tau2 = uncertainty.sampling_noise_variance(*scored)
+            base["n"] = int(np.median((~np.isnan(scored[0])).sum(axis=1)))  # distinct images per run
+        components = uncertainty.variance_components(accuracy, tau2, settings["confidence"])
+        values["test_noise_sd"] = (float(np.sqrt(tau2)), np.nan, np.nan)
+        values["range_null"] = (components.range_null, np.nan, np.nan)
+        values["p_between_run"] = (components.p_value, np.nan, np.nan)
+        values["between_run_std"] = (
+            components.between_run_std,
+            components.between_run_std_low,
+            components.between_run_std_high,
+        )
+        values["expected_range"] = components.expected_range(settings["expected_range_k"])
+        if store.has(intervention):
+            preds = store.predictions(run_ids, intervention)
+            reference_preds = preds[run_ids.index(reference)] if reference in run_ids else preds[0]
+            values["disagreement"] = (population.mean_pairwise_disagreement(preds), np.nan, np.nan)
+            values["ambiguity"] = (population.ambiguity(preds, reference_preds), np.nan, np.nan)
+            values["discrepancy"] = (population.discrepancy(preds, reference_preds), np.nan, np.nan)
+        for measure, (value, low, high) in values.items():
+            rows.append({**base, "measure": measure, "value": value, "ci_low": low, "ci_high": high})
+    return rows
+
+
+@dataclass
+class SheetTables:
+    """Everything the sheet stage writes; each table is tidy (one row per observation)."""
+
+    sheet: pd.DataFrame  # scenario x selection x intervention x measure: value, CI, n, n_runs (test split)
+    rashomon_sets: pd.DataFrame  # scenario x run: val accuracy, status, in_rashomon_set, selected
+    selection_steps: pd.DataFrame  # scenario x step: specification, split read, runs before/after
+    epsilon_curves: pd.DataFrame  # scenario x epsilon x intervention: set size, range, std, disagreement
+    flip_rates: pd.DataFrame  # scenario x intervention x n_flipped: fraction of examples
+    disagreement: pd.DataFrame  # run_a x run_b x intervention, for the base seeds
+
+
+def build_sheet(
+    metrics: pd.DataFrame,
+    runs: pd.DataFrame,
+    store: PredictionStore,
+    settings: dict[str, Any],
+    specifications: list[Specification] | None = None,
+) -> SheetTables:
+    """Rashomon sets and selection read the validation split; everything reported reads the test split."""
+    epsilon = settings["epsilon"]
+    sheet, rashomon_sets, steps, curves, flips = [], [], [], [], []
+    columns = sheet_interventions(metrics, settings)
+    interventions = [name for name in columns if store.has(name)]
+    reported = metrics[metrics["split"] == REPORTED_SPLIT]
+    all_val = validation_accuracy(metrics)
+    study_scenarios = scenarios(runs)
+    for name, run_ids in study_scenarios.items():
+        val = all_val[all_val["run_id"].isin(run_ids)]
+        members = rashomon_members(val, epsilon)
+        selected, scenario_steps = apply_selection(metrics, members, specifications or [])
+        steps += [{"scenario": name, **step} for step in scenario_steps]
+        rashomon_sets += [
+            {
+                "scenario": name,
+                "run_id": row.run_id,
+                "val_accuracy": row.accuracy,
+                "status": row.status,
+                "in_rashomon_set": row.run_id in members,
+                "selected": row.run_id in selected,
+                "epsilon": epsilon,
+            }
+            for row in val.itertuples()
+        ]
+        for label, subset in (("rashomon", members), ("selected", selected)):
+            if len(subset) and (label == "rashomon" or specifications):
+                # The reference is the subset's own best-on-validation run: after selection, the best survivor.
+                reference = _best_on_validation(val, subset)
+                sheet += [
+                    {"selection": label, **row}
+                    for row in scenario_rows(name, subset, reported, columns, store, reference, settings)
+                ]
+        for curve_epsilon in settings["epsilon_curve"]:
+            curve_members = rashomon_members(val, curve_epsilon)
+            curves += [
+                {"scenario": name, "epsilon": curve_epsilon, **row}
+                for row in spread_rows(curve_members, interventions, reported, store)
+            ]
+        if len(members):
+            flips += [{"scenario": name, **row} for row in flip_rows(members, interventions, store)]
+    # Diverged runs have NaN logits (argmax 0): they would show up as fake disagreement.
+    trained = all_val.dropna(subset=["accuracy"])["run_id"]
+    base_runs = [run for run in study_scenarios["seed"] if run in set(trained)]
+    return SheetTables(
+        pd.DataFrame(sheet),
+        pd.DataFrame(rashomon_sets),
+        pd.DataFrame(steps),
+        pd.DataFrame(curves),
+        pd.DataFrame(flips),
+        disagreement_pairs(base_runs, interventions, store),
+    )
+
+
+def _best_on_validation(val: pd.DataFrame, members: pd.Index) -> str | None:
+    """The reference run for ambiguity/discrepancy: best validation accuracy, ties broken by run id."""
+    candidates = val[val["run_id"].isin(members)]
+    if candidates.empty:
+        return None
+    return candidates.sort_values(["accuracy", "run_id"], ascending=[False, True])["run_id"].iloc[0]
+
+
+def spread_rows(members: pd.Index, interventions: list[str], metrics: pd.DataFrame, store: PredictionStore):
+    """Set size, accuracy range/std and disagreement per intervention: one point of an epsilon curve."""
+    rows = []
+    for intervention in interventions if len(members) else []:
+        table = metrics[(metrics["intervention"] == intervention) & metrics["run_id"].isin(members)]
+        spread = population.accuracy_spread(table["accuracy"].to_numpy(dtype=float))
+        preds = store.predictions(list(members), intervention)
+        rows.append(
+            {
+                "intervention": intervention,
+                "n_runs": len(members),
+                "range": spread["range"],
+                "std": spread["std"],
+                "disagreement": population.mean_pairwise_disagreement(preds),
+            }
+        )
+    return rows
+
+
+def flip_rows(members: pd.Index, interventions: list[str], store: PredictionStore) -> list[dict]:
+    """Per intervention: the fraction of examples on which k runs of the set disagree with the majority label."""
+    rows = []
+    for intervention in interventions:
+        distribution = population.flip_rate_distribution(store.predictions(list(members), intervention))
+        rows += [
+            {"intervention": intervention, "n_runs": len(members), "n_flipped": int(k), "fraction": float(v)}
+            for k, v in distribution.items()
+        ]
+    return rows
+
+
+def disagreement_pairs(run_ids: list[str], interventions: list[str], store: PredictionStore) -> pd.DataFrame:
+    """Runs x runs disagreement per intervention, long form (for the base seeds' disagreement matrices)."""
+    rows = []
+    for intervention in interventions if run_ids else []:
+        matrix = population.disagreement_matrix(store.predictions(run_ids, intervention))
+        rows += [
+            {"intervention": intervention, "run_a": a, "run_b": b, "disagreement": float(matrix[i, j])}
+            for i, a in enumerate(run_ids)
+            for j, b in enumerate(run_ids)
+        ]
+    return pd.DataFrame(rows, columns=["intervention", "run_a", "run_b", "disagreement"])
+
+
+def rashomon_summary(rashomon_sets: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario: runs, diverged runs (excluded), Rashomon-set size."""
+    grouped = rashomon_sets.groupby("scenario", sort=False)
+    return pd.DataFrame(
+        {
+            "n_runs": grouped.size(),
+            "n_diverged": grouped["status"].apply(lambda status: int((status == "diverged").sum())),
+            "rashomon_size": grouped["in_rashomon_set"].sum().astype(int),
+            "selected": grouped["selected"].sum().astype(int),
+        }
+    ).reset_index()
+
+
+def wide(sheet: pd.DataFrame, measure: str, selection: str = "rashomon") -> pd.DataFrame:
+    """Scenarios x interventions for one measure over the Rashomon sets (or the selected survivors)."""
+    if sheet.empty:
+        return pd.DataFrame()
+    table = sheet[(sheet["measure"] == measure) & (sheet["selection"] == selection)]
+    result = table.pivot(index="scenario", columns="intervention", values="value")
+    return result.loc[table["scenario"].unique(), table["intervention"].unique()]
+
+
+def to_markdown(
+    tables: SheetTables, measures_shown: tuple[str, ...], epsilon: float, notes: tuple[str, ...] = ()
+) -> str:
+    """A human-readable sheet: accuracy spreads in percentage points, disagreement in percent; test split."""
+    parts = [
+        "# Multiplicity sheet",
+        "",
+        f"Rashomon sets: runs with validation accuracy within {epsilon:g} of the scenario's best. Selection "
+        "reads the validation split; every number below is measured on the test split.",
+        "",
+        *notes,
+        "",
+        _markdown_table(rashomon_summary(tables.rashomon_sets)),
+        "",
+    ]
+    if tables.sheet.empty:
+        return "\n".join(
+            parts
+            + [
+                "No run is in any Rashomon set: every run diverged or has no validation accuracy, "
+                "so there is nothing to measure.",
+                "",
+            ]
+        )
+    selections = ["rashomon"] + (["selected"] if not tables.selection_steps.empty else [])
+    for selection in selections:
+        over = "Rashomon sets" if selection == "rashomon" else "selected runs"
+        for measure in measures_shown:
+            table = wide(tables.sheet, measure, selection) * 100
+            parts += [
+                f"## {measure} over the {over} (percentage points)",
+                "",
+                _markdown_table(table.round(2).reset_index()),
+                "",
+            ]
+        parts += [
+            f"## Is it more than test noise? ({over})",
+            "",
+            "Each cell: observed range / the range test noise alone gives among that many runs (pp), and the "
+            "p-value of the test that the runs' true accuracies do not differ.",
+            "",
+            _markdown_table(_noise_cells(tables.sheet, selection).reset_index()),
+            "",
+            "Between-run std of true accuracy, test noise removed (pp), with its interval:",
+            "",
+            _markdown_table(_interval_cells(tables.sheet, "between_run_std", selection).reset_index()),
+            "",
+        ]
+    if not tables.selection_steps.empty:
+        parts += ["## Model selection steps (validation split)", "", _markdown_table(tables.selection_steps), ""]
+    return "\n".join(parts)
+
+
+def _noise_cells(sheet: pd.DataFrame, selection: str) -> pd.DataFrame:
+    """'range / range_null (p=...)' in pp per cell; the range alone where there is no null (ECE, attacks)."""
+    observed, null, p = (wide(sheet, measure, selection) for measure in ("range", "range_null", "p_between_run"))
+    text = (observed * 100).map("{:.2f}".format)
+    with_null = text + " / " + (null * 100).map("{:.2f}".format) + " (p=" + p.map("{:.2g}".format) + ")"
+    return with_null.where(null.notna(), text)
+
+
+def _interval_cells(sheet: pd.DataFrame, measure: str, selection: str) -> pd.DataFrame:
+    rows = sheet[(sheet["measure"] == measure) & (sheet["selection"] == selection)]
+    text = rows.assign(
+        cell=[
+            "" if pd.isna(value) else f"{value * 100:.2f} [{low * 100:.2f}, {high * 100:.2f}]"
+            for value, low, high in zip(rows["value"], rows["ci_low"], rows["ci_high"])
+        ]
+    )
+    table = text.pivot(index="scenario", columns="intervention", values="cell")
+    return table.loc[rows["scenario"].unique(), rows["intervention"].unique()]
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = [
+        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *body])

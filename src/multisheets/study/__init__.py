@@ -1,0 +1,1 @@
+"""What a study is: its settings and defaults (`config`) and the runs they expand to (`runs`). Torch-free."""

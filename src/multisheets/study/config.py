@@ -1,0 +1,96 @@
+"""A study's settings that are not its runs: the defaults of every hyperparameter and study key for direct calls
+(equal to the schema's, tested), how settings share random numbers, and the `runtime` section.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+# Hyperparameters a run accepts and their defaults. The config schema (`base`) is the source users see and
+# Snakemake fills; this table mirrors it for direct calls, and tests/test_config_drift.py keeps them equal.
+HYPERPARAMETER_DEFAULTS: dict[str, Any] = {
+    "model": "resnet18",
+    "width": None,  # None: the model's own default width
+    "epochs": 30,
+    "batch_size": 128,
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "momentum": 0.9,
+    "nesterov": True,
+    "weight_decay": 5e-4,
+    "schedule": "cosine",
+    "warmup_epochs": 1,
+    "label_smoothing": 0.0,
+    "augment": "crop_flip",
+    "tta": "none",
+    "recipe": "standard",
+    "init_seed": None,
+    "data_seed": None,
+    "aug_seed": None,
+}
+
+
+# Defaults of the other study keys expand_study reads, for direct calls; equal to the schema's (tested). `seeds`
+# has none: how many runs a setting gets is the study's choice (the schema's default is [0, 1, 2]).
+STUDY_DEFAULTS: dict[str, Any] = {"grid": False, "seed_streams": "independent"}
+
+
+# How training and evaluation jobs run (study key `runtime`), for direct calls; equal to the schema's (tested).
+# Of these only precision changes a model's weights, so a run's training key includes it and nothing else here.
+RUNTIME_DEFAULTS: dict[str, Any] = {"device": "auto", "precision": "auto", "compile": False, "deterministic": False}
+
+
+# How runs of different settings draw their random numbers (study key `seed_streams`).
+SEED_STREAMS = {
+    "independent": "every setting draws its own init / data-order / augmentation streams from (seed, setting): "
+    "runs of different settings are independent, as multiplicity across settings assumes",
+    "common": "runs with the same seed share init / data-order / augmentation streams across settings (common random "
+    "numbers): per-dimension trends are paired, but runs of different settings are correlated and the "
+    "'all' scenario understates cross-setting disagreement",
+}
+
+
+def seed_streams_note(seed_streams: str) -> str:
+    """One line for sheets and logs saying how settings share random numbers."""
+    return f"Seed streams: {seed_streams}: {SEED_STREAMS[seed_streams]}."
+
+
+def runtime_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The study's `runtime` section, with the keys a study still sets under `train`, their place until `runtime`
+    was split off it (they set evaluation jobs too, which `train` did not say).
+
+    Such a study keeps working, and each key it sets there is used, with a warning naming its new place; one set
+    in both places to different values is refused, unless `runtime` holds its default (the schema filled it in).
+    """
+    settings = RUNTIME_DEFAULTS | config.get("runtime", {})
+    train = config.get("train", {})
+    for key in RUNTIME_DEFAULTS:
+        if key not in train:
+            continue
+        if settings[key] not in (train[key], RUNTIME_DEFAULTS[key]):
+            raise ValueError(
+                f"train.{key}: {train[key]!r} and runtime.{key}: {settings[key]!r} disagree; "
+                f"train.{key} is deprecated: set runtime.{key} only"
+            )
+        # FutureWarning, not DeprecationWarning: it is meant for users, and Python hides the latter by default.
+        # Raised from this line, so a process shows each message once however many readers call this.
+        warnings.warn(
+            f"train.{key} is deprecated and will be refused in a later version: move it to "
+            f"runtime.{key} (it sets evaluation jobs as well as training); using {train[key]!r}",
+            FutureWarning,
+            stacklevel=1,
+        )
+        settings[key] = train[key]
+    return settings
+
+
+def number_as_text_hint(value: Any) -> str:
+    """A hint for a number that YAML read as text (PyYAML reads `1e-3` as a string; `1.0e-3` is a float)."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return f" (YAML read {value} as text: write it with a decimal point, e.g. 1.0e-3)"
+    return ""
