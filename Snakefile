@@ -1,10 +1,9 @@
 # Multiplicity sheets: train a population of image classifiers, evaluate every run under interventions,
 # and summarise how much equally accurate runs differ. See README.md.
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 from multisheets.infra.interrupts import forward_interrupts
-from multisheets.study.config import number_as_text_hint
+from multisheets.plan.schema import validate_study
 
 min_version("9.0")
 
@@ -19,18 +18,8 @@ if not workflow.config_settings.configfiles:
     configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-
-# Every value listed under `dimensions` must be valid where `base` is: checked now, before any job starts.
-for name, values in config["dimensions"].items():
-    for value in values:
-        try:
-            validate({"base": {name: value}}, "workflow/schemas/config.schema.yaml")
-        except WorkflowError as error:
-            raise ValueError(
-                f"dimensions.{name}: {value!r} is not a valid {name}"
-                f"{number_as_text_hint(value)}: {error}"
-            ) from None
+# Checked against the schema (with the registries' names) before any job, and every key left out filled in.
+validate_study(config)
 
 
 include: "rules/common.smk"

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_throughput import DEFAULT_DATA, FAST_SMOKE, fast_base, peak_mib, resolve_data, timed
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = ROOT / "src" / "multisheets" / "study" / "config.schema.yaml"
 FAMILIES = ("clean", "corruption", "adversarial", "privacy")
 SMOKE = {
     "corruption": {"types": ["gaussian_noise", "fog"], "severities": [1, 3]},

@@ -3,6 +3,7 @@
 # missing files, and Snakemake's records of earlier parameters are not needed to notice it.
 from multisheets.infra.digest import digest
 from multisheets.interventions.names import shift_sets
+from multisheets.interventions.registry import FAMILIES
 from multisheets.plan.identity import (
     SHEET_SETTINGS,
     corruption_key,
@@ -25,13 +26,13 @@ from multisheets.plan.preflight import (
     check_families,
     check_selectable,
     split_sizes,
-    subgroup_names,
 )
 from multisheets.sheets.selection import (
     check_specifications,
     parse_specifications,
     selection_families,
 )
+from multisheets.sheets.sheet_measures import wide_measures
 from multisheets.study.config import runtime_settings
 from multisheets.study.runs import check_batch_sizes, expand_study, run_records
 
@@ -87,6 +88,7 @@ EVALUATED_FAMILIES = list(
 # Selection reads the validation split: only the families it needs (clean always: Rashomon sets) are evaluated
 # there.
 SPECIFICATIONS = parse_specifications(config["selection"])
+check_specifications(SPECIFICATIONS, EVALUATED_FAMILIES)
 SELECTION_FAMILIES = selection_families(SPECIFICATIONS)
 EVALUATED_SPLITS = {
     family: ["test"] + (["val"] if family in SELECTION_FAMILIES else [])
@@ -100,22 +102,11 @@ SHIFT_SETS = shift_sets(config["interventions"]["shift"])
 check_dimensions(config)
 SPLIT_SIZES = split_sizes(
     config["data"], DATA_DIR
-)  # None: an image folder not prepared yet
+)  # None: an image folder not read yet
 if SPLIT_SIZES:
     check_batch_sizes(RUNS, SPLIT_SIZES["train"])
-check_specifications(SPECIFICATIONS, EVALUATED_FAMILIES)
-check_families(config["interventions"])
-if "subgroups" in EVALUATED_FAMILIES:
-    subgroup_names(config["interventions"], "test", SPLIT_SIZES)
-check_selectable(
-    SPECIFICATIONS,
-    config["interventions"],
-    (
-        subgroup_names(config["interventions"], "val", SPLIT_SIZES)
-        if "subgroups" in SELECTION_FAMILIES
-        else []
-    ),
-)
+check_families(config["interventions"], EVALUATED_SPLITS, SPLIT_SIZES)
+check_selectable(SPECIFICATIONS, config["interventions"], SELECTION_FAMILIES)
 check_device(RUNTIME["device"], workflow.local_exec and workflow.is_main_process)
 
 
@@ -246,19 +237,20 @@ def final_outputs():
     )
 
 
-WIDE_MEASURES = ["range", "std", "disagreement"]
+WIDE_MEASURES = wide_measures()  # measures with a wide table (sheets.sheet_measures)
 
 
 def family_inputs(family, split):
-    """Prepared files a family reads besides the data splits: corrupted splits, extra test sets, a groups CSV."""
-    if family == "corruption":
+    """Prepared files a family reads besides the data splits (its registry entry's `reads`)."""
+    reads = FAMILIES[family].reads
+    if reads == "corrupted_sets":
         return expand(
             rules.corrupt_split.output.images, split=split, corruption=CORRUPTIONS
         )
-    if family == "shift":
+    if reads == "shift_sets":
         return [shift_set_file(name) for name in SHIFT_SETS]
-    if family == "subgroups":
-        return [config["interventions"]["subgroups"]["groups_csv"]]
+    if reads == "groups_csv":
+        return [family_settings(family)["groups_csv"]]
     return []
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from multisheets.measures import per_example as arb
 from multisheets.measures.population import mean_pairwise_disagreement
+from multisheets.measures.probabilities import softmax, vote_counts
 
 TOL = 1e-4  # bits: the capacity's stopping gap in every test
 
@@ -71,7 +72,7 @@ def test_identical_runs_have_capacity_one_and_distinct_certain_runs_count_their_
     logits = np.full((5, 1, 10), -30.0)
     for run, cls in enumerate([0, 0, 4, 4, 7]):
         logits[run, 0, cls] = 30.0
-    values, _ = arb.rashomon_capacity(arb.softmax(logits, np.float64), tolerance=1e-6)
+    values, _ = arb.rashomon_capacity(softmax(logits, np.float64), tolerance=1e-6)
     assert values[0] == pytest.approx(3.0, rel=1e-5)
 
 
@@ -83,7 +84,7 @@ def test_nearly_identical_runs_converge_and_agree_with_a_general_optimiser():
     rng = np.random.default_rng(0)
     base = rng.normal(size=10)
     logits = base + 0.15 * rng.normal(size=(15, 4, 10))
-    probs = arb.softmax(logits[:, :, :], np.float64)
+    probs = softmax(logits[:, :, :], np.float64)
     values, gaps = arb.rashomon_capacity(probs, tolerance=TOL, max_iterations=1000)
     assert (gaps < TOL).all()
     for example in range(4):
@@ -99,7 +100,7 @@ def test_nearly_identical_runs_converge_and_agree_with_a_general_optimiser():
 
 def test_iteration_cap_reports_the_remaining_gap():
     rng = np.random.default_rng(1)
-    probs = arb.softmax(rng.normal(size=10) + 0.1 * rng.normal(size=(15, 3, 10)), np.float64)
+    probs = softmax(rng.normal(size=10) + 0.1 * rng.normal(size=(15, 3, 10)), np.float64)
     _, gaps = arb.rashomon_capacity(probs, tolerance=1e-9, max_iterations=3)
     assert (gaps > 1e-9).all()  # stopped by the cap, and says so
 
@@ -121,7 +122,7 @@ def test_viable_prediction_range_brute_force():
 def test_self_consistency_brute_force_over_pairs_of_distinct_runs():
     rng = np.random.default_rng(4)
     preds = rng.integers(0, 3, size=(5, 30))
-    counts = arb.vote_counts(preds, 3)
+    counts = vote_counts(preds, 3)
     brute = [np.mean([preds[i, x] == preds[j, x] for i, j in itertools.permutations(range(5), 2)]) for x in range(30)]
     assert arb.self_consistency(counts) == pytest.approx(brute)
     # its mean over examples is one minus the sheet's mean pairwise disagreement
@@ -134,7 +135,7 @@ def test_self_consistency_brute_force_over_pairs_of_distinct_runs():
 
 def test_plurality_vote_and_agreement():
     preds = np.array([[0, 1, 2], [0, 2, 2], [1, 1, 0], [1, 2, 0]])  # 4 runs, 3 examples
-    counts = arb.vote_counts(preds, 3)
+    counts = vote_counts(preds, 3)
     assert counts.tolist() == [[2, 2, 0], [0, 2, 2], [2, 0, 2]]
     assert arb.agreement(counts).tolist() == [0.5, 0.5, 0.5]
     mean_probs = np.array([[0.3, 0.4, 0.3], [0.2, 0.5, 0.3], [0.1, 0.1, 0.8]])
@@ -146,5 +147,5 @@ def test_plurality_vote_and_agreement():
 
 def test_softmax_refuses_diverged_logits():
     with pytest.raises(ValueError, match="diverged"):
-        arb.softmax(np.array([[np.nan, 0.0]], dtype=np.float16))
-    assert arb.softmax(np.array([[1000.0, 0.0]])).sum() == pytest.approx(1.0)
+        softmax(np.array([[np.nan, 0.0]], dtype=np.float16))
+    assert softmax(np.array([[1000.0, 0.0]])).sum() == pytest.approx(1.0)

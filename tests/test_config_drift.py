@@ -1,8 +1,8 @@
-"""The config schema is the one source of allowed values and defaults; the library must agree with it.
-
-Snakemake fills every key a study leaves out from workflow/schemas/config.schema.yaml, so the schema is what a
-user's study resolves to. Library constants (allowed names, and defaults of functions also used directly) mirror
-it, and these tests fail when a value is added, removed or changed on one side only.
+"""One source for each allowed value and default. The schema (src/multisheets/study/config.schema.yaml) fills every key
+a study leaves out, so it is what a user's study resolves to, and the study's own defaults are read from it. The
+registries' names (architectures, sources, families) are added to it; the other allowed values are written in it,
+and these tests fail when one is added, removed or changed on one side only, as for the defaults of library
+functions that also take a setting.
 """
 
 import hashlib
@@ -11,36 +11,29 @@ import json
 
 import pytest
 import yaml
-from snakemake.utils import validate
 
-from multisheets.data import sources, synthetic
-from multisheets.data.arrays import DataError
-from multisheets.interventions import attacks, corruptions, families
+from multisheets.data import synthetic
+from multisheets.interventions import attacks, corruptions
 from multisheets.measures import per_example, per_model, uncertainty
 from multisheets.models import inference
 from multisheets.models.runtime import PRECISIONS
-from multisheets.models.zoo import MODELS, TEST_TIME_AUGMENTATIONS
+from multisheets.models.zoo import TEST_TIME_AUGMENTATIONS
 from multisheets.plan.identity import training_key
+from multisheets.plan.schema import REGISTERED, study_schema, validate_study
 from multisheets.sheets.selection import RULES, SELECTION_SPLIT, Specification
-from multisheets.study.config import (
-    HYPERPARAMETER_DEFAULTS,
-    RUNTIME_DEFAULTS,
-    SEED_STREAMS,
-    STUDY_DEFAULTS,
-    runtime_settings,
-)
+from multisheets.study.config import HYPERPARAMETER_DEFAULTS, RUNTIME_DEFAULTS, SCHEMA, SEED_STREAMS, runtime_settings
+from multisheets.study.recipes import RECIPES
 from multisheets.study.runs import expand_study
 from multisheets.train.augment import AUGMENTATIONS
-from multisheets.train.optim import OPTIMIZERS, RECIPES, SCHEDULES
+from multisheets.train.optim import OPTIMIZERS, SCHEDULES
 
-SCHEMA_PATH = "workflow/schemas/config.schema.yaml"
 STUDY_FILES = ["config.yaml", "config/smoke.yaml", "config/cifar10-fast.yaml", "config/cifar10-jpeg-small.yaml"]
 
 
 def resolved_study(path: str) -> dict:
     """A study file as the workflow sees it: validated, with the schema's defaults filled in."""
     config = yaml.safe_load(open(path))
-    validate(config, SCHEMA_PATH)
+    validate_study(config)
     return config
 
 
@@ -89,7 +82,6 @@ def test_shipped_studies_keep_their_training_keys(path):
 
 # --- allowed values and defaults --------------------------------------------------------------------------------
 
-SCHEMA = yaml.safe_load(open(SCHEMA_PATH))
 HYPERPARAMETERS = "$defs/hyperparameters/properties"
 
 
@@ -116,63 +108,55 @@ def default_of(function, parameter: str):
     return inspect.signature(function).parameters[parameter].default
 
 
-def unknown_data_source_message() -> str:
-    with pytest.raises(DataError) as refused:
-        sources.load_source({"source": "no-such-source"})
-    return str(refused.value)
-
-
-# Every enum of the schema -> the library's allowed values. A new enum in the schema must be added here, so
-# that it cannot go without a library counterpart.
+# Every enum written in the schema -> the library's allowed values. A new enum in the schema must be added here,
+# so that it cannot go without a library counterpart. (The registries' names are not written there: see below.)
 LIBRARY_ENUMS = {
-    f"{HYPERPARAMETERS}/model": list(MODELS),
     f"{HYPERPARAMETERS}/optimizer": list(OPTIMIZERS),
     f"{HYPERPARAMETERS}/schedule": list(SCHEDULES),
     f"{HYPERPARAMETERS}/augment": list(AUGMENTATIONS),
     f"{HYPERPARAMETERS}/tta": list(TEST_TIME_AUGMENTATIONS),
     f"{HYPERPARAMETERS}/recipe": list(RECIPES),
-    # the values of `dimensions` are validated against `base` (Snakefile), so they share the lists above
-    "properties/dimensions/propertyNames": list(HYPERPARAMETER_DEFAULTS),
-    "properties/data/properties/source": unknown_data_source_message().split("is not one of ", 1)[1].split(", "),
     "properties/seed_streams": list(SEED_STREAMS),
     "properties/runtime/properties/precision": list(PRECISIONS),
     "properties/train/properties/precision": list(PRECISIONS),  # deprecated place of runtime.precision
-    "properties/interventions/properties/families/items": list(families.FAMILY_CLASSES),
     "properties/interventions/properties/corruption/properties/types/items": list(corruptions.CORRUPTIONS),
     "properties/selection/items/properties/keep": list(RULES),
 }
 
-# Schema defaults -> the library's default for the same key, where the library has one (functions also called
-# directly, not only by the workflow, which passes every value explicitly).
-LIBRARY_DEFAULTS = (
-    {f"{HYPERPARAMETERS}/{name}": value for name, value in HYPERPARAMETER_DEFAULTS.items()}
-    | {f"properties/{name}": value for name, value in STUDY_DEFAULTS.items()}
-    | {f"properties/runtime/properties/{name}": value for name, value in RUNTIME_DEFAULTS.items()}
-    | {
-        f"properties/data/properties/synthetic/properties/{name}": default_of(synthetic.make_synthetic, name)
-        for name in ("num_classes", "image_size", "train_per_class", "test_per_class", "seed")
-    }
-    | {
-        "properties/evaluate/properties/batch_size": inference.EVAL_BATCH_SIZE,
-        "properties/interventions/properties/corruption/properties/types": list(corruptions.CORRUPTIONS),
-        "properties/interventions/properties/corruption/properties/severities": list(corruptions.SEVERITIES),
-        "properties/interventions/properties/adversarial/properties/restarts": default_of(attacks.pgd, "restarts"),
-        "properties/interventions/properties/privacy/properties/seed": default_of(
-            per_model.membership_inference, "seed"
-        ),
-        "properties/sheet/properties/confidence": default_of(uncertainty.variance_components, "confidence"),
-        "properties/sheet/properties/capacity_tolerance": default_of(per_example.rashomon_capacity, "tolerance"),
-        "properties/sheet/properties/capacity_max_iterations": default_of(
-            per_example.rashomon_capacity, "max_iterations"
-        ),
-        "properties/selection/items/properties/metric": Specification.metric,
-        "properties/selection/items/properties/split": Specification.split,
-    }
-)
+# Schema defaults -> the default of a library function that takes the same setting, where it has one (functions
+# also called directly, not only by the workflow, which passes every value explicitly). The study's own defaults
+# (hyperparameters, runtime, grid, seed streams) are read from the schema (study.config): they have one source.
+LIBRARY_DEFAULTS = {
+    f"properties/data/properties/synthetic/properties/{name}": default_of(synthetic.make_synthetic, name)
+    for name in ("num_classes", "image_size", "train_per_class", "test_per_class", "seed")
+} | {
+    "properties/evaluate/properties/batch_size": inference.EVAL_BATCH_SIZE,
+    "properties/interventions/properties/corruption/properties/types": list(corruptions.CORRUPTIONS),
+    "properties/interventions/properties/corruption/properties/severities": list(corruptions.SEVERITIES),
+    "properties/interventions/properties/adversarial/properties/restarts": default_of(attacks.pgd, "restarts"),
+    "properties/interventions/properties/privacy/properties/seed": default_of(per_model.membership_inference, "seed"),
+    "properties/sheet/properties/confidence": default_of(uncertainty.variance_components, "confidence"),
+    "properties/sheet/properties/capacity_tolerance": default_of(per_example.rashomon_capacity, "tolerance"),
+    "properties/sheet/properties/capacity_max_iterations": default_of(per_example.rashomon_capacity, "max_iterations"),
+    "properties/selection/items/properties/metric": Specification.metric,
+    "properties/selection/items/properties/split": Specification.split,
+}
 
 
 def test_every_schema_enum_has_a_library_counterpart():
     assert set(schema_enums(SCHEMA)) == set(LIBRARY_ENUMS)
+
+
+def test_registered_names_are_the_allowed_values_and_written_nowhere_else():
+    """A new architecture, source or family is one registry entry: the schema takes the names from the registry."""
+    schema = study_schema()
+    for location, names in REGISTERED.items():
+        node, raw = schema, SCHEMA
+        for part in location:
+            node, raw = node[part], raw[part]
+        assert node["enum"] == names() and len(set(names())) == len(names())
+        assert "enum" not in raw, "/".join(location)
+    assert REGISTERED[("properties", "dimensions", "propertyNames")]() == list(HYPERPARAMETER_DEFAULTS)
 
 
 @pytest.mark.parametrize("path", sorted(LIBRARY_ENUMS))
@@ -187,10 +171,6 @@ def test_schema_and_library_default_to_the_same_value(path):
     assert schema_node(path)["default"] == LIBRARY_DEFAULTS[path]
 
 
-def test_every_hyperparameter_has_its_default_in_both_places():
-    assert set(schema_node(HYPERPARAMETERS)) == set(HYPERPARAMETER_DEFAULTS)
-
-
 def test_library_values_within_the_schema_bounds():
     severities = schema_node("properties/interventions/properties/corruption/properties/severities")["items"]
     assert (severities["minimum"], severities["maximum"]) == (min(corruptions.SEVERITIES), max(corruptions.SEVERITIES))
@@ -202,10 +182,6 @@ def test_library_values_within_the_schema_bounds():
         assert {
             key: value for key, value in train[name].items() if key not in ("deprecated", "description")
         } == restriction
-
-
-def test_every_runtime_key_reaches_the_library():
-    assert set(schema_node("properties/runtime/properties")) == set(RUNTIME_DEFAULTS)
 
 
 # --- runtime keys under `train`, their place before `runtime` ---------------------------------------------------
@@ -242,7 +218,7 @@ def test_an_old_study_keeps_its_training_keys(tmp_path):
 
 def test_config_readme_has_a_section_for_every_top_level_key():
     """config/README.md explains the study file section by section: a new top-level key needs its paragraph."""
-    schema = yaml.safe_load(open(SCHEMA_PATH))
+    schema = SCHEMA
     headings = [line for line in open("config/README.md") if line.startswith("### ")]
     documented = {key for line in headings for key in line.replace(",", " ").replace("`", " ").split()[1:]}
     assert set(schema["properties"]) - documented == set()

@@ -1,6 +1,9 @@
-"""The intervention-name grammar: every name a family builds is read back to that family by the same module."""
+"""The intervention-name grammar, and the family registry: every name a family builds is read back to that family."""
 
+from multisheets.infra.lazy import resolve
 from multisheets.interventions import names
+from multisheets.interventions.families import LoadedFamily
+from multisheets.interventions.registry import FAMILIES, colour_of, column_groups, family_of
 
 
 def test_every_built_name_belongs_to_its_family():
@@ -13,9 +16,9 @@ def test_every_built_name_belongs_to_its_family():
         "subgroups": [names.group_name("old"), names.WORST_GROUP],
     }
     for family, family_names in built.items():
-        assert {names.family_of(name) for name in family_names} == {family}, family
-    assert names.family_of(names.WORST_CLASS) == names.family_of(names.ECE) == "clean"
-    assert names.family_of("fog") is None
+        assert {family_of(name) for name in family_names} == {family}, family
+    assert family_of(names.WORST_CLASS) == family_of(names.ECE) == "clean"
+    assert family_of("fog") is None
 
 
 def test_names_read_as_the_workflow_writes_them():
@@ -56,6 +59,17 @@ def test_headline_interventions_keep_the_summaries_and_two_smallest_pgd_budgets(
     ]
 
 
-def test_every_family_has_a_place_in_the_sheet_order():
-    produced = set(names.FAMILY_OF_NAME.values()) | set(names.FAMILY_OF_PREFIX.values())
-    assert produced <= set(names.FAMILY_ORDER) and set(names.FAMILY_COLOURS) <= set(names.FAMILY_ORDER)
+def test_every_family_has_a_place_in_the_sheet_order_and_a_class_that_evaluates_it():
+    assert column_groups() == (
+        "clean",
+        "corruption",
+        "adversarial",
+        "fairness",
+        "subgroups",
+        "privacy",
+        "shift",
+        "calibration",
+    )
+    for name, family in FAMILIES.items():
+        assert issubclass(resolve(family.evaluator), LoadedFamily), name
+        assert colour_of(name).startswith("tab:")

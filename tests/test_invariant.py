@@ -27,14 +27,14 @@ import numpy as np
 import pytest
 import yaml
 from helpers import write_imagefolder
-from snakemake.utils import validate
-from test_workflow import ROOT, copy_workflow, snakemake
+from test_workflow import copy_workflow, snakemake
 
 from multisheets.data.synthetic import make_synthetic
+from multisheets.interventions.registry import FAMILIES
+from multisheets.plan.schema import study_schema, validate_study
 from multisheets.study.runs import expand_study
 
-SCHEMA_PATH = ROOT / "workflow/schemas/config.schema.yaml"
-SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
+SCHEMA = study_schema()
 
 pytestmark = [pytest.mark.integration]
 
@@ -262,19 +262,20 @@ def other_values(workdir: Path) -> dict[str, Any]:
 def resolved(config: dict) -> dict:
     """A study with the schema's defaults filled in, as the workflow sees it."""
     config = copy.deepcopy(config)
-    validate(config, str(SCHEMA_PATH))
+    validate_study(config)
     return config
 
 
 # --- what a dry run schedules ------------------------------------------------------------------------------------
 
-JOB_SUFFIX = re.compile(r"_j[0-9a-f]{10}$")
 RUN_FILE = re.compile(r"results/runs/([^/]+)/")
+PER_JOB = re.compile(r"^(train|evaluate_(?:" + "|".join(FAMILIES) + r")_(?:test|val))_")
 
 
 def kind(rule: str) -> str:
-    """A rule's kind: its name without the training job it belongs to."""
-    return JOB_SUFFIX.sub("", rule)
+    """A rule's kind: its name without its training job (`train_<job>`, `evaluate_<family>_<split>_<job>`)."""
+    match = PER_JOB.match(rule)
+    return match[1] if match else rule
 
 
 def scheduled(output: str) -> dict[str, set[str]]:

@@ -24,12 +24,18 @@ MAY_IMPORT = {
     "models": {"infra", "study"},
     "train": {"infra", "study", "data", "models"},  # never evaluation
     "interventions": {"infra", "study", "data", "models", "measures"},
-    "sheets": {"infra", "study", "measures", "interventions.names"},
-    "figures": {"infra", "sheets", "interventions.names"},
-    "plan": {"infra", "study", "data", "interventions.names", "sheets.selection"},
+    "sheets": {"infra", "study", "measures", "interventions.names", "interventions.registry"},
+    "figures": {"infra", "sheets", "interventions.names", "interventions.registry"},
+    "plan": {
+        *("infra", "study", "data", "sheets.selection"),
+        *("interventions.names", "interventions.registry", "models.architectures"),
+    },
 }
 # What must run without torch: the workflow's DAG (plan and what it reads), the data stage, and every summary.
-TORCH_FREE = ["infra", "study", "measures", "data", "sheets", "figures", "plan", "interventions.names"]
+TORCH_FREE = [
+    *("infra", "study", "measures", "data", "sheets", "figures", "plan"),
+    *("interventions.names", "interventions.registry", "models.architectures"),
+]
 
 
 def modules(package: str) -> list[str]:

@@ -6,8 +6,10 @@ import pytest
 
 from multisheets.measures import per_example as arb
 from multisheets.measures.population import mean_pairwise_disagreement
-from multisheets.sheets.metrics_table import derived_metrics
-from multisheets.sheets.per_example import LogitReader, build_per_example, reported_interventions, run_sets
+from multisheets.measures.probabilities import softmax, vote_counts
+from multisheets.sheets.metrics_table import derived_metrics, intervention_families
+from multisheets.sheets.per_example import build_per_example, reported_interventions, run_sets
+from multisheets.sheets.predictions import PredictionStore
 
 N, CLASSES = 8, 3
 RUNS = ["base__seed=0", "base__seed=1", "base__seed=2", "lr=0.1__seed=0", "lr=9__seed=0"]  # the last diverged
@@ -81,7 +83,8 @@ def study(tmp_path):
             for run in RUNS
         ]
     )
-    return metrics, rashomon_sets, LogitReader(logit_files, TEST_LABELS), logits
+    families = intervention_families(metrics[~metrics["derived"]]).to_dict()
+    return metrics, rashomon_sets, PredictionStore(logit_files, families, TEST_LABELS), logits
 
 
 def labels_of(name):
@@ -123,8 +126,8 @@ def test_summaries_count_every_corrupted_copy_as_one_example(study):
     runs = RUNS[:4]
     stacked = np.concatenate([np.stack([logits[run, name] for run in runs]) for name in FOG], axis=1)  # (R, 2N, C)
     labels = np.concatenate([TEST_LABELS, TEST_LABELS])
-    probs = arb.softmax(stacked, np.float64)
-    counts = arb.vote_counts(stacked.astype(np.float32).argmax(axis=2), CLASSES)
+    probs = softmax(stacked, np.float64)
+    counts = vote_counts(stacked.astype(np.float32).argmax(axis=2), CLASSES)
     consistency = arb.self_consistency(counts)
     capacity, _ = arb.rashomon_capacity(probs, tolerance=1e-6, max_iterations=2000)
     plurality = arb.plurality_class(counts, probs.mean(axis=0))
@@ -160,7 +163,7 @@ def test_attacks_score_their_subset_and_clean_matches_the_sheet_disagreement(stu
     metrics, rashomon_sets, reader, logits = study
     tables = build_per_example(metrics, rashomon_sets, reader, SETTINGS, with_selection=False)
     runs = RUNS[:3]
-    probs = arb.softmax(np.stack([logits[run, PGD] for run in runs]), np.float64)
+    probs = softmax(np.stack([logits[run, PGD] for run in runs]), np.float64)
     key = {"scenario": "seed", "selection": "rashomon"}
     assert table_value(tables.measures, **key, intervention=PGD, measure="viable_range_true") == pytest.approx(
         arb.viable_prediction_range(probs, TEST_LABELS[PGD_INDICES]).mean(), rel=1e-5

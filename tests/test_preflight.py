@@ -13,8 +13,9 @@ import pytest  # noqa: E402
 
 from multisheets.data.arrays import load_split  # noqa: E402
 from multisheets.figures.common import save  # noqa: E402
-from multisheets.interventions.families import FAMILY_CLASSES, corrupted_split  # noqa: E402
-from multisheets.interventions.names import planned_interventions  # noqa: E402
+from multisheets.infra.lazy import resolve  # noqa: E402
+from multisheets.interventions.families import corrupted_split  # noqa: E402
+from multisheets.interventions.registry import FAMILIES, planned_interventions  # noqa: E402
 from multisheets.plan.identity import data_key, evaluation_key, family_identity  # noqa: E402
 from multisheets.plan.preflight import check_dimensions, check_selectable, split_sizes  # noqa: E402
 from multisheets.sheets.selection import Specification  # noqa: E402
@@ -39,20 +40,23 @@ def test_planned_interventions_are_what_each_family_measures(data_dir, cpu, tmp_
     np.savez(inputs["shift"][0], images=test.images[:3], labels=test.labels[:3])
     (groups := tmp_path / "groups.csv").write_text("index,group\n0,b\n1,a\n2,a\n")
     settings = SETTINGS | {"subgroups": {"groups_csv": str(groups)}}
-    for family, family_class in FAMILY_CLASSES.items():
-        loaded = family_class(data_dir, settings[family] | {"batch_size": 8}, cpu, inputs.get(family))
-        planned = planned_interventions(family, settings[family], groups=["b", "a"])
+    for family, entry in FAMILIES.items():
+        loaded = resolve(entry.evaluator)(data_dir, settings[family] | {"batch_size": 8}, cpu, inputs.get(family))
+        planned = planned_interventions(family, settings[family], "test")
         assert list(loaded.shapes()) == planned, family
 
 
-def test_a_selection_may_name_a_summary_of_what_is_measured():
-    interventions = {"families": ["clean", "corruption", "subgroups"], **SETTINGS}
+def test_a_selection_may_name_a_summary_of_what_is_measured(tmp_path):
+    (groups := tmp_path / "groups.csv").write_text("index,group,split\n0,a,val\n1,a,val\n0,b,test\n")
+    interventions = {"families": ["clean", "corruption", "subgroups"], **SETTINGS, "subgroups": {"groups_csv": groups}}
+    on_val = ["clean", "corruption", "subgroups"]
     for name in ("clean", "worst_class", "ece", "corruption=fog/severity=3", "corruption=snow", "corruption_mean"):
-        check_selectable([Specification(name, "top_fraction", 0.5)], interventions, groups=["a"])
-    check_selectable([Specification("worst_group", "top_fraction", 0.5)], interventions, groups=["a"])
-    for name in ("corruption=fog/severity=2", "corruption=frost", "group=c", "fgsm/eps=2/255"):
+        check_selectable([Specification(name, "top_fraction", 0.5)], interventions, on_val)
+    for name in ("group=a", "worst_group"):
+        check_selectable([Specification(name, "top_fraction", 0.5)], interventions, on_val)
+    for name in ("corruption=fog/severity=2", "corruption=frost", "group=b", "fgsm/eps=2/255"):
         with pytest.raises(ValueError, match=f"does not measure '{name}'"):
-            check_selectable([Specification(name, "top_fraction", 0.5)], interventions, groups=["a"])
+            check_selectable([Specification(name, "top_fraction", 0.5)], interventions, on_val)
 
 
 def test_a_dimension_value_equal_to_the_base_is_refused_except_in_a_grid():

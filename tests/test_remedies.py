@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from multisheets.measures import per_example as arb
 from multisheets.measures.abstention import abstention_rows, abstention_tally
 from multisheets.measures.ensembles import ensemble_groups, ensemble_rows, ensemble_tally
 from multisheets.measures.population import mean_pairwise_disagreement
+from multisheets.measures.probabilities import softmax, vote_counts
 
 CAPACITY = {"tolerance": 1e-6, "max_iterations": 1000}
 
@@ -44,7 +44,7 @@ def test_single_runs_reproduce_the_sheet_accuracy_and_disagreement():
 def test_ensembles_average_logits_not_probabilities():
     # averaged logits (0, -4.5, -4.55) -> class 0; averaged probabilities (0.28, 0.37, 0.35) -> class 1
     logits = np.array([[[0.0, 1.0, -10.0]], [[0.0, -10.0, 0.9]]], dtype=np.float16)
-    assert arb.softmax(logits).mean(axis=0).argmax() == 1
+    assert softmax(logits).mean(axis=0).argmax() == 1
     tally = ensemble_tally(logits, np.array([0]), 2, 0, CAPACITY)
     assert tally["correct"].tolist() == [1.0]
 
@@ -94,7 +94,7 @@ def test_abstention_by_hand():
     # x0: 0,0,0,0 (1.0)  x1: 0,0,0,1 (0.75)  x2: 0,0,1,1 (0.5, tie)  x3: 2,2,2,1 (0.75)  x4: 1,2,0,1 (0.5)
     preds = np.array([[0, 0, 0, 2, 1], [0, 0, 0, 2, 2], [0, 0, 1, 2, 0], [0, 1, 1, 1, 1]])
     labels = np.array([0, 1, 1, 2, 1])
-    counts = arb.vote_counts(preds, 3)
+    counts = vote_counts(preds, 3)
     mean_probs = np.full((5, 3), 1 / 3)
     mean_probs[2] = [0.2, 0.5, 0.3]  # the 0-1 tie of x2 goes to class 1 (right)
     thresholds = [0.0, 0.5, 0.75, 1.0]
@@ -112,13 +112,13 @@ def test_abstention_by_hand():
 
 
 def test_abstention_with_nothing_covered_or_a_single_run():
-    counts = arb.vote_counts(np.array([[0, 1], [1, 0]]), 2)  # two runs disagreeing everywhere
+    counts = vote_counts(np.array([[0, 1], [1, 0]]), 2)  # two runs disagreeing everywhere
     table = {
         (row["threshold"], row["measure"]): row["value"]
         for row in abstention_rows(abstention_tally(counts, np.full((2, 2), 0.5), np.array([0, 0]), [1.0]), 2, [1.0])
     }
     assert table[1.0, "coverage"] == 0.0 and np.isnan(table[1.0, "selective_accuracy"])
-    single = arb.vote_counts(np.array([[0, 1]]), 2)
+    single = vote_counts(np.array([[0, 1]]), 2)
     table = {
         row["measure"]: row["value"]
         for row in abstention_rows(abstention_tally(single, np.full((2, 2), 0.5), np.array([0, 0]), [1.0]), 2, [1.0])

@@ -249,7 +249,7 @@ def test_worst_group_is_each_runs_lowest_group_row():
 
 
 def test_specifications_that_would_read_test_images_are_refused():
-    from multisheets.interventions.names import family_of
+    from multisheets.interventions.registry import family_of
     from multisheets.sheets.selection import check_specifications, selection_families
 
     families = ["clean", "corruption", "adversarial", "shift"]

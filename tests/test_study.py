@@ -114,3 +114,19 @@ def test_settings_that_would_share_a_run_id_are_refused():
     assert [
         run.run_id for run in expand_study({"base": {"lr": 0.1}, "dimensions": {"lr": [0.1, 0.2]}, "seeds": [0]})
     ] == ["base__seed=0", "lr=0.2__seed=0"]
+
+
+def test_jobs_are_named_after_their_runs():
+    runs = expand_study({"dimensions": {"lr": [0.05, 0.2]}, "seeds": [0, 1, 2, 5]})
+    assert list(plan_jobs(runs, {}, 6)) == [
+        "base__seeds=0-2,5+lr=0.05__seeds=0-1",
+        "lr=0.05__seeds=2,5+lr=0.2__seeds=0-2,5",
+    ]
+    many = expand_study({"dimensions": {"lr": [0.01, 0.02, 0.03, 0.04]}, "seeds": [0, 1]})
+    assert list(plan_jobs(many, {}, None)) == ["base__seeds=0-1+8_runs"]  # a long name keeps its first setting
+    # A job of other runs, recorded under the name these would get, keeps it; these get their members' digest.
+    recorded = {"lr=0.2__seed=0": "base__seeds=0-2,5"}
+    jobs = plan_jobs(runs[:4] + runs[8:9], recorded, 4)
+    assert [run.run_id for run in jobs["base__seeds=0-2,5"]] == ["lr=0.2__seed=0"]
+    (other,) = set(jobs) - {"base__seeds=0-2,5"}
+    assert other.startswith("base__seeds=0-2,5_") and len(jobs[other]) == 4

@@ -5,12 +5,10 @@ import pytest
 import torch
 from helpers import FAST
 
+from multisheets.study.recipes import LOOKAHEAD_DECAY, NORM_BIAS_LR_SCALE, WHITENING_BIAS_EPOCHS
 from multisheets.study.runs import expand_study
 from multisheets.train.loop import train_batch
 from multisheets.train.optim import (
-    LOOKAHEAD_DECAY,
-    NORM_BIAS_LR_SCALE,
-    WHITENING_BIAS_EPOCHS,
     Lookahead,
     build_optimizer,
     group_lr_factors,

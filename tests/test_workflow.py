@@ -275,7 +275,7 @@ def test_default_study_resolves_the_full_dag(tmp_path):
     workdir = copy_workflow(tmp_path)
     result = snakemake(workdir, "--dry-run", "--quiet", "rules")
     text = result.stdout + result.stderr
-    assert re.search(r"train_j[0-9a-f]{10}\b", text) and "multiplicity_sheet" in text
+    assert re.search(r"\btrain_base__seeds=0-4\+lr=0.05__seeds=0-4\b", text) and "multiplicity_sheet" in text
 
 
 @pytest.mark.parametrize("preset", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
@@ -287,7 +287,7 @@ def test_every_preset_resolves(preset, tmp_path):
         study["data"]["path"] = str(placeholder)
     (config := tmp_path / preset).write_text(yaml.safe_dump(study))
     result = snakemake(ROOT, "--dry-run", "--forceall", "--quiet", "rules", "--configfile", str(config))
-    assert re.search(r"train_j[0-9a-f]{10}\b", result.stdout + result.stderr)
+    assert re.search(r"\btrain_base__seeds=\S+", result.stdout + result.stderr)
 
 
 @pytest.mark.parametrize(
@@ -330,9 +330,15 @@ def test_every_preset_resolves(preset, tmp_path):
             },
             "the study does not measure 'corruption=snow'",
         ),
-        ({"interventions": {"families": ["clean", "corruption"], "corruption": {"types": []}}}, "'types'"),
-        ({"interventions": {"families": ["clean", "corruption"], "corruption": {"severities": []}}}, "'severities'"),
-        ({"interventions": {"families": ["clean", "adversarial"], "adversarial": {"fgsm_eps": [0]}}}, "'fgsm_eps'"),
+        ({"interventions": {"families": ["clean", "corruption"], "corruption": {"types": []}}}, "corruption.types: []"),
+        (
+            {"interventions": {"families": ["clean", "corruption"], "corruption": {"severities": []}}},
+            "corruption.severities: []",
+        ),
+        (
+            {"interventions": {"families": ["clean", "adversarial"], "adversarial": {"fgsm_eps": [0]}}},
+            "adversarial.fgsm_eps.0: 0 is less",
+        ),
         (
             {
                 "interventions": {
@@ -340,11 +346,11 @@ def test_every_preset_resolves(preset, tmp_path):
                     "adversarial": {"fgsm_eps": [], "linf_eps": [], "l2_eps": []},
                 }
             },
-            "nothing would be measured",
+            "give it nothing to measure",
         ),
         (
             {"interventions": {"families": ["clean", "shift"], "shift": {"cifar10_1": False}}},
-            "interventions.shift lists no set",
+            "interventions.families lists shift, but its settings (interventions.shift) give it nothing to measure",
         ),
         ({"interventions": {"families": "clean"}}, "'clean' is not of type 'array'"),
         ({"runtime": {"device": "cuda:63"}}, "runtime.device: cuda:63, but this machine has"),

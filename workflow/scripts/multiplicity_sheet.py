@@ -7,8 +7,7 @@ import pandas as pd
 
 from multisheets.infra.logs import log_to_file
 from multisheets.plan.identity import write_manifest
-from multisheets.sheets.metrics_table import intervention_families
-from multisheets.sheets.predictions import PredictionStore, prediction_files
+from multisheets.sheets.predictions import stored_predictions
 from multisheets.sheets.selection import parse_specifications
 from multisheets.sheets.sheet import build_sheet, to_markdown, wide
 from multisheets.study.config import seed_streams_note
@@ -17,11 +16,8 @@ log_to_file(snakemake.log[0])
 settings, out = snakemake.params.sheet, snakemake.output
 metrics = pd.read_parquet(snakemake.input.metrics)
 runs = pd.read_csv(snakemake.input.runs, keep_default_na=False)
-store = PredictionStore(
-    files=prediction_files(snakemake.params.prediction_runs, snakemake.input.predictions),
-    families=intervention_families(metrics[~metrics["derived"]]).to_dict(),  # what the logit files hold
-    test_labels=np.load(snakemake.input.test_labels),
-)
+test_labels = np.load(snakemake.input.test_labels)
+store = stored_predictions(snakemake.params.prediction_runs, snakemake.input.predictions, metrics, test_labels)
 tables = build_sheet(metrics, runs, store, settings, parse_specifications(snakemake.params.selection))
 tables.sheet.to_parquet(out.sheet, index=False)
 tables.sheet.to_csv(out.csv, index=False)

@@ -5,16 +5,18 @@ import pandas as pd
 
 from multisheets.infra.logs import log_to_file
 from multisheets.plan.identity import write_manifest
-from multisheets.sheets.per_example import LogitReader, build_per_example
-from multisheets.sheets.predictions import prediction_files
+from multisheets.sheets.per_example import build_per_example
+from multisheets.sheets.predictions import stored_predictions
 
 log_to_file(snakemake.log[0])
-files = prediction_files(snakemake.params.prediction_runs, snakemake.input.predictions)
-reader = LogitReader(files, np.load(snakemake.input.test_labels))
+metrics = pd.read_parquet(snakemake.input.metrics)
+store = stored_predictions(
+    snakemake.params.prediction_runs, snakemake.input.predictions, metrics, np.load(snakemake.input.test_labels)
+)
 tables = build_per_example(
-    pd.read_parquet(snakemake.input.metrics),
+    metrics,
     pd.read_csv(snakemake.input.rashomon),
-    reader,
+    store,
     snakemake.params.sheet,
     snakemake.params.with_selection,
 )

@@ -130,23 +130,26 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[
             "could not be measured"
         )
 
-    splits = {}
-    for split, by_class in files.items():
-        images, labels, shape = [], [], None
-        for label, class_name in enumerate(classes):
-            for name, payload in sorted(by_class.get(class_name, [])):
-                array = decode_image(path, name, payload)
-                if shape is None:
-                    shape = array.shape
-                elif array.shape != shape:
-                    raise DataError(f"{path}: image {name} has shape {array.shape}, expected {shape} like the others")
-                images.append(array)
-                labels.append(label)
-        splits[split] = LabelledImages(np.stack(images), np.asarray(labels, dtype=np.int64))
+    splits = {split: _decoded(path, by_class, classes) for split, by_class in files.items()}
     if splits["train"].images.shape[1:] != splits["test"].images.shape[1:]:
         raise DataError(f"{path}: train and test images differ in size")
     checksum = sha256_file(path) if path.is_file() else directory_digest.hexdigest()
     return splits, classes, checksum
+
+
+def _decoded(path: Path, by_class: dict[str, list[tuple[str, bytes]]], classes: list[str]) -> LabelledImages:
+    """One split's images, decoded class by class and file by file, all of one size."""
+    images, labels, shape = [], [], None
+    for label, class_name in enumerate(classes):
+        for name, payload in sorted(by_class.get(class_name, [])):
+            array = decode_image(path, name, payload)
+            if shape is None:
+                shape = array.shape
+            elif array.shape != shape:
+                raise DataError(f"{path}: image {name} has shape {array.shape}, expected {shape} like the others")
+            images.append(array)
+            labels.append(label)
+    return LabelledImages(np.stack(images), np.asarray(labels, dtype=np.int64))
 
 
 def decode_image(source: Path, name: str, payload: bytes) -> np.ndarray:

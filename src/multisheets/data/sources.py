@@ -1,7 +1,15 @@
-"""Data sources by name (`data.source`): each reads its train and test images, class names and a checksum."""
+"""Data sources by name (`data.source`): where a study's images come from.
+
+Each source reads its train and test images, their class names and a checksum of what it read. Its entry also says
+which of the `data` settings the images depend on (its part of the data key) and, where they are known before
+anything is read, how many images its train and test parts hold (so a study can be checked before any job). A new
+source is one entry here; its settings, if it has any, are keys under `data:` in the schema.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +19,20 @@ from multisheets.data.arrays import DataError, LabelledImages, sha256_file
 from multisheets.data.imagefolder import read_imagefolder
 from multisheets.data.synthetic import make_synthetic
 
+Read = tuple[dict[str, LabelledImages], list[str], str]  # {"train", "test"} images, class names, checksum
 
-def read_cifar10(root: str | Path) -> tuple[dict[str, LabelledImages], list[str], str]:
+
+@dataclass(frozen=True)
+class Source:
+    """A kind of labelled image set."""
+
+    read: Callable[[dict[str, Any]], Read]  # the `data` settings -> what it read
+    settings: tuple[str, ...] = ()  # the `data` keys its images depend on (besides the split's val_size, split_seed)
+    locations: tuple[str, ...] = ()  # `data` keys it reads that its images do not depend on (where a download goes)
+    sizes: Callable[[dict[str, Any]], dict[str, int]] | None = None  # settings -> train/test image counts, unread
+
+
+def read_cifar10(root: str | Path) -> Read:
     """CIFAR-10 through torchvision, downloaded into `root` on first use (torchvision checks its MD5)."""
     from torchvision.datasets import CIFAR10
 
@@ -25,12 +45,31 @@ def read_cifar10(root: str | Path) -> tuple[dict[str, LabelledImages], list[str]
     return splits, list(dataset.classes), checksum
 
 
-def load_source(data_config: dict[str, Any]) -> tuple[dict[str, LabelledImages], list[str], str]:
-    source = data_config["source"]
-    if source == "cifar10":
-        return read_cifar10(data_config["path"])
-    if source == "imagefolder":
-        return read_imagefolder(data_config["path"])
-    if source == "synthetic":
-        return make_synthetic(**data_config.get("synthetic", {}))
-    raise DataError(f"data.source={source!r} is not one of cifar10, imagefolder, synthetic")
+SOURCES: dict[str, Source] = {
+    # `path` is only where torchvision downloads to (and checks the MD5): another folder is the same data.
+    "cifar10": Source(
+        read=lambda data: read_cifar10(data["path"]),
+        locations=("path",),
+        sizes=lambda data: {"train": 50_000, "test": 10_000},
+    ),
+    "imagefolder": Source(read=lambda data: read_imagefolder(data["path"]), settings=("path",)),
+    "synthetic": Source(
+        read=lambda data: make_synthetic(**data.get("synthetic", {})),
+        settings=("synthetic",),
+        sizes=lambda data: {
+            split: data["synthetic"]["num_classes"] * data["synthetic"][f"{split}_per_class"]
+            for split in ("train", "test")
+        },
+    ),
+}
+
+
+def source_of(data: dict[str, Any]) -> Source:
+    if data["source"] not in SOURCES:
+        raise DataError(f"data.source={data['source']!r} is not one of {', '.join(SOURCES)}")
+    return SOURCES[data["source"]]
+
+
+def load_source(data: dict[str, Any]) -> Read:
+    """Read the study's source: its train and test images, class names and checksum."""
+    return source_of(data).read(data)

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from multisheets.interventions.names import FAMILY_COLOURS
+from multisheets.interventions.registry import colour_of
 
 
 def save(figure: plt.Figure, png: str | Path, pdf: str | Path | None = None) -> None:
@@ -41,7 +41,7 @@ def intervention_palette(families: pd.Series) -> dict[str, tuple]:
     """
     palette = {}
     for family, members in families.groupby(families, sort=False):
-        base = FAMILY_COLOURS.get(family, "tab:gray")
+        base = colour_of(family)
         shades = sns.light_palette(base, n_colors=len(members) + 2, reverse=True)[: len(members)]
         palette.update(dict(zip(members.index, shades)))
     return palette

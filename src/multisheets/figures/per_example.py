@@ -12,13 +12,7 @@ import pandas as pd
 
 from multisheets.figures.common import NO_RASHOMON_SET, intervention_palette, message_figure
 from multisheets.interventions.names import headline_interventions
-
-MEASURE_LABELS = {
-    "rashomon_capacity": "Rashomon capacity 2^C (1 = all runs agree)",
-    "viable_range_true": "viable range, true class (max − min prob.)",
-    "viable_range_predicted": "viable range, plurality class",
-    "self_consistency": "self-consistency (P two runs agree)",
-}
+from multisheets.sheets.example_measures import PER_EXAMPLE_MEASURES
 
 
 def _rashomon_rows(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -46,7 +40,9 @@ def per_example_distributions(ecdf: pd.DataFrame, families: pd.Series, title: st
     data, scenarios = _rashomon_rows(ecdf) if not ecdf.empty else (ecdf, [])
     if not scenarios:
         return message_figure(title, NO_RASHOMON_SET)
-    measures = [measure for measure in MEASURE_LABELS if measure in set(data["measure"])]
+    measures = [
+        name for name, measure in PER_EXAMPLE_MEASURES.items() if measure.distributed and name in set(data["measure"])
+    ]
     figure, axes = _grid(len(scenarios), len(measures))
     palette = intervention_palette(families)
     for row, scenario in enumerate(scenarios):
@@ -67,7 +63,7 @@ def per_example_distributions(ecdf: pd.DataFrame, families: pd.Series, title: st
                 axis.set_xlim(1, max(float(reached.max()) if len(reached) else 2.0, 1.5))
             n_runs = int(panel["n_runs"].iloc[0]) if len(panel) else 0
             axis.set_title(f"{scenario} ({n_runs} runs)", fontsize=9)
-            axis.set_xlabel(MEASURE_LABELS[measure], fontsize=8)
+            axis.set_xlabel(PER_EXAMPLE_MEASURES[measure].label, fontsize=8)
             axis.set_ylabel("examples with value ≤ x (%)" if column == 0 else "")
             axis.grid(alpha=0.3)
     return _finish(figure, axes, title)

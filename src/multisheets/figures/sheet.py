@@ -14,16 +14,7 @@ import seaborn as sns  # noqa: E402
 from multisheets.figures.common import NO_RASHOMON_SET, intervention_palette, message_figure  # noqa: E402
 from multisheets.interventions.names import ECE, MEMBERSHIP_PREFIX, headline_interventions
 from multisheets.sheets.sheet import wide  # noqa: E402
-
-MEASURE_LABELS = {
-    "range": "accuracy range, max − min (pp)",
-    "std": "accuracy std over runs (pp)",
-    "disagreement": "mean pairwise disagreement (%)",
-    "iqr": "accuracy IQR (pp)",
-    "expected_range": "expected range of k runs (pp)",
-    "ambiguity": "ambiguity (%)",
-    "discrepancy": "discrepancy (%)",
-}
+from multisheets.sheets.sheet_measures import SHEET_MEASURES  # noqa: E402
 
 
 def sheet_heatmaps(sheet: pd.DataFrame, measures: tuple[str, ...], title: str) -> plt.Figure:
@@ -53,11 +44,11 @@ def sheet_heatmaps(sheet: pd.DataFrame, measures: tuple[str, ...], title: str) -
             fmt=".1f",
             cmap="vlag",
             center=center,
-            cbar_kws={"label": MEASURE_LABELS[measure], "shrink": 0.6},
+            cbar_kws={"label": SHEET_MEASURES[measure].label, "shrink": 0.6},
             linewidths=0.5,
             annot_kws={"fontsize": 7},
         )
-        axis.set_title(MEASURE_LABELS[measure], fontsize=10)
+        axis.set_title(SHEET_MEASURES[measure].label, fontsize=10)
         axis.set_xlabel("source of variation (Rashomon set)")
         axis.set_ylabel("intervention" if axis is axes[0][0] else "")
         axis.tick_params(axis="x", rotation=30)
@@ -106,32 +97,7 @@ def dimension_trends(metrics: pd.DataFrame, rashomon_sets: pd.DataFrame, title: 
         for row, intervention in enumerate(interventions):
             axis = axes[row, column]
             panel = points[points["intervention"] == intervention].assign(accuracy_pct=lambda t: t["accuracy"] * 100)
-            sns.pointplot(
-                data=panel,
-                x="value",
-                y="accuracy_pct",
-                order=order,
-                ax=axis,
-                color="0.35",
-                errorbar=None,
-                markers="_",
-                linestyles="-",
-                linewidth=1.5,
-            )
-            for member, face in ((True, "C0"), (False, "none")):
-                subset = panel[panel["run_id"].isin(members) == member]
-                # Spread a value's seeds sideways so equal accuracies stay visible as separate runs.
-                x = np.array([order.index(value) for value in subset["value"]], dtype=float)
-                x += 0.06 * (subset["seed"].to_numpy() - panel["seed"].mean())
-                axis.scatter(
-                    x,
-                    subset["accuracy_pct"],
-                    facecolor=face,
-                    edgecolor="C0",
-                    s=24,
-                    zorder=3,
-                    label="in Rashomon set" if member else "outside",
-                )
+            _trend_panel(axis, panel, order, members)
             axis.set_xticks(range(len(order)), labels)
             axis.set_xlabel(dimension if row == len(interventions) - 1 else "")
             axis.set_ylabel(accuracy_label(intervention) if column == 0 else "")
@@ -140,6 +106,37 @@ def dimension_trends(metrics: pd.DataFrame, rashomon_sets: pd.DataFrame, title: 
     figure.suptitle(title, fontsize=11)
     figure.tight_layout()
     return figure
+
+
+def _trend_panel(axis: plt.Axes, panel: pd.DataFrame, order: list[str], members: set[str]) -> None:
+    """One dimension's accuracies under one intervention: the mean per value as a line, every run a dot (filled in
+    the Rashomon set)."""
+    sns.pointplot(
+        data=panel,
+        x="value",
+        y="accuracy_pct",
+        order=order,
+        ax=axis,
+        color="0.35",
+        errorbar=None,
+        markers="_",
+        linestyles="-",
+        linewidth=1.5,
+    )
+    for member, face in ((True, "C0"), (False, "none")):
+        subset = panel[panel["run_id"].isin(members) == member]
+        # Spread a value's seeds sideways so equal accuracies stay visible as separate runs.
+        x = np.array([order.index(value) for value in subset["value"]], dtype=float)
+        x += 0.06 * (subset["seed"].to_numpy() - panel["seed"].mean())
+        axis.scatter(
+            x,
+            subset["accuracy_pct"],
+            facecolor=face,
+            edgecolor="C0",
+            s=24,
+            zorder=3,
+            label="in Rashomon set" if member else "outside",
+        )
 
 
 def _numeric_first(value: str):

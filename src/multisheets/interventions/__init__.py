@@ -1,4 +1,4 @@
-"""Intervention families (`families`): what a model is evaluated under, their attacks and corruptions, and the
-evaluation stage (`evaluate`). `names` is the torch-free grammar of intervention names every later stage reads;
-this package's face imports nothing, so reading names costs no torch.
+"""Intervention families by name (`registry`, torch-free) and the classes that evaluate them (`families`), their
+attacks and corruptions, the evaluation stage (`evaluate`), and the grammar of intervention names (`names`,
+torch-free). This package's face imports nothing, so reading names or the registry costs no torch.
 """

@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from multisheets.interventions.names import ATTACKS
 from multisheets.models.runtime import autocast, eval_mode
 
 __all__ = ["fgsm", "pgd", "robust_predictions", "NORMS", "ATTACKS"]
 
 NORMS = ("linf", "l2")
-ATTACKS = ("fgsm", "pgd_linf", "pgd_l2")
 
 # Smallest norm used when dividing by a per-example L2 norm (guards against zero gradients/perturbations).
 _TINY = 1e-12

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from multisheets.infra.files import write_atomically
-from multisheets.interventions.families import FAMILY_CLASSES, Family, Prediction
+from multisheets.infra.lazy import resolve
+from multisheets.interventions.families import LoadedFamily, Prediction
+from multisheets.interventions.registry import FAMILIES
 from multisheets.models.checkpoint import load_model
 from multisheets.models.runtime import Runtime
 
@@ -73,16 +75,17 @@ def load_family(
     settings: dict[str, Any] | None = None,
     inputs: list[str] | None = None,
     split: str = "test",
-) -> Family:
+) -> LoadedFamily:
     """A family with its data on the device, ready for any number of models.
 
     `inputs` are the family's prepared files (corrupted sets, shift sets), when it has any; `split` is the
     held-out split it reads (``test`` for the sheets, ``val`` for model selection).
     """
-    if family not in FAMILY_CLASSES:
-        raise ValueError(f"unknown intervention family {family!r} (known: {sorted(FAMILY_CLASSES)})")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown intervention family {family!r} (known: {', '.join(FAMILIES)})")
     started = time.perf_counter()
-    loaded_family = FAMILY_CLASSES[family](Path(data_dir), settings or {}, runtime, inputs, split=split)
+    evaluator = resolve(FAMILIES[family].evaluator)
+    loaded_family = evaluator(Path(data_dir), settings or {}, runtime, inputs, split=split)
     log.info(
         "%s on %s: %d interventions loaded in %.1f s",
         family,
@@ -94,7 +97,7 @@ def load_family(
 
 
 def evaluate_model(
-    loaded_family: Family, family: str, model_path: str, prediction_path: str, metric_path: str, runtime: Runtime
+    loaded_family: LoadedFamily, family: str, model_path: str, prediction_path: str, metric_path: str, runtime: Runtime
 ) -> pd.DataFrame:
     """Apply a loaded family to one run; write its ``<family>.npz`` logits and ``<family>.csv`` metrics."""
     started = time.perf_counter()

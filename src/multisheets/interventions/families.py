@@ -51,8 +51,10 @@ class ImageSet(NamedTuple):
     own_labels: bool = False
 
 
-class Family:
-    """Base: a dict of named uint8 image sets with labels, predicted as they are."""
+class LoadedFamily:
+    """A family with its data on the device, applied to every run of a job (`registry` says what a family is).
+
+    The base holds a dict of named uint8 image sets with labels, predicted as they are."""
 
     def __init__(
         self,
@@ -90,7 +92,7 @@ class Family:
             yield Prediction(name, logits, labels, indices, own_labels)
 
 
-class CleanFamily(Family):
+class CleanFamily(LoadedFamily):
     """The untouched split (intervention ``clean``); on ``val`` it is what Rashomon sets are defined by."""
 
     def __init__(self, data_dir, settings, runtime, inputs=None, split="test"):
@@ -99,7 +101,7 @@ class CleanFamily(Family):
         self.add(CLEAN, data.images, data.labels)
 
 
-class CorruptionFamily(Family):
+class CorruptionFamily(LoadedFamily):
     """Common corruptions of the split, one (5N, H, W, 3) file per corruption type, severity 1 first."""
 
     def __init__(self, data_dir, settings, runtime, inputs=None, split="test"):
@@ -115,7 +117,7 @@ class CorruptionFamily(Family):
                 self.add(corruption_name(Path(path).stem, severity), np.array(block), labels)
 
 
-class AdversarialFamily(Family):
+class AdversarialFamily(LoadedFamily):
     """White-box FGSM and L-inf / L2 PGD on a fixed, seeded subset of the split, in pixel space."""
 
     def __init__(self, data_dir, settings, runtime, inputs=None, split="test"):
@@ -150,7 +152,7 @@ class AdversarialFamily(Family):
             yield Prediction(attack_name(attack, norm, eps), logits.to(self.labels.device), self.labels, self.indices)
 
 
-class PrivacyFamily(Family):
+class PrivacyFamily(LoadedFamily):
     """Membership inference: training members vs non-members from the split, balanced and seeded.
 
     The intervention's `accuracy` is the *attack's* accuracy (0.5 = no leakage; higher is worse privacy);
@@ -199,7 +201,7 @@ class PrivacyFamily(Family):
             )
 
 
-class ShiftFamily(Family):
+class ShiftFamily(LoadedFamily):
     """Extra labelled test sets (CIFAR-10.1, any ImageFolder test set), prepared by the shift rules.
 
     They are for reporting only: there is no selection split of a shift set.
@@ -214,7 +216,7 @@ class ShiftFamily(Family):
                 self.add(shift_name(Path(path).stem), archive["images"], archive["labels"], own_labels=True)
 
 
-class SubgroupFamily(Family):
+class SubgroupFamily(LoadedFamily):
     """User-defined subgroups (a CSV of `index,group[,split]`), e.g. from dataset attributes.
 
     One intervention per group, ``group=<name>``, on that group's examples of the split; the sheet adds
@@ -230,17 +232,6 @@ class SubgroupFamily(Family):
         for group, rows in table.groupby("group", sort=True):
             index = np.sort(rows["index"].to_numpy())
             self.add(group_name(group), data.images[index], data.labels[index], indices=index)
-
-
-# Family name (as `interventions.families` in the config names it) -> the class that evaluates it.
-FAMILY_CLASSES: dict[str, type[Family]] = {
-    "clean": CleanFamily,
-    "corruption": CorruptionFamily,
-    "adversarial": AdversarialFamily,
-    "privacy": PrivacyFamily,
-    "shift": ShiftFamily,
-    "subgroups": SubgroupFamily,
-}
 
 
 def corrupted_split(

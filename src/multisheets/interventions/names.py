@@ -1,4 +1,4 @@
-"""Intervention names: the one place that builds or reads them, and the families' order and colours.
+"""Intervention names: the one place that builds or reads them.
 
 Evaluation names what each family measures; the sheet stage adds summaries over those names; selection, sheets
 and figures read them. Names are hierarchical, ``<kind>=<value>/<parameter>=<value>`` (``corruption=fog/severity=3``,
@@ -6,8 +6,7 @@ and figures read them. Names are hierarchical, ``<kind>=<value>/<parameter>=<val
 ``corruption_mean``, ``worst_class``, ``worst_group``, ``ece``). The module needs no torch, so sheets and figures,
 which read names only, run without it.
 
-A new family names its interventions here (a builder, and its prefix in `FAMILY_OF_PREFIX`) and takes its place in
-`FAMILY_ORDER` and `FAMILY_COLOURS`; its class goes into `interventions`.
+Which family owns which names, and the families' order and colours, are in `registry`.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from fractions import Fraction
 CLEAN = "clean"
 CORRUPTION_PREFIX = "corruption="
 SEVERITY_PART = "/severity="
-ATTACKS = ("fgsm", "pgd_linf", "pgd_l2")  # also the attack `attacks.robust_predictions` runs
+ATTACKS = ("fgsm", "pgd_linf", "pgd_l2")  # the attacks `attacks.robust_predictions` runs
 MEMBERSHIP_PREFIX = "mia_"
 MEMBERSHIP_SCORES = ("loss", "confidence")  # the per-example scores a membership attack thresholds
 SHIFT_PREFIX = "shift="
@@ -77,24 +76,6 @@ def shift_sets(settings: dict) -> list[str]:
     return (["cifar10_1"] if settings.get("cifar10_1") else []) + list(settings.get("imagefolders") or {})
 
 
-def planned_interventions(family: str, settings: dict, groups: list[str] = ()) -> list[str]:
-    """The interventions a family measures with these settings, named as its evaluation names them; `groups`: the
-    subgroup names of a groups CSV (subgroups only). Known before anything runs, so a study can be checked."""
-    if family == "clean":
-        return [CLEAN]
-    if family == "corruption":
-        return [corruption_name(kind, severity) for kind in settings["types"] for severity in settings["severities"]]
-    if family == "adversarial":
-        return [attack_name(attack, norm, eps) for attack, norm, key in ATTACK_BUDGETS for eps in settings[key]]
-    if family == "privacy":
-        return [membership_name(score) for score in MEMBERSHIP_SCORES]
-    if family == "shift":
-        return [shift_name(name) for name in shift_sets(settings)]
-    if family == "subgroups":
-        return [group_name(group) for group in sorted(groups)]
-    raise ValueError(f"unknown intervention family {family!r}")
-
-
 def summary_interventions(measured: list[str]) -> list[str]:
     """The summaries the metrics table derives from these measured interventions (`metrics_table.derived_metrics`)."""
     summaries = list(aggregates(measured))
@@ -113,39 +94,6 @@ def aggregates(interventions: list[str]) -> dict[str, list[str]]:
             groups.setdefault(name.split("/", 1)[0], []).append(name)
             groups.setdefault(CORRUPTION_MEAN, []).append(name)
     return groups
-
-
-# Which intervention family's evaluation produces an intervention: exact names, then name prefixes. The sheet's
-# summaries belong to the family whose measurements they summarise.
-FAMILY_OF_NAME = {CLEAN: "clean", WORST_CLASS: "clean", ECE: "clean", WORST_GROUP: "subgroups"}
-FAMILY_OF_PREFIX = {
-    CORRUPTION_PREFIX: "corruption",
-    CORRUPTION_MEAN: "corruption",
-    **{f"{attack}/": "adversarial" for attack in ATTACKS},
-    MEMBERSHIP_PREFIX: "privacy",
-    SHIFT_PREFIX: "shift",
-    GROUP_PREFIX: "subgroups",
-}
-
-
-def family_of(intervention: str) -> str | None:
-    """The family whose evaluation produces `intervention` (None for a name no family produces)."""
-    if intervention in FAMILY_OF_NAME:
-        return FAMILY_OF_NAME[intervention]
-    return next((family for prefix, family in FAMILY_OF_PREFIX.items() if intervention.startswith(prefix)), None)
-
-
-# The sheet's column groups in order, and their colours in figures. `fairness` (worst class and group) and
-# `calibration` (ECE) are the sheet's own summary groups; a family without a colour is drawn in gray.
-FAMILY_ORDER = ("clean", "corruption", "adversarial", "fairness", "subgroups", "privacy", "shift", "calibration")
-FAMILY_COLOURS = {
-    "clean": "tab:blue",
-    "corruption": "tab:orange",
-    "adversarial": "tab:red",
-    "fairness": "tab:purple",
-    "privacy": "tab:brown",
-    "shift": "tab:green",
-}
 
 
 def headline_interventions(names: list[str]) -> list[str]:

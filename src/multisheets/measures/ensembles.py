@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from multisheets.measures.per_example import (
-    rashomon_capacity,
-    softmax,
-    vote_counts,
-)
+from multisheets.measures.per_example import rashomon_capacity
+from multisheets.measures.probabilities import softmax, vote_counts
 
 
 def ensemble_groups(n_runs: int, size: int, seed: int) -> list[np.ndarray]:

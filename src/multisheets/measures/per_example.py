@@ -6,7 +6,7 @@ A set of ``R`` runs evaluated on ``N`` examples of ``C`` classes.
 
 * ``logits``: float ``(R, N, C)``, as stored (float16); ``probs``: their softmax, each row sums to 1;
 * ``preds``: int ``(R, N)``, each run's predicted class; ``labels``: int ``(N,)``;
-* ``counts``: int ``(N, C)``, how many runs predict each class (:func:`vote_counts`).
+* ``counts``: int ``(N, C)``, how many runs predict each class (:func:`probabilities.vote_counts`).
 
 Measures, one value per example:
 
@@ -26,16 +26,6 @@ import numpy as np
 
 # Capacity is solved on chunks of examples of at most this many (example, run, class) cells (float64: 32 MiB).
 CHUNK_CELLS = 2**22
-
-
-def softmax(logits: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """Class probabilities from logits along the last axis, computed in float64 and returned as `dtype`."""
-    values = np.asarray(logits, dtype=np.float64)
-    if not np.isfinite(values).all():
-        raise ValueError("logits contain NaN/inf: a diverged run cannot belong to a set")
-    values = values - values.max(axis=-1, keepdims=True)
-    exp = np.exp(values)
-    return (exp / exp.sum(axis=-1, keepdims=True)).astype(dtype)
 
 
 def channel_capacity(channel: np.ndarray, tolerance: float = 1e-4, max_iterations: int = 1000):
@@ -115,14 +105,6 @@ def viable_prediction_range(probs: np.ndarray, classes: np.ndarray) -> np.ndarra
     probs = np.asarray(probs)
     chosen = np.take_along_axis(probs, np.asarray(classes)[None, :, None], axis=2)[..., 0]  # (R, N)
     return (chosen.max(axis=0) - chosen.min(axis=0)).astype(np.float64)
-
-
-def vote_counts(preds: np.ndarray, n_classes: int) -> np.ndarray:
-    """``(N, C)``: how many runs predict each class for each example."""
-    preds = np.asarray(preds)
-    n = preds.shape[1]
-    flat = (np.arange(n)[None, :] * n_classes + preds).ravel()
-    return np.bincount(flat, minlength=n * n_classes).reshape(n, n_classes)
 
 
 def plurality_class(counts: np.ndarray, mean_probs: np.ndarray) -> np.ndarray:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from multisheets.measures.probabilities import log_softmax
+
 __all__ = [
     "softmax_confidence",
     "expected_calibration_error",
@@ -59,11 +61,6 @@ def _pred_vector(preds, n: int | None = None) -> np.ndarray:
     return p
 
 
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    shifted = x - x.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
 # --------------------------------------------------------------------------- calibration / loss
 def softmax_confidence(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(confidence, predicted)``: max softmax probability (float64) and argmax label (int64) over
@@ -71,7 +68,7 @@ def softmax_confidence(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     argmax go to the lowest class index, matching ``np.argmax(logits, -1)``."""
     x = _logits(logits)
     pred = np.argmax(x, axis=-1).astype(np.int64)
-    conf = np.exp(np.max(_log_softmax(x), axis=-1))
+    conf = np.exp(np.max(log_softmax(x), axis=-1))
     return conf, pred
 
 
@@ -99,7 +96,7 @@ def per_example_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """
     x = _logits(logits)
     y = _labels(labels, x.shape[-2], n_classes=x.shape[-1])
-    logp = _log_softmax(x)
+    logp = log_softmax(x)
     idx = np.broadcast_to(y, x.shape[:-1])[..., None]
     return -np.take_along_axis(logp, idx, axis=-1)[..., 0]
 

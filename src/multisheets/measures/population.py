@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from multisheets.measures.probabilities import vote_counts
+
 __all__ = [
     "rashomon_set",
     "accuracy_spread",
@@ -199,9 +201,7 @@ def flip_counts(preds: np.ndarray) -> np.ndarray:
     r, n = p.shape
     codes, n_cls = _codes(p)
     if n * n_cls <= 2**26:
-        flat = (np.arange(n)[None, :] * n_cls + codes).ravel()
-        counts = np.bincount(flat, minlength=n * n_cls).reshape(n, n_cls)
-        top = counts.max(axis=1)
+        top = vote_counts(codes, n_cls).max(axis=1)
     else:  # many classes: longest run of equal values in each sorted column
         s = np.sort(codes, axis=0)
         top = np.ones(n, dtype=np.int64)

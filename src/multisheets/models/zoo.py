@@ -6,11 +6,15 @@ saved model needs nothing else to be evaluated.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from multisheets.infra.lazy import resolve
+from multisheets.models.architectures import ARCHITECTURES
+from multisheets.study.recipes import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, HEAD_SCALE, WHITENING_EPS
 
 
 class GlobalPool(nn.Module):
@@ -111,8 +115,7 @@ class FrozenScaleBatchNorm(nn.BatchNorm2d):
     """Batch norm whose scale stays 1 (only the shift learns); fast-moving statistics for short runs."""
 
     def __init__(self, channels: int):
-        # torch's momentum is the weight of the new batch: 0.4 = airbench94's 0.6 decay of the running average
-        super().__init__(channels, eps=1e-12, momentum=0.4)
+        super().__init__(channels, eps=BATCH_NORM_EPS, momentum=BATCH_NORM_MOMENTUM)
         self.weight.requires_grad_(False)
 
 
@@ -166,12 +169,12 @@ def fastnet(num_classes: int, width: int = 64) -> nn.Module:
         GlobalPool("max"),
         nn.Flatten(),
         nn.Linear(4 * width, num_classes, bias=False),
-        Scale(1 / 9),
+        Scale(HEAD_SCALE),
     )
 
 
 @torch.no_grad()
-def init_whitening(model: nn.Module, images: torch.Tensor, eps: float = 5e-4) -> None:
+def init_whitening(model: nn.Module, images: torch.Tensor, eps: float = WHITENING_EPS) -> None:
     """Set every `Whitening` stem of `model` (a `Classifier`) from training images, uint8 NCHW.
 
     The filters project 2x2 patches of the *normalised* images (what the stem sees) onto the eigenvectors of
@@ -188,12 +191,6 @@ def init_whitening(model: nn.Module, images: torch.Tensor, eps: float = 5e-4) ->
         stem.weight.copy_(torch.cat([filters, -filters]).to(stem.weight))
 
 
-# name -> (constructor, default width)
-MODELS: dict[str, tuple[Callable[..., nn.Module], int]] = {
-    "resnet18": (resnet18, 64),
-    "cnn": (small_cnn, 32),
-    "fastnet": (fastnet, 64),
-}
 TEST_TIME_AUGMENTATIONS = ("none", "flip", "flip_translate")
 
 
@@ -238,7 +235,8 @@ def build_model(
     width: int | None = None,
     tta: str = "none",
 ) -> Classifier:
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r} (known: {sorted(MODELS)})")
-    constructor, default_width = MODELS[name]
-    return Classifier(constructor(num_classes, width or default_width), mean, std, tta)
+    """The registered architecture `name` (`architectures`) behind the normalisation and test-time augmentation."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown model {name!r} (known: {', '.join(ARCHITECTURES)})")
+    architecture = ARCHITECTURES[name]
+    return Classifier(resolve(architecture.build)(num_classes, width or architecture.width), mean, std, tta)

@@ -32,6 +32,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from multisheets.data.sources import source_of
 from multisheets.infra.digest import digest, file_digest
 from multisheets.infra.files import write_json
 from multisheets.study.runs import Run
@@ -47,14 +48,6 @@ CORRUPTION_KEY_VERSION = 1
 # existed. At that value a hyperparameter is left out of the identity, so adding one to a study's code retrains
 # none of its models; any other value is a new model. (Add `name: neutral value` here with the new default.)
 ADDED_HYPERPARAMETERS: dict[str, Any] = {}
-
-# The data settings a source's prepared arrays depend on, besides `source`. Not cifar10's `path`: that is only where
-# torchvision downloads to (and checks the download's MD5), so another download folder is the same data.
-DATA_SETTINGS = {
-    "cifar10": ("val_size", "split_seed"),
-    "imagefolder": ("path", "val_size", "split_seed"),
-    "synthetic": ("val_size", "split_seed", "synthetic"),
-}
 
 # The `sheet` settings each summary step reads. Each step is given only these, so reading another one fails
 # loudly, and a setting changed here reruns only the steps that read it.
@@ -103,11 +96,11 @@ def model_key(training: str, data: str) -> str:
 
 
 def data_settings(data: dict[str, Any]) -> dict[str, Any]:
-    """The `data` settings the prepared arrays depend on; the data stage reads only these (and cifar10's path)."""
-    source = data["source"]
-    if source not in DATA_SETTINGS:
-        raise ValueError(f"data.source={source!r} is not one of {', '.join(DATA_SETTINGS)}")
-    return {"source": source} | {name: data[name] for name in DATA_SETTINGS[source]}
+    """The `data` settings the prepared arrays depend on: the source, its own settings (its registry entry says
+    which), and how the validation split is drawn. The data stage reads only these (and where to download to)."""
+    return {"source": data["source"]} | {
+        name: data[name] for name in (*source_of(data).settings, "val_size", "split_seed")
+    }
 
 
 def data_key(data: dict[str, Any]) -> str:

@@ -11,24 +11,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+from multisheets.data.sources import source_of
 from multisheets.data.subgroups import subgroup_rows
-from multisheets.interventions.names import planned_interventions, summary_interventions
+from multisheets.interventions.names import summary_interventions
+from multisheets.interventions.registry import FAMILIES, planned_interventions
 from multisheets.sheets.selection import SELECTION_SPLIT, Specification
 from multisheets.study.config import HYPERPARAMETER_DEFAULTS
 
-# Images per split of the sources whose sizes are known before the data stage runs (train: before the validation
-# split is taken from it).
-CIFAR10_SIZES = {"train": 50_000, "test": 10_000}
-
 
 def source_sizes(data: dict[str, Any], data_dir: str | Path) -> dict[str, int] | None:
-    """Images in the source's train/ and test/ parts, where known without reading the source: from the settings
-    (synthetic), torchvision's CIFAR-10, or an earlier run of the data stage; None when not known yet."""
-    if data["source"] == "synthetic":
-        synthetic = data["synthetic"]
-        return {split: synthetic["num_classes"] * synthetic[f"{split}_per_class"] for split in ("train", "test")}
-    if data["source"] == "cifar10":
-        return dict(CIFAR10_SIZES)
+    """Images in the source's train/ and test/ parts (train before the validation split is taken from it), where
+    known without reading the source: from its registry entry, or an earlier run of the data stage; else None."""
+    source = source_of(data)
+    if source.sizes:
+        return source.sizes(data)
     info = Path(data_dir) / "dataset.json"
     if info.exists():
         sizes = json.loads(info.read_text())["sizes"]
@@ -65,43 +61,45 @@ def check_dimensions(config: dict[str, Any]) -> None:
             )
 
 
-def check_families(interventions: dict[str, Any]) -> None:
-    """A family listed in `interventions.families` must measure something with its settings."""
-    families = interventions["families"]
-    for family in ("adversarial", "shift"):
-        if family in families and not planned_interventions(family, interventions[family]):
-            what = {
-                "adversarial": "interventions.adversarial.fgsm_eps, linf_eps and l2_eps are all empty",
-                "shift": "interventions.shift lists no set (cifar10_1: true, or imagefolders)",
-            }[family]
-            raise ValueError(f"interventions.families lists {family}, but {what}: nothing would be measured")
-    for key in ("official_dir", "frost_dir"):
-        folder = interventions["corruption"][key]
-        if "corruption" in families and folder and not Path(folder).is_dir():
-            raise ValueError(f"interventions.corruption.{key}: {folder} is not a folder")
-    for name, source in interventions["shift"]["imagefolders"].items() if "shift" in families else []:
-        if not Path(source).exists():
-            raise ValueError(f"interventions.shift.imagefolders.{name}: {source} does not exist")
+def check_families(interventions: dict[str, Any], splits: dict[str, list[str]], sizes: dict[str, int] | None) -> None:
+    """Every family a study evaluates reads files that exist and measures something with its settings. `splits`:
+    family -> the held-out splits it is evaluated on; `sizes`: the splits' sizes where known (`split_sizes`)."""
+    for family, family_splits in splits.items():
+        settings = interventions.get(family, {})
+        reads = FAMILIES[family].reads
+        if reads == "groups_csv":
+            for split in family_splits:
+                check_groups_csv(settings["groups_csv"], split, sizes)
+        elif reads == "corrupted_sets":
+            for key in ("official_dir", "frost_dir"):
+                if settings[key] and not Path(settings[key]).is_dir():
+                    raise ValueError(f"interventions.{family}.{key}: {settings[key]} is not a folder")
+        elif reads == "shift_sets":
+            for name, source in settings["imagefolders"].items():
+                if not Path(source).exists():
+                    raise ValueError(f"interventions.{family}.imagefolders.{name}: {source} does not exist")
+        if not planned_interventions(family, settings, family_splits[0]):
+            raise ValueError(
+                f"interventions.families lists {family}, but its settings (interventions.{family}) give it "
+                "nothing to measure"
+            )
 
 
-def subgroup_names(interventions: dict[str, Any], split: str, sizes: dict[str, int] | None) -> list[str]:
-    """The groups a groups CSV defines on a split, after checking it (`data.subgroup_rows`)."""
-    groups_csv = interventions["subgroups"]["groups_csv"]
+def check_groups_csv(groups_csv: str, split: str, sizes: dict[str, int] | None) -> None:
+    """A groups CSV exists and holds valid rows for a split (`data.subgroups.subgroup_rows`)."""
     if not Path(groups_csv).is_file():
         raise ValueError(f"interventions.subgroups.groups_csv: {groups_csv} is not a file")
-    rows = subgroup_rows(groups_csv, split, sizes[split] if sizes else None)
-    return sorted(rows["group"].unique())
+    subgroup_rows(groups_csv, split, sizes[split] if sizes else None)
 
 
-def check_selectable(specifications: list[Specification], interventions: dict[str, Any], groups: list[str]) -> None:
+def check_selectable(specifications: list[Specification], interventions: dict[str, Any], families: list[str]) -> None:
     """Each specification names an intervention the study measures on the selection split (or a summary of them):
-    otherwise every run would be trained and evaluated before the sheet step failed on it. `groups`: the groups
-    the CSV defines on the selection split."""
+    otherwise every run would be trained and evaluated before the sheet step failed on it. `families`: those
+    evaluated on the selection split."""
     measured = [
         name
-        for family in dict.fromkeys(["clean"] + interventions["families"])
-        if family != "shift"  # reporting only: no selection split (check_specifications says so)
-        for name in planned_interventions(family, interventions.get(family, {}), groups)
+        for family in families
+        for name in planned_interventions(family, interventions.get(family, {}), SELECTION_SPLIT)
     ]
     selectable = measured + summary_interventions(measured)
     for index, spec in enumerate(specifications):

@@ -1,3 +1,4 @@
 """The summary stage, pandas only: the metrics table, stored predictions, model selection, the multiplicity sheet
-and the per-example tables.
+and its measures by name (`sheet_measures`), the per-example tables and their measures by name
+(`example_measures`).
 """

@@ -16,26 +16,21 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from multisheets.interventions.names import aggregates
-from multisheets.measures import per_example as example_measures
+from multisheets.interventions.registry import FAMILIES
 from multisheets.measures.abstention import abstention_rows, abstention_tally
 from multisheets.measures.ensembles import ensemble_rows, ensemble_tally
+from multisheets.sheets.example_measures import ECDF_POINTS, PER_EXAMPLE_MEASURES, ExampleSet
 from multisheets.sheets.metrics_table import intervention_families
-from multisheets.sheets.predictions import stored_labels
+from multisheets.sheets.predictions import PredictionStore
 from multisheets.sheets.sheet import REPORTED_SPLIT, sheet_interventions
 
 log = logging.getLogger(__name__)
-
-# Per-example measures: each table value is the mean over the examples (for `arbitrary`, the share).
-MEASURES = ("rashomon_capacity", "viable_range_true", "viable_range_predicted", "self_consistency", "arbitrary")
-DISTRIBUTED = MEASURES[:4]  # measures whose distribution (ECDF) is tabulated; `arbitrary` is 0/1
-ECDF_POINTS = 101
 
 
 @dataclass
@@ -73,67 +68,26 @@ def reported_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> d
     }
 
 
-class LogitReader:
-    """Logits and labels of one intervention for many runs, from each run's test-split logit file per family."""
-
-    def __init__(self, files: dict[tuple[str, str], str | Path], test_labels: np.ndarray):
-        """`files`: (run id, family) -> that run's test-split logits of the family (`prediction_files`)."""
-        self.paths = {key: Path(path) for key, path in files.items()}
-        self.test_labels = test_labels
-
-    def read(self, run_ids: list[str], family: str, intervention: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(R, N, C)`` float16 logits and the ``(N,)`` labels, which every run must share."""
-        arrays, labels = [], None
-        for run_id in run_ids:
-            with np.load(self.paths[(run_id, family)]) as archive:
-                arrays.append(archive[intervention])
-                own = stored_labels(archive, intervention, self.test_labels)
-            if labels is not None and not np.array_equal(own, labels):
-                raise ValueError(f"{intervention}: runs were evaluated on different examples ({run_id} differs)")
-            labels = own
-        return np.stack(arrays), labels
-
-
-def thresholds(measure: str, n_classes: int) -> np.ndarray:
-    """Where the ECDF of a measure is tabulated: its whole range, [0, 1], or [1, C] for the capacity, whose
-    points crowd towards 1 (1 + (C - 1) u^2 for evenly spaced u), where nearly every example lies."""
-    grid = np.linspace(0.0, 1.0, ECDF_POINTS)
-    return 1.0 + (n_classes - 1.0) * grid**2 if measure == "rashomon_capacity" else grid
-
-
 def tally(logits: np.ndarray, labels: np.ndarray, options: dict[str, Any], with_remedies: bool = True) -> dict:
     """Sums over the examples of one intervention for one set: per-example measures (sum, count, ECDF counts)
     and, `with_remedies`, abstention per threshold and ensembles per size. Adding two tallies gives the tally of
     both example sets."""
-    probs = example_measures.softmax(logits)
-    n_classes = probs.shape[2]
-    preds = logits.astype(np.float32).argmax(axis=2)  # as the sheet: argmax of the stored logits
-    counts = example_measures.vote_counts(preds, n_classes)
-    mean_probs = probs.mean(axis=0)
-    consistency = example_measures.self_consistency(counts)
-    capacity, gap = example_measures.rashomon_capacity(probs, **options["capacity"])
-    values = {
-        "rashomon_capacity": capacity,
-        "viable_range_true": example_measures.viable_prediction_range(probs, labels),
-        "viable_range_predicted": example_measures.viable_prediction_range(
-            probs, example_measures.plurality_class(counts, mean_probs)
-        ),
-        "self_consistency": consistency,
-        "arbitrary": np.where(np.isnan(consistency), np.nan, consistency <= options["arbitrary_self_consistency"]),
-    }
+    examples = ExampleSet(logits, labels, options)
+    n_classes = logits.shape[2]
     result = {
         "n": np.array([float(len(labels))]),
-        "unconverged": np.array([float((gap >= options["capacity"]["tolerance"]).sum())]),
+        "unconverged": np.array([float((examples.capacity[1] >= options["capacity"]["tolerance"]).sum())]),
     }
-    for measure, value in values.items():
+    for name, measure in PER_EXAMPLE_MEASURES.items():
+        value = measure.compute(examples)
         finite = np.sort(value[~np.isnan(value)])
-        result[measure] = {"sum": np.array([finite.sum()]), "count": np.array([float(len(finite))])}
-        if measure in DISTRIBUTED:
-            result[measure]["ecdf"] = np.searchsorted(finite, thresholds(measure, n_classes), side="right").astype(
-                float
-            )
+        result[name] = {"sum": np.array([finite.sum()]), "count": np.array([float(len(finite))])}
+        if measure.distributed:
+            result[name]["ecdf"] = np.searchsorted(finite, measure.support(n_classes), side="right").astype(float)
     if with_remedies:
-        result["abstention"] = abstention_tally(counts, mean_probs, labels, options["abstention_thresholds"])
+        result["abstention"] = abstention_tally(
+            examples.counts, examples.mean_probs, labels, options["abstention_thresholds"]
+        )
         result["ensembles"] = {
             size: ensemble_tally(logits, labels, size, options["seed"], options["capacity"])
             for size in options["ensemble_sizes"]
@@ -142,10 +96,10 @@ def tally(logits: np.ndarray, labels: np.ndarray, options: dict[str, Any], with_
 
 
 def has_remedies(family: str) -> bool:
-    """Ensembles and abstention need the same inputs for every run. An attack gives each run its own adversarial
-    images: a vote or an average over those is no predictor anyone could deploy (an attack on the ensemble would
-    be crafted against the ensemble), so attacks get the per-example measures only."""
-    return family != "adversarial"
+    """Ensembles and abstention need the same inputs for every run (the family's `same_inputs`). An attack gives
+    each run its own adversarial images: a vote or an average over those is no predictor anyone could deploy (an
+    attack on the ensemble would be crafted against the ensemble), so attacks get the per-example measures only."""
+    return FAMILIES[family].same_inputs if family in FAMILIES else True
 
 
 def merge(total: dict | None, part: dict) -> dict:
@@ -158,7 +112,7 @@ def merge(total: dict | None, part: dict) -> dict:
 
 
 def options_from(settings: dict[str, Any]) -> dict[str, Any]:
-    """The `sheet` settings the per-example stage reads (defaults: workflow/schemas/config.schema.yaml)."""
+    """The `sheet` settings the per-example stage reads, grouped as its functions take them."""
     return {
         "seed": settings["seed"],
         "ensemble_sizes": sorted(settings["ensemble_sizes"]),
@@ -174,7 +128,7 @@ def options_from(settings: dict[str, Any]) -> dict[str, Any]:
 def build_per_example(
     metrics: pd.DataFrame,
     rashomon_sets: pd.DataFrame,
-    reader: LogitReader,
+    store: PredictionStore,
     settings: dict[str, Any],
     with_selection: bool,
 ) -> PerExampleTables:
@@ -195,7 +149,7 @@ def build_per_example(
     n_classes: dict[str, int] = {}
     for instance, names in targets.items() if union else []:
         started = time.perf_counter()
-        logits, labels = reader.read(union, families[instance], instance)
+        logits, labels = store.logits(union, instance)
         unconverged = 0
         for runs in unique:
             part = tally(logits[[position[run] for run in runs]], labels, options, has_remedies(families[instance]))
@@ -228,16 +182,16 @@ def _tables(sets, reported: dict[str, str], totals: dict, n_classes: dict[str, i
                 "n_runs": len(runs),
                 "n_examples": int(n),
             }
-            for measure in MEASURES:
+            for measure, entry in PER_EXAMPLE_MEASURES.items():
                 count = total[measure]["count"][0]
                 measures.append(
                     {**key, "measure": measure, "value": total[measure]["sum"][0] / count if count else np.nan}
                 )
-                if measure in DISTRIBUTED:
+                if entry.distributed:
                     shares = total[measure]["ecdf"] / count if count else np.full(ECDF_POINTS, np.nan)
                     ecdf += [
                         {**key, "measure": measure, "threshold": float(t), "share_at_most": float(share)}
-                        for t, share in zip(thresholds(measure, n_classes[name]), shares)
+                        for t, share in zip(entry.support(n_classes[name]), shares)
                     ]
             if not has_remedies(family):
                 continue

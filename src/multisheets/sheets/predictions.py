@@ -1,5 +1,6 @@
-"""The runs' stored test-split predictions, as the sheet reads them: argmax labels per (run, intervention),
-read from the per-example logit files once. Pandas/numpy only."""
+"""The runs' stored test-split predictions, as the summary steps read them: argmax labels per (run, intervention),
+read from the per-example logit files once (the sheet), or one intervention's whole logits (the per-example
+measures). Pandas/numpy only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from multisheets.interventions.names import WORST_CLASS, WORST_GROUP, aggregates, group_name
+from multisheets.sheets.metrics_table import intervention_families
 
 
 def prediction_files(runs: list[dict[str, str]], paths: list[str | Path]) -> dict[tuple[str, str], Path]:
@@ -53,6 +55,19 @@ class PredictionStore:
                     for name in archive.files
                 }
         return self.cache[key]
+
+    def logits(self, run_ids: list[str], intervention: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(R, N, C)`` float16 logits of one measured intervention, read whole (not kept), and the ``(N,)`` labels,
+        which every run must share: what the per-example measures read."""
+        arrays, labels = [], None
+        for run_id in run_ids:
+            with np.load(self.paths[(run_id, self.families[intervention])]) as archive:
+                arrays.append(archive[intervention])
+                own = stored_labels(archive, intervention, self.test_labels)
+            if labels is not None and not np.array_equal(own, labels):
+                raise ValueError(f"{intervention}: runs were evaluated on different examples ({run_id} differs)")
+            labels = own
+        return np.stack(arrays), labels
 
     def has(self, intervention: str) -> bool:
         return intervention in self.families or intervention in self.groups
@@ -99,3 +114,10 @@ class PredictionStore:
         parts = self.groups.get(intervention, [intervention])
         per_instance = np.stack([[self.correct(run, part) for part in parts] for run in run_ids])  # (R, I, N)
         return per_instance.mean(axis=1), None
+
+
+def stored_predictions(runs: list[dict[str, str]], paths: list[str | Path], metrics, test_labels: np.ndarray):
+    """The store a summary step reads: ``{"run_id", "family"}`` of each logit file in `paths`, and the metrics
+    table, whose measured rows say which family's file holds each intervention."""
+    families = intervention_families(metrics[~metrics["derived"].astype(bool)]).to_dict()
+    return PredictionStore(prediction_files(runs, paths), families, test_labels)

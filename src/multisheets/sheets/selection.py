@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from multisheets.interventions.names import family_of
+from multisheets.interventions.registry import FAMILIES, family_of
 
 RULES = ("top_fraction", "at_least", "at_most", "at_least_quantile")
 SELECTION_SPLIT = "val"
@@ -82,8 +82,8 @@ def check_specifications(specifications: list[Specification], families: list[str
         family = family_of(spec.intervention)
         if family is None:
             raise ValueError(f"{where}: no intervention family produces {spec.intervention!r}")
-        if family == "shift":
-            raise ValueError(f"{where}: shift sets are for reporting only and have no selection split")
+        if not FAMILIES[family].selection_split:
+            raise ValueError(f"{where}: {family} sets are for reporting only and have no selection split")
         if family not in families:
             raise ValueError(f"{where} needs the {family!r} family: add it to interventions.families")
 

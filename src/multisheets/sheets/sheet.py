@@ -15,15 +15,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from multisheets.interventions.names import CORRUPTION_MEAN, FAMILY_ORDER, aggregates
-from multisheets.measures import population, uncertainty
+from multisheets.interventions.names import CORRUPTION_MEAN, aggregates
+from multisheets.interventions.registry import column_groups
+from multisheets.measures import population
 from multisheets.sheets.metrics_table import intervention_families
 from multisheets.sheets.predictions import PredictionStore
 from multisheets.sheets.selection import Specification, apply_selection
+from multisheets.sheets.sheet_measures import RunSet, measure_values
 
 VALIDATION = ("clean", "val")  # (intervention, split) that defines the Rashomon sets
 REPORTED_SPLIT = "test"  # every sheet, curve and figure reports the test split; selection never reads it
-DESCRIPTIVE_MEASURES = ("mean", "range", "std", "iqr")
 
 
 def scenarios(runs: pd.DataFrame) -> dict[str, list[str]]:
@@ -56,10 +57,8 @@ def sheet_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> list
     if not settings["instances"]:
         summarised = {instance for group in aggregates(names).values() for instance in group}
         names = [name for name in names if name not in summarised]
-    family = intervention_families(first)
-    rank = {
-        name: FAMILY_ORDER.index(family[name]) if family[name] in FAMILY_ORDER else len(FAMILY_ORDER) for name in names
-    }
+    family, order = intervention_families(first), column_groups()
+    rank = {name: order.index(family[name]) if family[name] in order else len(order) for name in names}
     return sorted(names, key=lambda name: (rank[name], name != CORRUPTION_MEAN))
 
 
@@ -74,10 +73,8 @@ def scenario_rows(
 ) -> list[dict[str, Any]]:
     """Long-form rows for one scenario: every measure for every sheet intervention over the given runs (test split).
 
-    Descriptive spreads (mean, range, std, iqr) have no interval. Test noise, the between-run std with its
-    interval, the expected range of k runs and the test of "no multiplicity" come from the per-image scores
-    (`uncertainty`); they are NaN where no per-image classifier correctness exists (ECE, the membership
-    attack's accuracy). Predictive measures need the per-example predictions.
+    The measures are `sheet_measures.SHEET_MEASURES`. Those of test noise are NaN where no per-image classifier
+    correctness exists (ECE, the membership attack's accuracy); predictive ones need stored predictions.
     """
     rows, run_ids = [], list(members)
     for intervention in columns:
@@ -90,29 +87,12 @@ def scenario_rows(
             "n": int(table["n"].median()),
             "n_runs": len(run_ids),
         }
-        spread = population.accuracy_spread(accuracy)
-        values = {measure: (spread[measure], np.nan, np.nan) for measure in DESCRIPTIVE_MEASURES}
         scored = store.scores(run_ids, intervention, table) if (table["metric"] == "accuracy").all() else None
-        tau2 = np.nan
         if scored is not None:
-            tau2 = uncertainty.sampling_noise_variance(*scored)
             base["n"] = int(np.median((~np.isnan(scored[0])).sum(axis=1)))  # distinct images per run
-        components = uncertainty.variance_components(accuracy, tau2, settings["confidence"])
-        values["test_noise_sd"] = (float(np.sqrt(tau2)), np.nan, np.nan)
-        values["range_null"] = (components.range_null, np.nan, np.nan)
-        values["p_between_run"] = (components.p_value, np.nan, np.nan)
-        values["between_run_std"] = (
-            components.between_run_std,
-            components.between_run_std_low,
-            components.between_run_std_high,
-        )
-        values["expected_range"] = components.expected_range(settings["expected_range_k"])
-        if store.has(intervention):
-            preds = store.predictions(run_ids, intervention)
-            reference_preds = preds[run_ids.index(reference)] if reference in run_ids else preds[0]
-            values["disagreement"] = (population.mean_pairwise_disagreement(preds), np.nan, np.nan)
-            values["ambiguity"] = (population.ambiguity(preds, reference_preds), np.nan, np.nan)
-            values["discrepancy"] = (population.discrepancy(preds, reference_preds), np.nan, np.nan)
+        preds = store.predictions(run_ids, intervention) if store.has(intervention) else None
+        reference_preds = None if preds is None else preds[run_ids.index(reference) if reference in run_ids else 0]
+        values = measure_values(RunSet(accuracy, scored, preds, reference_preds, settings))
         for measure, (value, low, high) in values.items():
             rows.append({**base, "measure": measure, "value": value, "ci_low": low, "ci_high": high})
     return rows

@@ -1,1 +1,3 @@
-"""What a study is: its settings and defaults (`config`) and the runs they expand to (`runs`). Torch-free."""
+"""What a study is: the schema and the defaults read from it (`config`), the runs a study expands to (`runs`), and
+the fast recipe's constants (`recipes`). Torch-free.
+"""

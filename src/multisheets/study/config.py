@@ -1,45 +1,32 @@
-"""A study's settings that are not its runs: the defaults of every hyperparameter and study key for direct calls
-(equal to the schema's, tested), how settings share random numbers, and the `runtime` section.
+"""A study's settings that are not its runs: the schema every study file is checked against, the defaults it
+gives every key (read from it, so they have one source), how settings share random numbers, and `runtime`.
 """
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
-# Hyperparameters a run accepts and their defaults. The config schema (`base`) is the source users see and
-# Snakemake fills; this table mirrors it for direct calls, and tests/test_config_drift.py keeps them equal.
-HYPERPARAMETER_DEFAULTS: dict[str, Any] = {
-    "model": "resnet18",
-    "width": None,  # None: the model's own default width
-    "epochs": 30,
-    "batch_size": 128,
-    "optimizer": "sgd",
-    "lr": 0.1,
-    "momentum": 0.9,
-    "nesterov": True,
-    "weight_decay": 5e-4,
-    "schedule": "cosine",
-    "warmup_epochs": 1,
-    "label_smoothing": 0.0,
-    "augment": "crop_flip",
-    "tta": "none",
-    "recipe": "standard",
-    "init_seed": None,
-    "data_seed": None,
-    "aug_seed": None,
-}
+import yaml
+
+# Every key of a study with its type, allowed values and default (the registries' names are added where a study is
+# validated: `plan.schema`).
+SCHEMA_FILE = Path(__file__).with_name("config.schema.yaml")
+SCHEMA: dict[str, Any] = yaml.safe_load(SCHEMA_FILE.read_text())
 
 
-# Defaults of the other study keys expand_study reads, for direct calls; equal to the schema's (tested). `seeds`
-# has none: how many runs a setting gets is the study's choice (the schema's default is [0, 1, 2]).
-STUDY_DEFAULTS: dict[str, Any] = {"grid": False, "seed_streams": "independent"}
+def _defaults(properties: dict[str, Any]) -> dict[str, Any]:
+    return {name: spec.get("default") for name, spec in properties.items()}
 
 
-# How training and evaluation jobs run (study key `runtime`), for direct calls; equal to the schema's (tested).
-# Of these only precision changes a model's weights, so a run's training key includes it and nothing else here.
-RUNTIME_DEFAULTS: dict[str, Any] = {"device": "auto", "precision": "auto", "compile": False, "deterministic": False}
-
+# Hyperparameters a run accepts and their defaults (`width: null` is the model's own default width).
+HYPERPARAMETER_DEFAULTS: dict[str, Any] = _defaults(SCHEMA["$defs"]["hyperparameters"]["properties"])
+# The other study keys expand_study reads. `seeds` has none: how many runs a setting gets is the study's choice.
+STUDY_DEFAULTS: dict[str, Any] = {key: SCHEMA["properties"][key]["default"] for key in ("grid", "seed_streams")}
+# How training and evaluation jobs run (study key `runtime`). Of these only precision changes a model's weights, so
+# a run's training key includes it and nothing else here.
+RUNTIME_DEFAULTS: dict[str, Any] = _defaults(SCHEMA["properties"]["runtime"]["properties"])
 
 # How runs of different settings draw their random numbers (study key `seed_streams`).
 SEED_STREAMS = {

@@ -12,6 +12,8 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,14 +28,13 @@ from multisheets.models.checkpoint import checkpoint_of, write_checkpoint
 from multisheets.models.inference import device_images, predict
 from multisheets.models.runtime import Runtime, environment
 from multisheets.models.zoo import Whitening, build_model, init_whitening
+from multisheets.study.recipes import WHITENING_IMAGES
 from multisheets.study.runs import Run, check_batch_sizes
 from multisheets.train.augment import Augmenter
 from multisheets.train.model_cache import ModelCache, legacy_data_fingerprint, write_train_log
 from multisheets.train.optim import Lookahead, build_optimizer, group_lr_factors, lr_factor, parameter_groups
 
 log = logging.getLogger(__name__)
-
-WHITENING_IMAGES = 5000  # enough 2x2 patches (~5 M) for a stable 12x12 second-moment estimate
 
 
 class ArchitectureModules:
@@ -70,6 +71,73 @@ class ArchitectureModules:
         return module, forward
 
 
+@dataclass
+class RunTraining:
+    """What the steps of one run use, set up from its hyperparameters and seeds before the first step."""
+
+    forward: Callable
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LambdaLR
+    lookahead: Lookahead | None
+    loss_fn: nn.Module
+    order_rng: np.random.Generator
+    augment: Augmenter
+    batch_size: int
+    steps_per_epoch: int
+
+
+def setup_run(run: Run, module: nn.Module, forward: Callable, n: int, runtime: Runtime) -> RunTraining:
+    hp, seeds = run.hyperparameters, run.seeds
+    groups = parameter_groups(module, hp)
+    optimizer = build_optimizer(hp["optimizer"], groups, hp)
+    check_batch_sizes([run], n)
+    steps_per_epoch = n // hp["batch_size"]  # drop the ragged last batch: a tiny batch would upset batch norm
+    total_steps = steps_per_epoch * hp["epochs"]
+    factor = lr_factor(hp["schedule"], total_steps, round(hp["warmup_epochs"] * steps_per_epoch))
+    return RunTraining(
+        forward=forward,
+        optimizer=optimizer,
+        schedule=torch.optim.lr_scheduler.LambdaLR(optimizer, group_lr_factors(groups, factor, steps_per_epoch)),
+        lookahead=Lookahead(module, total_steps) if hp["recipe"] == "fast" else None,
+        loss_fn=nn.CrossEntropyLoss(label_smoothing=hp["label_smoothing"]),
+        order_rng=np.random.default_rng(seeds["data_seed"]),
+        augment=Augmenter(hp["augment"], n, torch.Generator(device=runtime.device).manual_seed(seeds["aug_seed"])),
+        batch_size=hp["batch_size"],
+        steps_per_epoch=steps_per_epoch,
+    )
+
+
+def train_epoch(
+    training: RunTraining, epoch: int, train_x: torch.Tensor, train_y: torch.Tensor, runtime: Runtime, progress
+) -> dict[str, float]:
+    """One epoch of steps over a fresh order of the training split: its mean loss and accuracy."""
+    order = torch.from_numpy(training.order_rng.permutation(len(train_y))).to(runtime.device)
+    loss_sum = torch.zeros((), device=runtime.device)
+    correct = torch.zeros((), device=runtime.device, dtype=torch.long)
+    for step in range(training.steps_per_epoch):
+        index = order[step * training.batch_size : (step + 1) * training.batch_size]
+        images = training.augment(train_x[index], index, epoch)
+        if runtime.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        labels = train_y[index]
+        with runtime.autocast():
+            logits = training.forward(images)
+            loss = training.loss_fn(logits.float(), labels)
+        training.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        training.optimizer.step()
+        training.schedule.step()
+        if training.lookahead is not None:
+            training.lookahead.step((epoch - 1) * training.steps_per_epoch + step + 1)
+        # Accumulate on the device: no host sync per step; divergence is checked once per epoch.
+        loss_sum += loss.detach() * len(index)
+        correct += (logits.argmax(1) == labels).sum()
+        if progress is not None:
+            progress.update(1)
+    seen = training.steps_per_epoch * training.batch_size
+    return {"train_loss": float(loss_sum) / seen, "train_accuracy": int(correct) / seen}
+
+
 def train_run(
     run: Run,
     train_x: torch.Tensor,
@@ -79,61 +147,21 @@ def train_run(
     runtime: Runtime,
     show_progress: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
+    """Train one run and validate it after every epoch; a run whose loss or weights stop being finite is stopped
+    and recorded as diverged. Returns the trained module and the run's summary (its train log)."""
     hp, seeds = run.hyperparameters, run.seeds
     log.info("%s: seeds %s (seed streams: %s)", run.run_id, seeds, run.seed_streams)
     module, forward = models.fresh(hp, seeds["init_seed"])
-    groups = parameter_groups(module, hp)
-    optimizer = build_optimizer(hp["optimizer"], groups, hp)
-    n = len(train_y)
-    check_batch_sizes([run], n)
-    batch_size = hp["batch_size"]
-    steps_per_epoch = n // batch_size  # drop the ragged last batch: a tiny batch would upset batch norm
-    total_steps = steps_per_epoch * hp["epochs"]
-    factor = lr_factor(hp["schedule"], total_steps, round(hp["warmup_epochs"] * steps_per_epoch))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, group_lr_factors(groups, factor, steps_per_epoch))
-    lookahead = Lookahead(module, total_steps) if hp["recipe"] == "fast" else None
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=hp["label_smoothing"])
-    order_rng = np.random.default_rng(seeds["data_seed"])
-    augment = Augmenter(hp["augment"], n, torch.Generator(device=runtime.device).manual_seed(seeds["aug_seed"]))
-
+    training = setup_run(run, module, forward, len(train_y), runtime)
     history, status, started = [], "completed", time.perf_counter()
-    progress = _progress(total_steps, run.run_id, show_progress)
+    progress = _progress(training.steps_per_epoch * hp["epochs"], run.run_id, show_progress)
     for epoch in range(1, hp["epochs"] + 1):
         epoch_start = time.perf_counter()
         module.train()
-        order = torch.from_numpy(order_rng.permutation(n)).to(runtime.device)
-        loss_sum = torch.zeros((), device=runtime.device)
-        correct = torch.zeros((), device=runtime.device, dtype=torch.long)
-        for step in range(steps_per_epoch):
-            index = order[step * batch_size : (step + 1) * batch_size]
-            images = augment(train_x[index], index, epoch)
-            if runtime.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            labels = train_y[index]
-            with runtime.autocast():
-                logits = forward(images)
-                loss = loss_fn(logits.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            if lookahead is not None:
-                lookahead.step((epoch - 1) * steps_per_epoch + step + 1)
-            # Accumulate on the device: no host sync per step; divergence is checked once per epoch.
-            loss_sum += loss.detach() * len(index)
-            correct += (logits.argmax(1) == labels).sum()
-            if progress is not None:
-                progress.update(1)
-        if lookahead is not None and epoch == hp["epochs"]:
-            lookahead.finish()  # the model handed on is the average
-        seen = steps_per_epoch * batch_size
-        train_loss = float(loss_sum) / seen
-        record = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_accuracy": int(correct) / seen,
-            "lr": optimizer.param_groups[-1]["lr"],
-        }  # the last group follows `lr` itself (see optim)
+        record = {"epoch": epoch, **train_epoch(training, epoch, train_x, train_y, runtime, progress)}
+        if training.lookahead is not None and epoch == hp["epochs"]:
+            training.lookahead.finish()  # the model handed on is the average
+        record["lr"] = training.optimizer.param_groups[-1]["lr"]  # the last group follows `lr` itself (see optim)
         # Intermediate epochs skip test-time augmentation (up to 6x the validation cost, ~20 % of a fast-recipe
         # epoch); the last epoch validates the model as it will be evaluated.
         record["val_tta"] = epoch == hp["epochs"] and hp["tta"] != "none"
@@ -141,40 +169,41 @@ def train_run(
         record["val_loss"] = float(F.cross_entropy(val_logits, val[1]))
         # The last steps of an epoch can blow the weights up after a finite loss: check the weights and the
         # validation loss too, or a broken model would pass as "completed".
-        if not (math.isfinite(train_loss) and math.isfinite(record["val_loss"]) and weights_finite(module)):
+        if not (math.isfinite(record["train_loss"]) and math.isfinite(record["val_loss"]) and weights_finite(module)):
             status = "diverged"
             record.update(val_accuracy=float("nan"), seconds=time.perf_counter() - epoch_start)
             history.append(record)
-            log.warning("%s diverged in epoch %d (train loss %s); recorded, moving on", run.run_id, epoch, train_loss)
+            log.warning(
+                "%s diverged in epoch %d (train loss %s); recorded, moving on", run.run_id, epoch, record["train_loss"]
+            )
             break
         record["val_accuracy"] = float((val_logits.argmax(1) == val[1]).float().mean())
         record["seconds"] = time.perf_counter() - epoch_start
         history.append(record)
         log.info(
             "%s epoch %d/%d train_loss %.4f train_acc %.4f val_acc %.4f (%.1fs)",
-            run.run_id,
-            epoch,
-            hp["epochs"],
-            record["train_loss"],
-            record["train_accuracy"],
-            record["val_accuracy"],
-            record["seconds"],
+            *(run.run_id, epoch, hp["epochs"], record["train_loss"], record["train_accuracy"]),
+            *(record["val_accuracy"], record["seconds"]),
         )
     if progress is not None:
         progress.close()
-    summary = {
+    return module, run_summary(run, status, history, time.perf_counter() - started)
+
+
+def run_summary(run: Run, status: str, history: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """A run's train log, before the job adds where and how it ran."""
+    return {
         "run_id": run.run_id,
         "status": status,
         "seed": run.seed,
-        "seeds": seeds,
+        "seeds": run.seeds,
         "seed_streams": run.seed_streams,
         "changed": run.changed,
-        "hyperparameters": hp,
+        "hyperparameters": run.hyperparameters,
         "epochs": history,
         "final_val_accuracy": history[-1]["val_accuracy"] if history else float("nan"),
-        "wall_seconds": time.perf_counter() - started,
+        "wall_seconds": seconds,
     }
-    return module, summary
 
 
 def weights_finite(module: nn.Module) -> bool:

@@ -10,18 +10,16 @@ import torch
 from torch import nn
 
 from multisheets.models.zoo import Whitening
+from multisheets.study.recipes import (
+    LOOKAHEAD_DECAY,
+    LOOKAHEAD_EVERY,
+    NORM_BIAS_LR_SCALE,
+    RECIPES,
+    WHITENING_BIAS_EPOCHS,
+)
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "onecycle", "step", "constant", "triangle")
-RECIPES = ("standard", "fast")
-
-# recipe: fast. Batch-norm shifts learn this many times faster than the other weights (with the same weight
-# decay per step); the whitening stem's shift trains for the first epochs only; Lookahead pulls the weights
-# towards their running average every few steps, harder as training ends (airbench94's choices).
-NORM_BIAS_LR_SCALE = 64.0
-WHITENING_BIAS_EPOCHS = 3
-LOOKAHEAD_EVERY = 5
-LOOKAHEAD_DECAY = 0.95**5
 
 
 def parameter_groups(module: nn.Module, hp: dict[str, Any]) -> list[dict[str, Any]]:
