@@ -4,6 +4,7 @@ from snakemake.utils import min_version
 
 from multisheets.infra.interrupts import forward_interrupts
 from multisheets.plan.schema import validate_study
+from multisheets.sheets.findings import print_findings
 
 min_version("9.0")
 
@@ -22,6 +23,10 @@ if not workflow.config_settings.configfiles:
 validate_study(config)
 
 
+# The report's landing page (snakemake --configfile <study> --report results/<study>/report.html).
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 # Each file's rules read earlier files' outputs as rules.<rule>.output.<key>, so the order matters.
 include: "rules/data.smk"
@@ -37,3 +42,11 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+
+
+# The answer first: where the findings are, and their headline (the first lines of the sheet).
+onsuccess:
+    print_findings(
+        rules.multiplicity_sheet.output.findings,
+        rules.multiplicity_sheet.output.markdown,
+    )

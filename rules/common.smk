@@ -19,7 +19,7 @@ from multisheets.plan.identity import (
 )
 from multisheets.plan import paths
 from multisheets.plan.jobs import plan_jobs, recorded_job
-from multisheets.plan.paths import MODEL_CACHE, result
+from multisheets.plan.paths import MODEL_CACHE
 from multisheets.plan.preflight import (
     check_device,
     check_dimensions,
@@ -39,6 +39,21 @@ from multisheets.study.runs import check_batch_sizes, expand_study, run_records
 # Every output path is spelled once, in multisheets.plan.paths: the rule that writes a file names it through
 # `result` (fixed paths) or a helper below (keyed ones); rules that read it name it `rules.<writer>.output.<key>`
 # or through the same helper.
+
+# A study's tables, sheets, figures and manifests: results/<study>/, so that studies never overwrite each other
+# (the per-run files and the prepared data below are shared, named after their keys). Its logs: logs/<study>/.
+STUDY = config["study"]
+
+
+def result(path):
+    """A fixed path in this study's folder of results/."""
+    return paths.result(STUDY, path)
+
+
+def study_log(name):
+    """The log of a summary step of this study."""
+    return f"logs/{STUDY}/{name}.log"
+
 
 # The prepared data: a folder per data key, so other data settings are another folder (and going back finds the
 # earlier one).
@@ -181,7 +196,7 @@ def manifest(step, content):
     and asks for the per-run files it reads. Writing it removes the step's earlier manifests
     (identity.write_manifest), so going back to an earlier study is a missing file too.
     """
-    return paths.manifest_file(manifest_name(step, content))
+    return paths.manifest_file(STUDY, manifest_name(step, content))
 
 
 def sheet_settings(step):

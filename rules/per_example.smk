@@ -21,7 +21,7 @@ rule per_example_measures:
         abstention=result("tables/abstention.parquet"),
         manifest=manifest("per_example_measures", PER_EXAMPLE_MEASURES),
     log:
-        "logs/per_example_measures.log",
+        study_log("per_example_measures"),
     conda:
         "../envs/multisheets.yaml"
     threads: 1

@@ -20,7 +20,7 @@ rule collect_metrics:
         runs=result("tables/runs.csv"),
         manifest=manifest("collect_metrics", COLLECT_METRICS),
     log:
-        "logs/collect_metrics.log",
+        study_log("collect_metrics"),
     conda:
         "../envs/multisheets.yaml"
     params:
@@ -38,7 +38,9 @@ rule multiplicity_sheet:
         test_labels=data_file("test_labels.npy"),
     output:
         sheet=result("sheets/sheet.parquet"),
-        csv=result("sheets/sheet.csv"),
+        csv=report(
+            result("sheets/sheet.csv"), caption="../report/sheet_table.rst", category="Multiplicity sheet"
+        ),
         rashomon=result("tables/rashomon.csv"),
         selection=result("tables/selection_steps.csv"),
         epsilon_curves=result("tables/epsilon_curves.parquet"),
@@ -46,9 +48,16 @@ rule multiplicity_sheet:
         disagreement=result("tables/disagreement_base_seeds.parquet"),
         wide=expand(result("sheets/sheet_{measure}.csv"), measure=WIDE_MEASURES),
         markdown=result("sheets/sheet.md"),
+        findings=report(
+            result("sheets/findings.csv"),
+            caption="../report/findings_table.rst",
+            category="Findings",
+        ),
+        findings_tex=result("sheets/findings.tex"),
+        sheet_tex=result("sheets/sheet.tex"),
         manifest=manifest("multiplicity_sheet", MULTIPLICITY_SHEET),
     log:
-        "logs/multiplicity_sheet.log",
+        study_log("multiplicity_sheet"),
     conda:
         "../envs/multisheets.yaml"
     threads: 1
@@ -58,6 +67,7 @@ rule multiplicity_sheet:
         seed_streams=MULTIPLICITY_SHEET["seed_streams"],
         measures=WIDE_MEASURES,
         prediction_runs=sheet_prediction_runs(),
+        study=config["study"],
         manifest=MULTIPLICITY_SHEET,
     script:
         "../workflow/scripts/multiplicity_sheet.py"

@@ -63,14 +63,22 @@ SMOKE_TRAINING_KEYS = {
 # (number of runs, digest of every run's key) of each study shipped with the workflow
 STUDY_KEY_DIGESTS = {
     "config.yaml": (55, "d629fbf79c7864e6"),
-    "config/smoke.yaml": (15, "d0ae3ef00fae7fb3"),
+    "config/smoke.yaml": (15, "8efc0a0238709c63"),  # five seeds since "The finding in one minute"
     "config/cifar10-fast.yaml": (200, "b60282bac8aaf684"),
     "config/cifar10-jpeg-small.yaml": (15, "72b0c651b04875ad"),
 }
 
 
 def test_smoke_study_keeps_its_training_keys():
-    assert training_keys(resolved_study("config/smoke.yaml")) == SMOKE_TRAINING_KEYS
+    # The smoke study now has five seeds of base, lr=0.1 and weight_decay=0.005 (it had three seeds and two values
+    # per dimension): every run it kept keeps its key, so its trained models are reused.
+    assert kept_keys(training_keys(resolved_study("config/smoke.yaml")))
+
+
+def kept_keys(keys: dict[str, str]) -> bool:
+    """Whether the nine pinned runs the smoke study still has keep their keys."""
+    kept = {run: key for run, key in SMOKE_TRAINING_KEYS.items() if run in keys}
+    return len(kept) == 9 and {run: keys[run] for run in kept} == kept
 
 
 @pytest.mark.parametrize("path", STUDY_FILES)
@@ -213,7 +221,7 @@ def test_an_old_study_keeps_its_training_keys(tmp_path):
     path = tmp_path / "old.yaml"
     path.write_text(yaml.safe_dump(old))
     with pytest.warns(FutureWarning, match="runtime.device"):
-        assert training_keys(resolved_study(str(path))) == SMOKE_TRAINING_KEYS
+        assert kept_keys(training_keys(resolved_study(str(path))))
 
 
 def test_config_readme_has_a_section_for_every_top_level_key():

@@ -18,7 +18,9 @@ from multisheets.interventions.families import corrupted_split  # noqa: E402
 from multisheets.interventions.registry import FAMILIES, planned_interventions  # noqa: E402
 from multisheets.plan.identity import data_key, evaluation_key, family_identity  # noqa: E402
 from multisheets.plan.preflight import check_dimensions, check_selectable, split_sizes  # noqa: E402
+from multisheets.plan.schema import validate_study  # noqa: E402
 from multisheets.sheets.selection import Specification  # noqa: E402
+from multisheets.study.config import number_as_text_hint  # noqa: E402
 
 SETTINGS = {
     "clean": {},
@@ -108,3 +110,24 @@ def test_a_pdf_figure_has_the_same_bytes_whenever_it_is_drawn(tmp_path, monkeypa
         pdfs.append(pdf.read_bytes())
     assert pdfs[0] == pdfs[1]
     assert os.environ["SOURCE_DATE_EPOCH"] == "2000000000"
+
+
+def test_a_number_that_arrived_as_text_gets_the_hint_that_applies():
+    assert "write it with a decimal point" in number_as_text_hint("1e-3")  # YAML's own reading of 1e-3
+    hint = number_as_text_hint("0.1")  # has a decimal point: it came from --config, not from YAML
+    assert "--config" in hint and "decimal point" not in hint
+    assert number_as_text_hint("fast") == "" and number_as_text_hint(0.1) == ""
+
+
+def test_a_study_named_like_a_shared_folder_is_refused():
+    with pytest.raises(ValueError, match="study: 'runs' is reserved"):
+        validate_study({"study": "runs"})
+    with pytest.raises(ValueError, match="study: 'two words' does not match"):
+        validate_study({"study": "two words"})
+
+
+def test_a_selection_on_an_instance_the_study_does_not_evaluate_names_the_nearest():
+    interventions = {"adversarial": {"fgsm_eps": [2], "linf_eps": [1, 4], "l2_eps": [0.25], "n": 8, "steps": 1}}
+    spec = Specification(intervention="pgd_linf/eps=8/255", keep="top_fraction", value=0.5)
+    with pytest.raises(ValueError, match=r"does not measure 'pgd_linf/eps=8/255'.*did you mean 'pgd_linf/eps="):
+        check_selectable([spec], interventions, ["clean", "adversarial"])

@@ -102,15 +102,17 @@ def test_a_source_an_architecture_a_family_and_two_measures_are_one_registry_ent
     assert yaml.safe_load(dataset.read_text())["source"] == "toy"
     (model,) = (workdir / "results/runs/base__seed=0").glob("model-*.pt")
     assert torch.load(model, weights_only=True)["model"] == "toy_linear"
-    metrics = pd.read_parquet(workdir / "results/tables/metrics.parquet")
+    metrics = pd.read_parquet(workdir / "results/toys/tables/metrics.parquet")
     mirrored = metrics[metrics["intervention"] == "mirror=horizontal"]
     assert set(mirrored["family"]) == {"mirror"} and set(mirrored["split"]) == {"test", "val"}  # val: selection
-    sheet = pd.read_parquet(workdir / "results/sheets/sheet.parquet")
+    sheet = pd.read_parquet(workdir / "results/toys/sheets/sheet.parquet")
     assert {"mirror=horizontal", "clean"} <= set(sheet["intervention"]) and "best" in set(sheet["measure"])
     best = sheet[(sheet["measure"] == "best") & (sheet["intervention"] == "clean") & (sheet["scenario"] == "all")]
     clean = metrics[(metrics["intervention"] == "clean") & (metrics["split"] == "test")]
     assert best["value"].iloc[0] <= clean["accuracy"].max() + 1e-12
-    per_example = pd.read_parquet(workdir / "results/tables/per_example.parquet")
+    per_example = pd.read_parquet(workdir / "results/toys/tables/per_example.parquet")
     assert "top_probability" in set(per_example["measure"])
-    assert "top_probability" in set(pd.read_parquet(workdir / "results/tables/per_example_ecdf.parquet")["measure"])
-    assert (workdir / "results/figures/per_example_distributions.png").stat().st_size > 1000
+    assert "top_probability" in set(
+        pd.read_parquet(workdir / "results/toys/tables/per_example_ecdf.parquet")["measure"]
+    )
+    assert (workdir / "results/toys/figures/per_example_distributions.png").stat().st_size > 1000

@@ -132,7 +132,7 @@ def test_an_interrupted_job_resumes_with_only_its_unfinished_runs(tmp_path, sign
     assert len(after) == 6 and {key: after[key][0] for key in finished} == {key: finished[key][0] for key in finished}
     logs = "".join(path.read_text() for path in (workdir / "logs/train").glob("*.log"))
     assert logs.count("restored from the model cache") >= len(finished)
-    assert (workdir / "results/sheets/sheet.md").exists()
+    assert (workdir / "results/resume/sheets/sheet.md").exists()
 
 
 def test_deterministic_training_does_not_depend_on_the_cores_given(tmp_path):

@@ -4,9 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from multisheets.sheets.findings import TOO_FEW, findings_table
 from multisheets.sheets.predictions import PredictionStore, prediction_files
 from multisheets.sheets.selection import parse_specifications
 from multisheets.sheets.sheet import build_sheet, scenarios, wide
+from multisheets.sheets.sheet_measures import TOO_FEW_RUNS
+from multisheets.sheets.views import to_markdown
 
 LABELS = {"val": np.array([0, 1, 0, 1]), "test": np.array([0, 0, 1, 1, 0])}
 ECE_ON_VAL = {"base__seed=0": 0.2, "base__seed=1": 0.05, "lr=0.1__seed=0": 0.05, "lr=0.1__seed=1": 0.05}
@@ -77,11 +80,22 @@ def test_sheet_numbers_by_hand(study):
     assert set(sheet["n"][sheet["intervention"] == "clean"]) == {5}
 
 
-def test_single_run_scenario_has_zero_spread(study):
+def test_a_single_run_has_no_spread_not_a_zero_one(study):
     metrics, runs, store = study
-    sheet = build_sheet(metrics, runs, store, SETTINGS | {"epsilon": 0.0}).sheet
-    assert wide(sheet, "range").loc["seed", "clean"] == 0.0
-    assert np.isnan(wide(sheet, "disagreement").loc["seed", "clean"])
+    tables = build_sheet(metrics, runs, store, SETTINGS | {"epsilon": 0.0})
+    sheet = tables.sheet
+    seed = sheet[sheet["scenario"] == "seed"].set_index("measure")
+    assert seed.loc["mean", "value"] == 1.0  # the one run's accuracy is still reported
+    spreads = ["range", "std", "iqr", "between_run_std", "disagreement", "ambiguity", "discrepancy", "p_between_run"]
+    assert seed.loc[spreads, "value"].isna().all()
+    assert set(seed["note"]) == {TOO_FEW_RUNS}
+    lr = sheet[sheet["scenario"] == "lr"]  # two runs tie at val 1.0: spreads are numbers, no note
+    assert set(lr["note"]) == {""} and lr.set_index("measure").loc["range", "value"] == pytest.approx(0.4)
+    markdown = to_markdown(tables, ("range",), 0.0, findings=findings_table(sheet, 0.95))
+    assert f"`seed`, Rashomon set: {TOO_FEW_RUNS}" in markdown
+    assert "| seed | 100.0 |" not in markdown and "| seed | 0.0 |" not in markdown  # blank, not 0
+    findings = findings_table(sheet, 0.95).set_index(["scenario", "intervention", "selection"])
+    assert findings.loc[("seed", "clean", "rashomon"), "verdict"] == TOO_FEW
 
 
 def test_selection_sheet_epsilon_curves_and_flips(study):
@@ -288,7 +302,7 @@ def test_specifications_that_would_read_test_images_are_refused():
 def test_a_study_whose_runs_all_diverged_gets_a_sheet_that_says_so(tmp_path):
     """Evaluation records diverged runs as NaN rows without the usual metric columns; the sheet stage survives."""
     from multisheets.sheets.metrics_table import collect_metrics
-    from multisheets.sheets.sheet import to_markdown
+    from multisheets.sheets.views import to_markdown
 
     paths = []
     for run_id in ("base__seed=0", "base__seed=1"):
@@ -367,3 +381,29 @@ def test_metric_says_what_the_accuracy_column_holds(tmp_path, written):
         "ece": "ece",
     }
     assert "accuracy_kind" not in metrics and metrics.set_index("intervention").loc["ece", "accuracy"] == 0.05
+
+
+def test_every_number_of_a_row_comes_from_the_same_predictions(tmp_path):
+    # Full-precision logits [0.50, 0.5001] predict class 1; in float16 both are 0.5 and the argmax is class 0.
+    # Evaluation stores the full-precision class as `clean#predicted`: accuracy, disagreement and test noise must
+    # all read it (before, accuracy came from the metrics table and disagreement from the float16 argmax).
+    labels = np.array([1, 1, 0, 0])
+    logits = np.array([[0.5, 0.5001], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]], dtype=np.float16)
+    files, rows = {}, []
+    for run_id, predicted in (("base__seed=0", [1, 1, 0, 0]), ("base__seed=1", [0, 1, 0, 0])):
+        path = tmp_path / f"{run_id}.npz"
+        np.savez(path, clean=logits, **{"clean#predicted": np.array(predicted, dtype=np.int16)})
+        files[run_id, "clean"] = path
+        for split in ("val", "test"):
+            accuracy = float(np.mean(np.array(predicted) == labels))
+            rows.append(
+                {"run_id": run_id, "family": "clean", "intervention": "clean", "split": split, "n": 4}
+                | {"accuracy": accuracy, "ece": 0.1, "status": "completed", "metric": "accuracy"}
+            )
+    store = PredictionStore(files, {"clean": "clean"}, labels)
+    assert store.predictions(["base__seed=0"], "clean").tolist() == [[1, 1, 0, 0]]
+    runs = pd.DataFrame({"run_id": ["base__seed=0", "base__seed=1"], "dimension": ["", ""]})
+    sheet = build_sheet(pd.DataFrame(rows), runs, store, SETTINGS | {"epsilon": 1.0}).sheet
+    row = sheet[sheet["scenario"] == "seed"].set_index("measure")["value"]
+    assert row["mean"] == pytest.approx(0.875) and row["range"] == pytest.approx(0.25)
+    assert row["disagreement"] == pytest.approx(0.25)

@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from multisheets.measures.uncertainty import normal_range_factor, sampling_noise_variance, variance_components
+from multisheets.measures.uncertainty import (
+    MAX_STD,
+    normal_range_factor,
+    sampling_noise_variance,
+    variance_components,
+)
 
 
 def test_normal_range_factor_known_values():
@@ -97,6 +102,19 @@ def test_variance_components_clip_and_degenerate_cases():
     assert np.isnan(single.between_run_std) and single.range_null == 0.0
     unknown = variance_components(np.array([0.9, 0.8]), tau2=float("nan"))
     assert np.isnan(unknown.between_run_std) and np.isnan(unknown.p_value)
+
+
+def test_intervals_stay_within_what_an_accuracy_can_take():
+    # Two runs 6.6 pp apart: the chi-square upper end on one degree of freedom is ~32x the std (212 pp unclipped),
+    # more than any spread of values in [0, 1] can be.
+    two = variance_components(np.array([0.80, 0.8939]), tau2=1e-5)
+    assert two.between_run_std == pytest.approx(np.sqrt(np.var([0.80, 0.8939], ddof=1) - 1e-5))
+    assert two.between_run_std_high == MAX_STD == 0.5
+    assert two.between_run_std_low <= two.between_run_std <= two.between_run_std_high
+    value, low, high = two.expected_range(5)
+    assert high == 1.0 and low <= value <= high
+    extreme = variance_components(np.array([0.0, 1.0]), tau2=0.0)  # sample std 0.707 > 0.5
+    assert extreme.between_run_std == extreme.between_run_std_high == MAX_STD
 
 
 def load_simulation():

@@ -101,18 +101,18 @@ def test_study_runs_end_to_end(finished_study):
         "abstention",
     ):
         for suffix in (".png", ".pdf"):
-            assert (workdir / "results/figures" / f"{figure}{suffix}").stat().st_size > 1000
+            assert (workdir / "results/tiny/figures" / f"{figure}{suffix}").stat().st_size > 1000
     train_logs = [path.read_text() for path in (workdir / "logs/train").glob("*.log")]
     assert sorted(log.count("epoch 1/1") for log in train_logs) == [2, 4]  # runs_per_job: 4
     assert sum("lr=1e+12__seed=0 diverged" in log for log in train_logs) == 1
-    assert "| scenario |" in (workdir / "results/sheets/sheet.md").read_text()
+    assert "| scenario |" in (workdir / "results/tiny/sheets/sheet.md").read_text()
 
 
 def test_sheet_agrees_with_metrics_table(finished_study):
     workdir, _ = finished_study
-    metrics = pd.read_parquet(workdir / "results/tables/metrics.parquet")
-    sheet = pd.read_parquet(workdir / "results/sheets/sheet.parquet")
-    rashomon_sets = pd.read_csv(workdir / "results/tables/rashomon.csv")
+    metrics = pd.read_parquet(workdir / "results/tiny/tables/metrics.parquet")
+    sheet = pd.read_parquet(workdir / "results/tiny/sheets/sheet.parquet")
+    rashomon_sets = pd.read_csv(workdir / "results/tiny/tables/rashomon.csv")
     measured = {
         "clean",
         "corruption=gaussian_noise/severity=1",
@@ -147,7 +147,7 @@ def test_sheet_agrees_with_metrics_table(finished_study):
     assert set(metrics["split"]) == {"val", "test"}
     diverged = metrics[metrics["run_id"].str.startswith("lr=1e+12")]
     assert (diverged["status"] == "diverged").all() and diverged["accuracy"].isna().all()
-    rashomon_sets = pd.read_csv(workdir / "results/tables/rashomon.csv")
+    rashomon_sets = pd.read_csv(workdir / "results/tiny/tables/rashomon.csv")
     assert not rashomon_sets[rashomon_sets["run_id"].str.startswith("lr=1e+12")]["in_rashomon_set"].any()
     assert set(metrics.loc[metrics["intervention"] == "corruption_mean", "n"]) == {30}  # distinct test images
     fog = metrics[metrics["intervention"].str.startswith("corruption=fog/")].groupby("run_id")["accuracy"].mean()
@@ -188,7 +188,7 @@ def test_sheet_agrees_with_metrics_table(finished_study):
         if len(members) > 1:
             assert 0 <= cells.loc["between_run_std", "ci_low"] <= cells.loc["between_run_std", "ci_high"]
             assert cells.loc["range_null", "value"] > 0 and 0 <= cells.loc["p_between_run", "value"] <= 1
-    wide_csv = pd.read_csv(workdir / "results/sheets/sheet_range.csv", index_col=0)
+    wide_csv = pd.read_csv(workdir / "results/tiny/sheets/sheet_range.csv", index_col=0)
     long_range = sheet[(sheet["measure"] == "range") & (sheet["selection"] == "rashomon")].set_index(
         ["scenario", "intervention"]
     )["value"]
@@ -198,10 +198,10 @@ def test_sheet_agrees_with_metrics_table(finished_study):
 def test_per_example_tables_agree_with_the_sheet(finished_study):
     workdir, _ = finished_study
     tables = {
-        name: pd.read_parquet(workdir / "results/tables" / f"{name}.parquet")
+        name: pd.read_parquet(workdir / "results/tiny/tables" / f"{name}.parquet")
         for name in ("per_example", "per_example_ecdf", "ensembles", "abstention")
     }
-    sheet = pd.read_parquet(workdir / "results/sheets/sheet.parquet")
+    sheet = pd.read_parquet(workdir / "results/tiny/sheets/sheet.parquet")
     rashomon = sheet[sheet["selection"] == "rashomon"].set_index(["scenario", "intervention", "measure"])["value"]
     measures = tables["per_example"].set_index(["scenario", "selection", "intervention", "measure"])["value"]
     assert set(tables["per_example"]["selection"]) == {"rashomon", "selected"}
@@ -251,11 +251,26 @@ def test_per_example_tables_agree_with_the_sheet(finished_study):
             assert coverage.is_monotonic_decreasing
 
 
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no LaTeX engine (pdflatex) on this machine")
+def test_the_sheets_latex_tables_compile(finished_study, tmp_path):
+    workdir, _ = finished_study
+    tables = sorted((workdir / "results/tiny/sheets").glob("*.tex"))
+    assert [path.name for path in tables] == ["findings.tex", "sheet.tex"]
+    inputs = "".join(f"\\input{{{path}}}\\clearpage " for path in tables)
+    document = f"\\documentclass{{article}}\\usepackage{{booktabs}}\\begin{{document}}{inputs}\\end{{document}}\n"
+    (tmp_path / "paper.tex").write_text(document)
+    done = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "paper.tex"], cwd=tmp_path, capture_output=True
+    )
+    assert done.returncode == 0, done.stdout.decode(errors="replace")[-3000:]
+
+
 def test_report_builds(finished_study):
     workdir, _ = finished_study
-    snakemake(workdir, "--configfile", "tiny.yaml", "--report", "results/report.html")
-    report = workdir / "results/report.html"
+    done = snakemake(workdir, "--configfile", "tiny.yaml", "--report", "results/tiny/report.html")
+    report = workdir / "results/tiny/report.html"
     assert report.exists() and report.stat().st_size > 10_000
+    assert "Missing metadata" not in done.stdout + done.stderr  # the report of the study that ran
 
 
 def test_second_run_has_nothing_to_do_even_after_touching_scripts(finished_study):
@@ -264,6 +279,21 @@ def test_second_run_has_nothing_to_do_even_after_touching_scripts(finished_study
         script.write_text(script.read_text() + "\n# touched\n")
     result = snakemake(workdir, "--cores", "1", "--configfile", "tiny.yaml", "--dry-run")
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_a_second_study_leaves_the_first_intact(finished_study):
+    workdir, _ = finished_study
+    first = {path: path.read_bytes() for path in (workdir / "results/tiny").rglob("*") if path.is_file()}
+    second = yaml.safe_load((workdir / "tiny.yaml").read_text()) | {"study": "tiny-again"}
+    second["sheet"] = {"epsilon": 1.0}  # another sheet from the same runs: no run trains or evaluates again
+    (workdir / "again.yaml").write_text(yaml.safe_dump(second))
+    done = snakemake(workdir, "--cores", "2", "--configfile", "again.yaml")
+    assert not re.search(r"\brule (train|evaluate)_", done.stdout + done.stderr)
+    assert "Findings: does multiplicity persist after model selection?" in done.stdout + done.stderr
+    assert (workdir / "results/tiny-again/sheets/findings.csv").is_file()
+    assert {path: path.read_bytes() for path in first} == first  # not one byte of the first study changed
+    back = snakemake(workdir, "--cores", "1", "--configfile", "tiny.yaml", "--dry-run")
+    assert "Nothing to be done" in back.stdout + back.stderr  # and the first study is still complete
 
 
 def test_lint_is_clean():
@@ -419,9 +449,9 @@ def test_a_study_whose_runs_all_diverge_finishes_with_a_sheet_that_says_so(tmp_p
     }
     (workdir / "diverging.yaml").write_text(yaml.safe_dump(study))
     snakemake(workdir, "--cores", "2", "--configfile", "diverging.yaml")
-    assert "No run is in any Rashomon set" in (workdir / "results/sheets/sheet.md").read_text()
-    rashomon_sets = pd.read_csv(workdir / "results/tables/rashomon.csv")
+    assert "No run is in any Rashomon set" in (workdir / "results/diverging/sheets/sheet.md").read_text()
+    rashomon_sets = pd.read_csv(workdir / "results/diverging/tables/rashomon.csv")
     assert (rashomon_sets["status"] == "diverged").all() and not rashomon_sets["in_rashomon_set"].any()
     for figure in ("sheet_heatmap", "per_example_distributions", "ensemble_sizes", "abstention"):
-        assert (workdir / f"results/figures/{figure}.png").stat().st_size > 1000
-    assert pd.read_parquet(workdir / "results/tables/per_example.parquet").empty
+        assert (workdir / f"results/diverging/figures/{figure}.png").stat().st_size > 1000
+    assert pd.read_parquet(workdir / "results/diverging/tables/per_example.parquet").empty

@@ -1,4 +1,4 @@
-"""Gather every run's metric files into results/tables/metrics.{parquet,csv} (rule collect_metrics)."""
+"""Gather every run's metric files into results/<study>/tables/metrics.{parquet,csv} (rule collect_metrics)."""
 
 import pandas as pd
 

@@ -113,6 +113,9 @@ def evaluate_model(
     else:
         for prediction in loaded_family(model):
             arrays[prediction.intervention] = prediction.logits.cpu().numpy().astype(np.float16)
+            # The predicted class from the full-precision logits: float16 rounding can swap a near tie, and every
+            # number the sheet reports (accuracy, disagreement, test noise) must come from the same predictions.
+            arrays[f"{prediction.intervention}#predicted"] = prediction.logits.argmax(1).cpu().numpy().astype(np.int16)
             if prediction.indices is not None:
                 arrays[f"{prediction.intervention}#indices"] = prediction.indices
             if prediction.own_labels:

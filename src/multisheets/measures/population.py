@@ -10,7 +10,7 @@ A population of ``R`` runs is evaluated on one intervention of ``N`` examples.
 
 Edge cases (all documented per function):
 
-* a single run: spreads (range, std, iqr) are ``0.0``; pairwise measures are ``NaN``;
+* a single run: spreads (range, std, iqr) and pairwise measures are ``NaN`` (one value has no spread);
 * all runs identical: every spread / disagreement measure is exactly ``0.0``;
 * ties in validation accuracy at the Rashomon boundary are included.
 
@@ -110,8 +110,9 @@ def accuracy_spread(accuracies: np.ndarray) -> dict[str, float]:
     """Summary of per-run accuracies.
 
     Keys: ``n_runs`` (int), ``mean``, ``min``, ``max``, ``range`` (max - min), ``std`` (sample std,
-    ddof=1; 0.0 for a single run), ``iqr`` (75th - 25th percentile, numpy linear interpolation).
-    NaN values raise (filter diverged runs first).
+    ddof=1), ``iqr`` (75th - 25th percentile, numpy linear interpolation). A single run has no spread: range, std
+    and iqr are NaN, so that a missing spread never reads as "no multiplicity". NaN values raise (filter diverged
+    runs first).
     """
     acc = _accuracies(accuracies)
     spread = {statistic: float(_spread_stat(acc[None, :], statistic)[0]) for statistic in ("range", "std", "iqr")}
@@ -127,12 +128,12 @@ def accuracy_spread(accuracies: np.ndarray) -> dict[str, float]:
 def _spread_stat(acc: np.ndarray, statistic: str) -> np.ndarray:
     """Row-wise statistic of a (B, R) accuracy matrix (rows shifted by their minimum so that
     identical runs give exactly 0)."""
+    if acc.shape[1] < 2:
+        return np.full(acc.shape[0], np.nan)
     acc = acc - acc.min(axis=1, keepdims=True)
     if statistic == "range":
         return acc.max(axis=1) - acc.min(axis=1)
     if statistic == "std":
-        if acc.shape[1] < 2:
-            return np.zeros(acc.shape[0])
         return acc.std(axis=1, ddof=1)
     q25, q75 = np.percentile(acc, [25, 75], axis=1)
     return q75 - q25

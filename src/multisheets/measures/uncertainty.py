@@ -26,7 +26,12 @@ from functools import cache
 import numpy as np
 from scipy import integrate, special, stats
 
-__all__ = ["normal_range_factor", "sampling_noise_variance", "VarianceComponents", "variance_components"]
+__all__ = ["MAX_STD", "normal_range_factor", "sampling_noise_variance", "VarianceComponents", "variance_components"]
+
+
+#: the largest standard deviation a quantity in [0, 1] can have (half its values at 0, half at 1): the upper end
+#: of an interval for the spread of accuracies is kept to it, as the range's is kept to 1.
+MAX_STD = 0.5
 
 
 @cache
@@ -100,14 +105,16 @@ class VarianceComponents:
     sampling_noise_variance: float  # tau^2
     between_run_std: float  # sigma-hat = sqrt(max(s^2 - tau^2, 0))
     between_run_std_low: float  # chi-square interval at `confidence`, clipped at 0
-    between_run_std_high: float
+    between_run_std_high: float  # kept to MAX_STD: with few runs the chi-square bound can pass what is possible
     p_value: float  # H0: sigma^2 = 0 (all spread is test noise); chi2 upper tail of (m-1) s^2 / tau^2
     range_null: float  # expected range of n_runs accuracies under H0: d_m * tau
 
     def expected_range(self, k: int) -> tuple[float, float, float]:
-        """Expected range of the true accuracies of k runs, d_k * sigma, with the interval d_k * [low, high]."""
+        """Expected range of the true accuracies of k runs, d_k * sigma, with the interval d_k * [low, high] (an
+        accuracy range is at most 1)."""
         factor = normal_range_factor(k)
-        return (factor * self.between_run_std, factor * self.between_run_std_low, factor * self.between_run_std_high)
+        low, high = factor * self.between_run_std_low, factor * self.between_run_std_high
+        return (min(factor * self.between_run_std, 1.0), min(low, 1.0), min(high, 1.0))
 
 
 def variance_components(accuracies: np.ndarray, tau2: float, confidence: float = 0.95) -> VarianceComponents:
@@ -134,9 +141,9 @@ def variance_components(accuracies: np.ndarray, tau2: float, confidence: float =
         n_runs=m,
         observed_variance=s2,
         sampling_noise_variance=tau2,
-        between_run_std=float(np.sqrt(max(s2 - tau2, 0.0))),
-        between_run_std_low=float(np.sqrt(max(total_low - tau2, 0.0))),
-        between_run_std_high=float(np.sqrt(max(total_high - tau2, 0.0))),
+        between_run_std=float(min(np.sqrt(max(s2 - tau2, 0.0)), MAX_STD)),
+        between_run_std_low=float(min(np.sqrt(max(total_low - tau2, 0.0)), MAX_STD)),
+        between_run_std_high=float(min(np.sqrt(max(total_high - tau2, 0.0)), MAX_STD)),
         p_value=p_value,
         range_null=float(null),
     )

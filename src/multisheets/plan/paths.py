@@ -1,5 +1,7 @@
 """Where every computed file goes under results/: one function per kind of file. Per-run and prepared files are
-named after their keys (`identity`), so a path says which computation it holds."""
+named after their keys (`identity`), so a path says which computation it holds, and studies share them. A study's
+own tables, sheets, figures and manifests go in its folder, ``results/<study>/``, so that studies never overwrite
+each other."""
 
 from __future__ import annotations
 
@@ -9,9 +11,15 @@ RESULTS = Path("results")
 MODEL_CACHE = RESULTS / "model_cache"  # kept by the training jobs, outside what Snakemake manages
 
 
-def result(path: str) -> str:
-    """A fixed path under results/ (the summary steps' tables, sheets and figures)."""
-    return str(RESULTS / path)
+#: folders of results/ that every study shares: no study may take one of these names
+SHARED = ("data", "corruptions", "shift", "runs", "model_cache", "benchmarks")
+
+
+def result(study: str, path: str) -> str:
+    """A fixed path in a study's folder (the summary steps' tables, sheets and figures)."""
+    if study in SHARED:
+        raise ValueError(f"study: {study!r} is the name of a folder every study shares; name the study otherwise")
+    return str(RESULTS / study / path)
 
 
 def data_dir(data_key: str) -> Path:
@@ -46,6 +54,6 @@ def metrics_file(run_id: str, split: str, family: str, key: str) -> str:
     return str(RESULTS / "runs" / run_id / "metrics" / split / f"{family}-{key}.csv")
 
 
-def manifest_file(name: str) -> str:
+def manifest_file(study: str, name: str) -> str:
     """A summary step's manifest (``identity.manifest_name``)."""
-    return str(RESULTS / "manifests" / name)
+    return result(study, f"manifests/{name}")

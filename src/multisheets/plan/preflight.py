@@ -7,6 +7,7 @@ ask whether a requested GPU exists, and only when one is requested).
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -104,9 +105,11 @@ def check_selectable(specifications: list[Specification], interventions: dict[st
     selectable = measured + summary_interventions(measured)
     for index, spec in enumerate(specifications):
         if spec.intervention not in selectable:
+            close = difflib.get_close_matches(spec.intervention, selectable, n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(
                 f"selection[{index}] ({spec.describe()}): the study does not measure {spec.intervention!r} on the "
-                f"{SELECTION_SPLIT} split; it measures {', '.join(selectable)}"
+                f"{SELECTION_SPLIT} split; {hint}it measures {', '.join(selectable)}"
             )
 
 

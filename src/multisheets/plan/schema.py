@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator, validators
 from multisheets.data.sources import SOURCES
 from multisheets.interventions.registry import FAMILIES
 from multisheets.models.architectures import ARCHITECTURES
+from multisheets.plan import paths
 from multisheets.study.config import SCHEMA, number_as_text_hint
 
 # Where in the schema each registry's names are the allowed values.
@@ -87,5 +88,9 @@ def validate_study(config: dict[str, Any]) -> None:
             if found:
                 hint, reason = number_as_text_hint(value), found[0].split(": ", 1)[1]
                 lines.append(f"dimensions.{name}: {value!r} is not a valid {name}{hint}: {reason}")
+    if config.get("study") in paths.SHARED:  # results/<study>/ must not be a folder every study shares
+        lines.append(
+            f"study: {config['study']!r} is reserved (results/ holds {', '.join(paths.SHARED)} for all studies)"
+        )
     if lines:
         raise ValueError("the study is not valid:\n  " + "\n  ".join(lines))

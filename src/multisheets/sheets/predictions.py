@@ -48,13 +48,19 @@ class PredictionStore:
     def _file(self, run_id: str, intervention: str) -> dict[str, np.ndarray]:
         key = (run_id, self.families[intervention])
         if key not in self.cache:
-            # Keep only argmax labels (int16): a study's predictions then fit in memory even with hundreds of runs.
+            # Keep only predicted classes (int16): a study's predictions then fit in memory with hundreds of runs.
+            # Evaluation stores them as `<intervention>#predicted` (from full-precision logits); files written
+            # before that get the argmax of their float16 logits. Either way every measure reads these.
             with np.load(self.paths[key]) as archive:
-                self.cache[key] = {
-                    name: archive[name] if "#" in name else archive[name].astype(np.float32).argmax(1).astype(np.int16)
-                    for name in archive.files
-                }
+                self.cache[key] = {name: archive[name] for name in archive.files if "#" in name}
+                for name in archive.files:
+                    if "#" not in name and f"{name}#predicted" not in self.cache[key]:
+                        predicted = archive[name].astype(np.float32).argmax(1).astype(np.int16)
+                        self.cache[key][f"{name}#predicted"] = predicted
         return self.cache[key]
+
+    def _predicted(self, run_id: str, intervention: str) -> np.ndarray:
+        return self._file(run_id, intervention)[f"{intervention}#predicted"]
 
     def logits(self, run_ids: list[str], intervention: str) -> tuple[np.ndarray, np.ndarray]:
         """``(R, N, C)`` float16 logits of one measured intervention, read whole (not kept), and the ``(N,)`` labels,
@@ -75,7 +81,7 @@ class PredictionStore:
     def predictions(self, run_ids: list[str], intervention: str) -> np.ndarray:
         """(R, N) predicted labels of the given runs; a summary concatenates its instances."""
         parts = self.groups.get(intervention, [intervention])
-        return np.stack([np.concatenate([self._file(run_id, part)[part] for part in parts]) for run_id in run_ids])
+        return np.stack([np.concatenate([self._predicted(run_id, part) for part in parts]) for run_id in run_ids])
 
     def labels(self, run_id: str, intervention: str) -> np.ndarray:
         return np.concatenate(
@@ -86,7 +92,7 @@ class PredictionStore:
         return stored_labels(self._file(run_id, intervention), intervention, self.test_labels)
 
     def correct(self, run_id: str, intervention: str) -> np.ndarray:
-        return self._file(run_id, intervention)[intervention] == self._instance_labels(run_id, intervention)
+        return self._predicted(run_id, intervention) == self._instance_labels(run_id, intervention)
 
     def scores(self, run_ids: list[str], intervention: str, table: pd.DataFrame):
         """Per-image scores of the runs and which runs share images, for `uncertainty.sampling_noise_variance`.

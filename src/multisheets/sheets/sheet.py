@@ -21,7 +21,7 @@ from multisheets.measures import population
 from multisheets.sheets.metrics_table import intervention_families
 from multisheets.sheets.predictions import PredictionStore
 from multisheets.sheets.selection import Specification, apply_selection
-from multisheets.sheets.sheet_measures import RunSet, measure_values
+from multisheets.sheets.sheet_measures import MIN_RUNS, TOO_FEW_RUNS, RunSet, measure_values
 
 VALIDATION = ("clean", "val")  # (intervention, split) that defines the Rashomon sets
 REPORTED_SPLIT = "test"  # every sheet, curve and figure reports the test split; selection never reads it
@@ -79,15 +79,16 @@ def scenario_rows(
     rows, run_ids = [], list(members)
     for intervention in columns:
         table = reported[reported["intervention"] == intervention].set_index("run_id").loc[run_ids]
-        accuracy = table["accuracy"].to_numpy(dtype=float)
+        scored = per_image_scores(run_ids, intervention, table, store)
+        accuracy = run_accuracies(table, scored)
         base = {
             "scenario": name,
             "intervention": intervention,
             "family": table["family"].iloc[0],
             "n": int(table["n"].median()),
             "n_runs": len(run_ids),
+            "note": TOO_FEW_RUNS if len(run_ids) < MIN_RUNS else "",
         }
-        scored = store.scores(run_ids, intervention, table) if (table["metric"] == "accuracy").all() else None
         if scored is not None:
             base["n"] = int(np.median((~np.isnan(scored[0])).sum(axis=1)))  # distinct images per run
         preds = store.predictions(run_ids, intervention) if store.has(intervention) else None
@@ -96,6 +97,19 @@ def scenario_rows(
         for measure, (value, low, high) in values.items():
             rows.append({**base, "measure": measure, "value": value, "ci_low": low, "ci_high": high})
     return rows
+
+
+def per_image_scores(run_ids: list[str], intervention: str, table: pd.DataFrame, store: PredictionStore):
+    """Per-image scores of the runs (`PredictionStore.scores`) where the metric is a classifier's accuracy."""
+    return store.scores(run_ids, intervention, table) if (table["metric"] == "accuracy").all() else None
+
+
+def run_accuracies(table: pd.DataFrame, scored) -> np.ndarray:
+    """Each run's accuracy from the same stored predictions as its disagreement and test noise (one source for
+    every number of a sheet row); the metrics table's value where there are none (ECE, membership attacks)."""
+    if scored is None:
+        return table["accuracy"].to_numpy(dtype=float)
+    return np.nanmean(scored[0], axis=1)
 
 
 @dataclass
@@ -183,8 +197,10 @@ def spread_rows(members: pd.Index, interventions: list[str], metrics: pd.DataFra
     """Set size, accuracy range/std and disagreement per intervention: one point of an epsilon curve."""
     rows = []
     for intervention in interventions if len(members) else []:
-        table = metrics[(metrics["intervention"] == intervention) & metrics["run_id"].isin(members)]
-        spread = population.accuracy_spread(table["accuracy"].to_numpy(dtype=float))
+        table = metrics[metrics["intervention"] == intervention].set_index("run_id").loc[list(members)]
+        spread = population.accuracy_spread(
+            run_accuracies(table, per_image_scores(list(members), intervention, table, store))
+        )
         preds = store.predictions(list(members), intervention)
         rows.append(
             {
@@ -243,85 +259,3 @@ def wide(sheet: pd.DataFrame, measure: str, selection: str = "rashomon") -> pd.D
     table = sheet[(sheet["measure"] == measure) & (sheet["selection"] == selection)]
     result = table.pivot(index="scenario", columns="intervention", values="value")
     return result.loc[table["scenario"].unique(), table["intervention"].unique()]
-
-
-def to_markdown(
-    tables: SheetTables, measures_shown: tuple[str, ...], epsilon: float, notes: tuple[str, ...] = ()
-) -> str:
-    """A human-readable sheet: accuracy spreads in percentage points, disagreement in percent; test split."""
-    parts = [
-        "# Multiplicity sheet",
-        "",
-        f"Rashomon sets: runs with validation accuracy within {epsilon:g} of the scenario's best. Selection "
-        "reads the validation split; every number below is measured on the test split.",
-        "",
-        *notes,
-        "",
-        _markdown_table(rashomon_summary(tables.rashomon_sets)),
-        "",
-    ]
-    if tables.sheet.empty:
-        return "\n".join(
-            parts
-            + [
-                "No run is in any Rashomon set: every run diverged or has no validation accuracy, "
-                "so there is nothing to measure.",
-                "",
-            ]
-        )
-    selections = ["rashomon"] + (["selected"] if not tables.selection_steps.empty else [])
-    for selection in selections:
-        over = "Rashomon sets" if selection == "rashomon" else "selected runs"
-        for measure in measures_shown:
-            table = wide(tables.sheet, measure, selection) * 100
-            parts += [
-                f"## {measure} over the {over} (percentage points)",
-                "",
-                _markdown_table(table.round(2).reset_index()),
-                "",
-            ]
-        parts += [
-            f"## Is it more than test noise? ({over})",
-            "",
-            "Each cell: observed range / the range test noise alone gives among that many runs (pp), and the "
-            "p-value of the test that the runs' true accuracies do not differ.",
-            "",
-            _markdown_table(_noise_cells(tables.sheet, selection).reset_index()),
-            "",
-            "Between-run std of true accuracy, test noise removed (pp), with its interval:",
-            "",
-            _markdown_table(_interval_cells(tables.sheet, "between_run_std", selection).reset_index()),
-            "",
-        ]
-    if not tables.selection_steps.empty:
-        parts += ["## Model selection steps (validation split)", "", _markdown_table(tables.selection_steps), ""]
-    return "\n".join(parts)
-
-
-def _noise_cells(sheet: pd.DataFrame, selection: str) -> pd.DataFrame:
-    """'range / range_null (p=...)' in pp per cell; the range alone where there is no null (ECE, attacks)."""
-    observed, null, p = (wide(sheet, measure, selection) for measure in ("range", "range_null", "p_between_run"))
-    text = (observed * 100).map("{:.2f}".format)
-    with_null = text + " / " + (null * 100).map("{:.2f}".format) + " (p=" + p.map("{:.2g}".format) + ")"
-    return with_null.where(null.notna(), text)
-
-
-def _interval_cells(sheet: pd.DataFrame, measure: str, selection: str) -> pd.DataFrame:
-    rows = sheet[(sheet["measure"] == measure) & (sheet["selection"] == selection)]
-    text = rows.assign(
-        cell=[
-            "" if pd.isna(value) else f"{value * 100:.2f} [{low * 100:.2f}, {high * 100:.2f}]"
-            for value, low, high in zip(rows["value"], rows["ci_low"], rows["ci_high"])
-        ]
-    )
-    table = text.pivot(index="scenario", columns="intervention", values="cell")
-    return table.loc[rows["scenario"].unique(), rows["intervention"].unique()]
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    body = [
-        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)
-    ]
-    return "\n".join([header, rule, *body])

@@ -51,11 +51,17 @@ class SheetMeasure:
     label: str  # in figures, with its unit
     needs_predictions: bool = False
     wide: bool = False  # also sheets/sheet_<measure>.csv and a panel of sheet_heatmap.png
+    spread: bool = True  # a difference between runs: blank (NaN) for fewer than MIN_RUNS runs, never 0
+
+
+#: a set of fewer runs has no spread; its spread measures are NaN and the row's `note` says why
+MIN_RUNS = 2
+TOO_FEW_RUNS = f"fewer than {MIN_RUNS} runs: no spread"
 
 
 SHEET_MEASURES: dict[str, SheetMeasure] = {
     # Descriptive spread of the measured accuracies: no interval.
-    "mean": SheetMeasure(lambda runs: runs.spread["mean"], "mean accuracy (%)"),
+    "mean": SheetMeasure(lambda runs: runs.spread["mean"], "mean accuracy (%)", spread=False),
     "range": SheetMeasure(lambda runs: runs.spread["range"], "accuracy range, max − min (pp)", wide=True),
     "std": SheetMeasure(lambda runs: runs.spread["std"], "accuracy std over runs (pp)", wide=True),
     "iqr": SheetMeasure(lambda runs: runs.spread["iqr"], "accuracy IQR (pp)"),
@@ -93,12 +99,13 @@ SHEET_MEASURES: dict[str, SheetMeasure] = {
 
 
 def measure_values(runs: RunSet) -> dict[str, Value]:
-    """Every measure of a set of runs that it has the numbers for, in the sheet's order."""
-    values = {}
+    """Every measure of a set of runs that it has the numbers for, in the sheet's order (spreads of fewer than
+    `MIN_RUNS` runs: NaN)."""
+    values, too_few = {}, len(runs.accuracy) < MIN_RUNS
     for name, measure in SHEET_MEASURES.items():
         if measure.needs_predictions and runs.predictions is None:
             continue
-        value = measure.compute(runs)
+        value = (np.nan, np.nan, np.nan) if too_few and measure.spread else measure.compute(runs)
         values[name] = value if isinstance(value, tuple) else (value, np.nan, np.nan)
     return values
 

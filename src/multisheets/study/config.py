@@ -73,11 +73,15 @@ def runtime_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def number_as_text_hint(value: Any) -> str:
-    """A hint for a number that YAML read as text (PyYAML reads `1e-3` as a string; `1.0e-3` is a float)."""
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            return ""
+    """A hint for a number that arrived as text. PyYAML reads `1e-3` as a string (`1.0e-3` is a float); a number
+    YAML would have read as one (`0.1`, `5`) arrived as text from the command line, whose `--config` hands
+    Snakemake the text of a nested value."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    if isinstance(yaml.safe_load(value), str):
         return f" (YAML read {value} as text: write it with a decimal point, e.g. 1.0e-3)"
-    return ""
+    return f" ({value} arrived as text, as nested values given with --config do: write the study in a file)"

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from multisheets.data.arrays import load_info, load_split
+from multisheets.infra.logs import CONSOLE
 from multisheets.models.checkpoint import checkpoint_of, write_checkpoint
 from multisheets.models.inference import device_images, predict
 from multisheets.models.runtime import Runtime, environment
@@ -275,7 +276,7 @@ def train_batch(
                 log.info("%s: model.pt from an earlier version of this workflow taken into the model cache", run.run_id)
         if cache is not None and cache.contains(key, data):
             cache.restore(key, data, model_path, log_path, job)
-            log.info("%s: restored from the model cache (key %s), not retrained", run.run_id, key)
+            log.info("%s: restored from the model cache (key %s), not retrained", run.run_id, key, extra=CONSOLE)
         else:
             todo.append((run, key, Path(model_path), Path(log_path)))
     if todo:
@@ -295,6 +296,11 @@ def _train_and_save(todo, data_dir, info, data, runtime, show_progress, cache, j
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         module, summary = train_run(run, train_x, train_y, val_pair, models, runtime, show_progress)
         summary.update(started=started, environment=env, data_checksum=info["checksum"], job=job)
+        log.info(
+            "%s: %s, val_acc %.4f, %.0f s on %s",
+            *(run.run_id, summary["status"], summary["final_val_accuracy"], summary["wall_seconds"], runtime.device),
+            extra=CONSOLE,
+        )
         checkpoint = checkpoint_of(module, summary, info)
         if cache is None:
             save_run(checkpoint, summary, model_path, log_path)
