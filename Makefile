@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make run    set up .venv, then run the study in $(CONFIG) (default: the small study that runs anywhere)
 #   make test   set up .venv, then run the test suite
+#   make report the HTML report of the study in $(CONFIG), after make run: results/<study>/report.html
 #   make lint   ruff (lint + format check), snakemake --lint, snakefmt --check; make format fixes what it can
 # A GPU study: make run CONFIG=config.yaml CORES=8
 
@@ -10,7 +11,7 @@ CONFIG ?= config/smoke.yaml
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format clean
+.PHONY: run report test lint format clean
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +20,15 @@ $(BIN)/snakemake: pyproject.toml
 	$(BIN)/pip install --no-deps "torchattacks>=3.5"   # test-only reference; see pyproject.toml
 	touch $@
 
+# A quiet console: Snakemake's progress, each finished run, warnings, errors and the findings; each job's details are
+# in logs/ (snakemake without --quiet prints them too).
 run: $(BIN)/snakemake
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --quiet rules host
+
+# The report of the same study that make run ran (its name, the config's `study:`, is its folder in results/).
+report: $(BIN)/snakemake
+	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report \
+	  "results/$$($(BIN)/python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1])).get("study", "study"))' $(CONFIG))/report.html"
 
 test: $(BIN)/snakemake
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -ra

@@ -6,11 +6,19 @@ SHEET_OUTPUT = rules.multiplicity_sheet.output
 PER_EXAMPLE_OUTPUT = rules.per_example_measures.output
 # rule -> its figure file under results/figures/, report category, input tables and extra parameters
 FIGURES = {
+    "findings": dict(
+        file="findings",
+        category="Findings",
+        input={"findings": SHEET_OUTPUT.findings},
+    ),
     "sheet_heatmap": dict(
         file="sheet_heatmap",
         category="Multiplicity sheet",
         input={"sheet": SHEET_OUTPUT.sheet},
-        params={"epsilon": config["sheet"]["epsilon"]},
+        params={
+            "epsilon": config["sheet"]["epsilon"],
+            "confidence": config["sheet"]["confidence"],
+        },
     ),
     "dimension_trends": dict(
         file="dimension_trends",
@@ -21,6 +29,7 @@ FIGURES = {
         file="epsilon_curves",
         category="Rashomon sets",
         input={"curves": SHEET_OUTPUT.epsilon_curves, "metrics": METRICS_TABLE},
+        params={"epsilon": config["sheet"]["epsilon"]},
     ),
     "disagreement_matrix": dict(
         file="disagreement_base_seeds",
@@ -66,7 +75,7 @@ for figure_rule, figure in FIGURES.items():
             pdf=result(f"figures/{figure['file']}.pdf"),
             manifest=manifest(figure_rule, figure_params),
         log:
-            f"logs/figures/{figure_rule}.log",
+            study_log(f"figures/{figure_rule}"),
         conda:
             "../envs/multisheets.yaml"
         params:

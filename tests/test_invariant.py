@@ -132,7 +132,7 @@ NOTHING = Change()
 TRAINING = Change(("train",))
 SHEET = Change(("multiplicity_sheet",))
 PER_EXAMPLE = Change(("per_example_measures",))
-FIGURES = ("sheet_heatmap", "dimension_trends", "epsilon_curves", "disagreement_matrix", "selection_effect")
+FIGURES = ("findings", "sheet_heatmap", "dimension_trends", "epsilon_curves", "disagreement_matrix", "selection_effect")
 FIGURES += ("per_example_distributions", "ensemble_sizes", "abstention")
 
 CORRUPTION_EVALUATIONS = ("evaluate_corruption_test", "evaluate_corruption_val")
@@ -175,7 +175,8 @@ WHAT_A_CHANGE_RERUNS: list[tuple[str, Change | Refused]] = [
     ("interventions.subgroups.*", Change(("evaluate_subgroups_test", "evaluate_subgroups_val"))),
     ("interventions.shift.*", Change(("prepare_shift", "evaluate_shift_test"))),
     # How runs are summarised.
-    ("study", Change(FIGURES)),  # the name in the figures' titles
+    # The study's folder (results/<study>/): every summary step, and nothing per run.
+    ("study", Change(("collect_metrics", "multiplicity_sheet", "per_example_measures", *FIGURES))),
     ("sheet.instances", Change(("multiplicity_sheet", "per_example_measures"))),
     ("sheet.epsilon", Change(("multiplicity_sheet", "sheet_heatmap"))),  # ε is in the heatmap's title
     ("sheet.confidence", SHEET),
@@ -445,7 +446,7 @@ def tables(workdir: Path) -> dict[str, bytes]:
     return {
         str(path.relative_to(workdir / "results")): path.read_bytes()
         for folder in ("tables", "sheets", "manifests")
-        for path in sorted((workdir / "results" / folder).glob("*"))
+        for path in sorted((workdir / "results").glob(f"*/{folder}/*"))  # results/<study>/<folder>/
     }
 
 

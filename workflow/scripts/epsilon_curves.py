@@ -12,6 +12,7 @@ log_to_file(snakemake.log[0])
 curves = pd.read_parquet(snakemake.input.curves)
 metrics = pd.read_parquet(snakemake.input.metrics)
 families = intervention_families(metrics)
-figure = epsilon_curves(curves, families, f"{snakemake.params.study}: multiplicity against the Rashomon tolerance")
+title = f"{snakemake.params.study}: multiplicity against the Rashomon tolerance"
+figure = epsilon_curves(curves, families, title, snakemake.params.epsilon)
 save(figure, snakemake.output.png, snakemake.output.pdf)
 write_manifest(snakemake.output.manifest, snakemake.params.manifest)  # last: the step is done

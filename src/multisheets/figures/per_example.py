@@ -10,7 +10,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from multisheets.figures.common import NO_RASHOMON_SET, intervention_palette, message_figure
+from multisheets.figures.common import (
+    NO_RASHOMON_SET,
+    TWO_COLUMNS,
+    facet_labels,
+    intervention_palette,
+    message_figure,
+)
 from multisheets.interventions.names import headline_interventions
 from multisheets.sheets.example_measures import PER_EXAMPLE_MEASURES
 
@@ -22,16 +28,16 @@ def _rashomon_rows(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return table, list(table["scenario"].unique())
 
 
-def _grid(n_rows: int, n_columns: int, width: float = 3.6, height: float = 2.7):
-    figure, axes = plt.subplots(n_rows, n_columns, figsize=(width * n_columns, height * n_rows), squeeze=False)
-    return figure, axes
+def _grid(n_rows: int, n_columns: int, height: float = 1.5):
+    """Panels across the paper's full width, a row per scenario."""
+    size = (TWO_COLUMNS, height * n_rows + 0.8)
+    return plt.subplots(n_rows, n_columns, figsize=size, squeeze=False, layout="constrained")
 
 
 def _finish(figure: plt.Figure, axes, title: str) -> plt.Figure:
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(labels), 6), fontsize=8)
-    figure.suptitle(title, fontsize=11)
-    figure.tight_layout()
+    figure.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5))
+    figure.suptitle(title)
     return figure
 
 
@@ -61,12 +67,14 @@ def per_example_distributions(ecdf: pd.DataFrame, families: pd.Series, title: st
                 # Most examples sit near 1: stop the axis where every curve has (almost) reached 100 %.
                 reached = panel[panel["share_at_most"] >= 0.999].groupby("intervention")["threshold"].min()
                 axis.set_xlim(1, max(float(reached.max()) if len(reached) else 2.0, 1.5))
-            n_runs = int(panel["n_runs"].iloc[0]) if len(panel) else 0
-            axis.set_title(f"{scenario} ({n_runs} runs)", fontsize=9)
-            axis.set_xlabel(PER_EXAMPLE_MEASURES[measure].label, fontsize=8)
-            axis.set_ylabel("examples with value ≤ x (%)" if column == 0 else "")
             axis.grid(alpha=0.3)
-    return _finish(figure, axes, title)
+    facet_labels(axes, [PER_EXAMPLE_MEASURES[m].label for m in measures], _scenario_labels(data, scenarios))
+    return _finish(figure, axes, f"{title}\ny: share of examples with a value ≤ x (%)")
+
+
+def _scenario_labels(data: pd.DataFrame, scenarios: list[str]) -> list[str]:
+    runs = data.groupby("scenario")["n_runs"].max()
+    return [f"{scenario} ({int(runs[scenario])} runs)" for scenario in scenarios]
 
 
 def _lines(axis, rows: pd.DataFrame, x: str, scale: float, palette: dict) -> None:
@@ -91,24 +99,27 @@ def ensemble_sizes(ensembles: pd.DataFrame, families: pd.Series, title: str) -> 
         return message_figure(title, NO_RASHOMON_SET)
     figure, axes = _grid(len(scenarios), len(ENSEMBLE_PANELS))
     palette = intervention_palette(families)
+    # Only sizes some scenario has runs for: a panel of sizes no set can fill shows nothing.
+    largest = int(data["n_runs"].max())
+    data = data[data["ensemble_size"] <= largest]
     sizes = sorted(data["ensemble_size"].unique())
     for row, scenario in enumerate(scenarios):
         rows = data[data["scenario"] == scenario]
         n_runs = int(rows["n_runs"].iloc[0])
-        for column, (measure, label, scale) in enumerate(ENSEMBLE_PANELS):
+        for column, (measure, _, scale) in enumerate(ENSEMBLE_PANELS):
             axis = axes[row, column]
             _lines(axis, rows[rows["measure"] == measure], "ensemble_size", scale, palette)
             axis.set_xscale("log", base=2)
             axis.set_xticks(sizes, [str(size) for size in sizes])
             axis.minorticks_off()
             # Beyond R/2 fewer than two disjoint ensembles fit: no churn, no capacity.
-            axis.axvspan(n_runs // 2 + 0.5, max(sizes) * 1.5, color="0.9", zorder=0)
+            if n_runs // 2 < max(sizes):
+                axis.axvspan(n_runs // 2 + 0.5, max(sizes) * 1.5, color="0.92", zorder=0)
             axis.set_xlim(min(sizes) / 1.3, max(sizes) * 1.3)
-            axis.set_title(f"{scenario} ({n_runs} runs)", fontsize=9)
-            axis.set_xlabel("ensemble size k (runs, logits averaged)", fontsize=8)
-            axis.set_ylabel(label, fontsize=8)
+            axis.set_xlabel("ensemble size k (runs, logits averaged)" if row == len(scenarios) - 1 else "")
             axis.grid(alpha=0.3)
-    return _finish(figure, axes, title)
+    facet_labels(axes, [label for _, label, _ in ENSEMBLE_PANELS], _scenario_labels(data, scenarios))
+    return _finish(figure, axes, f"{title}\nshaded: fewer than two disjoint ensembles fit")
 
 
 ABSTENTION_PANELS = (
@@ -127,13 +138,11 @@ def abstention_tradeoff(abstention: pd.DataFrame, families: pd.Series, title: st
     palette = intervention_palette(families)
     for row, scenario in enumerate(scenarios):
         rows = data[data["scenario"] == scenario]
-        for column, (measure, label) in enumerate(ABSTENTION_PANELS):
+        for column, (measure, _) in enumerate(ABSTENTION_PANELS):
             axis = axes[row, column]
             _lines(axis, rows[rows["measure"] == measure], "threshold", 100, palette)
-            axis.set_title(f"{scenario} ({int(rows['n_runs'].iloc[0])} runs)", fontsize=9)
-            axis.set_xlabel("τ: share of runs that must agree", fontsize=8)
-            axis.set_ylabel(label, fontsize=8)
+            axis.set_xlabel("τ: share of runs that must agree" if row == len(scenarios) - 1 else "")
             axis.set_xticks(np.round(sorted(rows["threshold"].unique()), 2))
-            axis.tick_params(axis="x", labelsize=7)
             axis.grid(alpha=0.3)
+    facet_labels(axes, [label for _, label in ABSTENTION_PANELS], _scenario_labels(data, scenarios))
     return _finish(figure, axes, title)

@@ -3,6 +3,8 @@ that the table does not already hold."""
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")  # figures are files; never open a window (also on headless cluster nodes)
@@ -10,54 +12,75 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from multisheets.figures.common import NO_RASHOMON_SET, intervention_palette, message_figure  # noqa: E402
+from multisheets.figures.common import (  # noqa: E402
+    NO_RASHOMON_SET,
+    SEQUENTIAL,
+    TWO_COLUMNS,
+    facet_labels,
+    intervention_palette,
+    message_figure,
+)
 from multisheets.interventions.names import ECE, MEMBERSHIP_PREFIX, headline_interventions
+from multisheets.sheets.findings import NOISE, findings_table  # noqa: E402
 from multisheets.sheets.sheet import wide  # noqa: E402
-from multisheets.sheets.sheet_measures import SHEET_MEASURES  # noqa: E402
+from multisheets.sheets.sheet_measures import MIN_RUNS, SHEET_MEASURES  # noqa: E402
 
 
-def sheet_heatmaps(sheet: pd.DataFrame, measures: tuple[str, ...], title: str) -> plt.Figure:
-    """One annotated heatmap per measure: interventions (rows, grouped by family) x scenarios (columns).
+def sheet_heatmaps(sheet: pd.DataFrame, measures: tuple[str, ...], title: str, confidence: float = 0.95) -> plt.Figure:
+    """One annotated heatmap per measure: interventions (rows, grouped by family) x scenarios (columns), over the
+    Rashomon sets, at the paper's full width. Spreads of accuracy are hatched where they are not distinguishable
+    from test noise (the findings' verdict); a blank cell has fewer than two runs.
 
     Interventions run down the page because a study has far more of them than scenarios.
     """
     if sheet.empty:
         return message_figure(title, NO_RASHOMON_SET)
-    n_interventions = sheet["intervention"].nunique()
-    n_scenarios = sheet["scenario"].nunique()
-    figure, axes = plt.subplots(
-        1,
-        len(measures),
-        figsize=((0.8 * n_scenarios + 3.2) * len(measures), 0.32 * n_interventions + 1.6),
-        squeeze=False,
-    )
     order = list(sheet["intervention"].unique())  # every panel keeps the same rows, blank where undefined
+    figure, axes = plt.subplots(
+        1, len(measures), figsize=(TWO_COLUMNS, 0.15 * len(order) + 1.3), squeeze=False, sharey=True
+    )
+    verdicts = findings_table(sheet, confidence)
+    verdicts = verdicts[verdicts["selection"] == "rashomon"].pivot(
+        index="intervention", columns="scenario", values="verdict"
+    )
     for axis, measure in zip(axes[0], measures):
         table = wide(sheet, measure).T.reindex(order) * 100
-        # Diverging around the panel's median: red cells hold more multiplicity than is typical for this sheet.
-        center = float(np.nanmedian(table.to_numpy())) if table.notna().any().any() else 0.0
         sns.heatmap(
             table,
             ax=axis,
             annot=True,
             fmt=".1f",
-            cmap="vlag",
-            center=center,
-            cbar_kws={"label": SHEET_MEASURES[measure].label, "shrink": 0.6},
-            linewidths=0.5,
-            annot_kws={"fontsize": 7},
+            cmap=SEQUENTIAL,
+            vmin=0,  # non-negative: light is no spread
+            cbar_kws={"label": SHEET_MEASURES[measure].label, "shrink": 0.7, "pad": 0.02},
+            linewidths=0.4,
+            annot_kws={"fontsize": 5},
         )
-        axis.set_title(SHEET_MEASURES[measure].label, fontsize=10)
-        axis.set_xlabel("source of variation (Rashomon set)")
-        axis.set_ylabel("intervention" if axis is axes[0][0] else "")
-        axis.tick_params(axis="x", rotation=30)
-        axis.tick_params(axis="y", rotation=0, labelsize=8)
-        if axis is not axes[0][0]:
-            axis.set_yticklabels([])
-    figure.suptitle(title, fontsize=11)
+        if not SHEET_MEASURES[measure].needs_predictions:  # a spread of accuracies: does it exceed test noise?
+            noise = verdicts.reindex(index=table.index, columns=table.columns) == NOISE
+            for row, column in zip(*np.nonzero(noise.to_numpy())):
+                axis.add_patch(plt.Rectangle((column, row), 1, 1, fill=False, hatch="////", lw=0, color="0.6"))
+        axis.set_title(SHEET_MEASURES[measure].label)
+        axis.set_xlabel("")
+        axis.set_ylabel("")
+        axis.tick_params(axis="y", rotation=0, length=0)
+        axis.set_xticks(np.arange(table.shape[1]) + 0.5, table.columns, rotation=40, ha="right")
+        axis.tick_params(axis="x", length=0)
+    axes[0][0].set_yticks(np.arange(len(order)) + 0.5, [row_label(name) for name in order])
+    figure.suptitle(f"{title}\nhatched: not distinguishable from test noise; blank: fewer than two runs")
     figure.tight_layout()
     return figure
+
+
+def row_label(intervention: str) -> str:
+    """An intervention's name with what its `accuracy` holds where that is not the classifier's accuracy."""
+    if intervention == ECE:
+        return "ece (ECE)"
+    if intervention.startswith(MEMBERSHIP_PREFIX):
+        return f"{intervention} (attack acc.)"
+    return intervention
 
 
 def accuracy_label(intervention: str) -> str:
@@ -81,9 +104,10 @@ def dimension_trends(metrics: pd.DataFrame, rashomon_sets: pd.DataFrame, title: 
     figure, axes = plt.subplots(
         len(interventions),
         max(len(dimensions), 1),
-        figsize=(3.4 * max(len(dimensions), 1), 2.6 * len(interventions)),
+        figsize=(min(TWO_COLUMNS, 2.3 * max(len(dimensions), 1) + 0.6), 1.7 * len(interventions) + 0.4),
         squeeze=False,
         sharey="row",
+        layout="constrained",  # makes room for the title, which tight_layout let overlap the top panels
     )
     is_base = ok["dimension"].isna() | (ok["dimension"] == "")
     for column, dimension in enumerate(dimensions):
@@ -102,9 +126,8 @@ def dimension_trends(metrics: pd.DataFrame, rashomon_sets: pd.DataFrame, title: 
             axis.set_xlabel(dimension if row == len(interventions) - 1 else "")
             axis.set_ylabel(accuracy_label(intervention) if column == 0 else "")
             if row == 0 and column == 0:
-                axis.legend(fontsize=7, loc="best")
-    figure.suptitle(title, fontsize=11)
-    figure.tight_layout()
+                axis.legend(loc="best")
+    figure.suptitle(title)
     return figure
 
 
@@ -121,7 +144,7 @@ def _trend_panel(axis: plt.Axes, panel: pd.DataFrame, order: list[str], members:
         errorbar=None,
         markers="_",
         linestyles="-",
-        linewidth=1.5,
+        linewidth=1.0,
     )
     for member, face in ((True, "C0"), (False, "none")):
         subset = panel[panel["run_id"].isin(members) == member]
@@ -133,7 +156,8 @@ def _trend_panel(axis: plt.Axes, panel: pd.DataFrame, order: list[str], members:
             subset["accuracy_pct"],
             facecolor=face,
             edgecolor="C0",
-            s=24,
+            s=10,
+            linewidth=0.6,
             zorder=3,
             label="in Rashomon set" if member else "outside",
         )
@@ -146,8 +170,9 @@ def _numeric_first(value: str):
         return (1, 0.0, value)
 
 
-def epsilon_curves(curves: pd.DataFrame, families: pd.Series, title: str) -> plt.Figure:
-    """Rashomon-set size, accuracy range and disagreement against epsilon, one row per scenario."""
+def epsilon_curves(curves: pd.DataFrame, families: pd.Series, title: str, epsilon: float | None = None) -> plt.Figure:
+    """Rashomon-set size, accuracy range and disagreement against epsilon, one row per scenario; the study's own
+    epsilon (the sheet's) is the dashed line."""
     if curves.empty:
         return message_figure(title, NO_RASHOMON_SET)
     curves = curves[curves["intervention"].isin(headline_interventions(list(curves["intervention"].unique())))]
@@ -157,11 +182,18 @@ def epsilon_curves(curves: pd.DataFrame, families: pd.Series, title: str) -> plt
         ("range", "accuracy range (pp)", 100),
         ("disagreement", "mean pairwise disagreement (%)", 100),
     )
-    figure, axes = plt.subplots(len(scenarios), 3, figsize=(11, 2.6 * len(scenarios)), squeeze=False, sharex=True)
+    figure, axes = plt.subplots(
+        len(scenarios),
+        3,
+        figsize=(TWO_COLUMNS, 1.5 * len(scenarios) + 0.8),
+        squeeze=False,
+        sharex=True,
+        layout="constrained",
+    )
     palette = intervention_palette(families)
     for row, scenario in enumerate(scenarios):
         data = curves[curves["scenario"] == scenario]
-        for column, (measure, label, scale) in enumerate(panels):
+        for column, (measure, _, scale) in enumerate(panels):
             axis = axes[row, column]
             for intervention, points in data.groupby("intervention", sort=False):
                 axis.plot(
@@ -175,22 +207,30 @@ def epsilon_curves(curves: pd.DataFrame, families: pd.Series, title: str) -> plt
                 if measure == "n_runs":
                     break  # the set size does not depend on the intervention
             axis.set_xscale("log")
-            axis.set_ylabel(label)
-            axis.set_title(f"{scenario}", fontsize=9)
+            if epsilon:
+                axis.axvline(epsilon * 100, color="0.4", linestyle="--", linewidth=0.7)
+            if measure == "n_runs":
+                axis.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count of runs
             if row == len(scenarios) - 1:
                 axis.set_xlabel("ε: validation-accuracy tolerance (pp)")
+    facet_labels(axes, [label for _, label, _ in panels], scenarios)
     handles, labels = axes[0, 1].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(labels), 6), fontsize=8)
-    figure.suptitle(title, fontsize=11)
-    figure.tight_layout()
+    figure.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5))
+    figure.suptitle(f"{title} (dashed: the study's ε)" if epsilon else title)
     return figure
 
 
 def disagreement_matrices(pairs: pd.DataFrame, title: str, max_panels: int = 4) -> plt.Figure:
     """Runs x runs prediction disagreement (%) of the base setting's seeds, one panel per intervention."""
     interventions = list(pairs["intervention"].unique())[:max_panels]
+    shown = pairs[pairs["intervention"].isin(interventions) & (pairs["run_a"] != pairs["run_b"])]["disagreement"]
+    top = float(shown.max() * 100) if len(shown) else 1.0  # one colour scale for every panel, from 0
     figure, axes = plt.subplots(
-        1, max(len(interventions), 1), figsize=(4.2 * max(len(interventions), 1), 3.8), squeeze=False
+        1,
+        max(len(interventions), 1),
+        figsize=(TWO_COLUMNS, TWO_COLUMNS / max(len(interventions), 1) + 0.6),
+        squeeze=False,
+        layout="constrained",
     )
     for axis, intervention in zip(axes[0], interventions):
         matrix = (
@@ -204,17 +244,19 @@ def disagreement_matrices(pairs: pd.DataFrame, title: str, max_panels: int = 4) 
             ax=axis,
             annot=len(matrix) <= 10,
             fmt=".1f",
-            cmap="rocket_r",
+            cmap=SEQUENTIAL,
+            vmin=0,
+            vmax=top,
             square=True,
             mask=np.eye(len(matrix), dtype=bool),
-            cbar_kws={"label": "disagreement (%)"},
-            annot_kws={"fontsize": 7},
+            cbar=axis is axes[0][len(interventions) - 1],  # one colour bar: the scale is shared
+            cbar_kws={"label": "disagreement (%)", "shrink": 0.8},
+            annot_kws={"fontsize": 5},
         )
-        axis.set_title(intervention, fontsize=10)
+        axis.set_title(textwrap.fill(intervention, 22))  # a corruption's name can be wider than its panel
         axis.set_xlabel("run")
-        axis.set_ylabel("run")
-    figure.suptitle(title, fontsize=11)
-    figure.tight_layout()
+        axis.set_ylabel("run" if axis is axes[0][0] else "")
+    figure.suptitle(title)
     return figure
 
 
@@ -223,29 +265,47 @@ def selection_effect(sheet: pd.DataFrame, steps: pd.DataFrame, title: str, scena
     on the validation split, measured on the test split): the observed range with the range test noise alone would
     give (|), the between-run std of true accuracy with its interval, and disagreement."""
     panels = (
-        ("range", "accuracy range (pp); | = test noise alone"),
-        ("between_run_std", "between-run std of true accuracy (pp)"),
-        ("disagreement", "mean pairwise disagreement (%)"),
+        ("range", "range (pp); |: test noise alone"),
+        ("between_run_std", "σ̂, between-run std (pp)"),
+        ("disagreement", "disagreement (%)"),
     )
     if sheet.empty:
         return message_figure(title, NO_RASHOMON_SET)
     data = sheet[(sheet["scenario"] == scenario) & sheet["measure"].isin([m for m, _ in panels] + ["range_null"])]
     order = list(data["intervention"].unique())
     colours = {"rashomon": "0.5", "selected": "tab:red"}
-    figure, axes = plt.subplots(1, len(panels), figsize=(14, 0.28 * len(order) + 1.8), squeeze=False, sharey=True)
+    figure, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(TWO_COLUMNS, 0.16 * len(order) + 1.4),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
     for axis, (measure, label) in zip(axes[0], panels):
         for offset, (selection, colour) in zip((-0.15, 0.15), colours.items()):
             points = data[(data["measure"] == measure) & (data["selection"] == selection)].set_index("intervention")
             points = points.reindex([name for name in order if name in points.index])
             y = np.array([order.index(name) for name in points.index]) + offset
+            for name, row in zip(points.index, y):
+                if points.loc[name, "n_runs"] < MIN_RUNS and selection == "selected":
+                    axis.annotate(
+                        "too few runs",
+                        (0, row),
+                        xycoords=("axes fraction", "data"),
+                        va="center",
+                        fontsize=5,
+                        color=colour,
+                    )
             axis.scatter(
                 points["value"] * 100,
                 y,
                 color=colour,
-                s=16,
+                s=10,
                 marker="o" if selection == "rashomon" else "D",
                 label=selection,
                 zorder=3,
+                clip_on=False,  # a spread of 0 sits on the axis, whole
             )
             if measure == "between_run_std":
                 axis.hlines(y, points["ci_low"] * 100, points["ci_high"] * 100, color=colour, linewidth=1)
@@ -256,12 +316,11 @@ def selection_effect(sheet: pd.DataFrame, steps: pd.DataFrame, title: str, scena
         axis.set_yticks(range(len(order)), order)
         axis.invert_yaxis()
         axis.set_xlabel(label)
-        axis.tick_params(axis="y", labelsize=8)
+        axis.set_xlim(left=0)
         axis.grid(axis="x", alpha=0.3)
-    axes[0][0].legend(fontsize=7, loc="best")
+    axes[0][0].legend(loc="best")
     sizes = steps[steps["scenario"] == scenario]
     chain = " → ".join(f"{row.specification} ({row.n_after})" for row in sizes.itertuples())
     start = sizes["n_before"].iloc[0] if len(sizes) else "?"
-    figure.suptitle(f"{title}\nscenario '{scenario}': Rashomon set ({start}) → {chain}", fontsize=9)
-    figure.tight_layout()
+    figure.suptitle(f"{title}\nscenario '{scenario}': Rashomon set ({start}) → {chain}")
     return figure
