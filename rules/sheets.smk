@@ -39,7 +39,9 @@ rule multiplicity_sheet:
     output:
         sheet=result("sheets/sheet.parquet"),
         csv=report(
-            result("sheets/sheet.csv"), caption="../report/sheet_table.rst", category="Multiplicity sheet"
+            result("sheets/sheet.csv"),
+            caption="../report/sheet_table.rst",
+            category="Multiplicity sheet",
         ),
         rashomon=result("tables/rashomon.csv"),
         selection=result("tables/selection_steps.csv"),

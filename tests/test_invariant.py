@@ -243,6 +243,7 @@ def other_values(workdir: Path) -> dict[str, Any]:
     (empty := workdir / "empty").mkdir(exist_ok=True)
     other_shift = shutil.copytree(workdir / "shift", workdir / "shift-copy", dirs_exist_ok=True)
     return {
+        "study": "invariant-renamed",  # another folder of results/
         "runtime.device": "auto",  # this machine: the CPU either way
         "train.device": "cpu",
         "train.precision": "fp32",  # where it is no longer read from (runtime.precision: auto)

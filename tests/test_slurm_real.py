@@ -271,8 +271,9 @@ def slurm_run_id(output: str) -> str | None:
 
 
 def read_tables(workdir: Path) -> dict[str, pd.DataFrame]:
-    """Every parquet table of a finished study: results/tables/ and the sheet in results/sheets/."""
-    return {path.name: pd.read_parquet(path) for path in sorted((workdir / "results").glob("*/*.parquet"))}
+    """Every parquet table of the finished study: results/<study>/tables/ and the sheet in results/<study>/sheets/."""
+    folder = workdir / "results" / STUDY["study"]
+    return {path.name: pd.read_parquet(path) for path in sorted(folder.glob("*/*.parquet"))}
 
 
 def test_study_survives_cancel_requeue_and_killed_snakemake(cluster, tmp_path):

@@ -452,6 +452,6 @@ def test_a_study_whose_runs_all_diverge_finishes_with_a_sheet_that_says_so(tmp_p
     assert "No run is in any Rashomon set" in (workdir / "results/diverging/sheets/sheet.md").read_text()
     rashomon_sets = pd.read_csv(workdir / "results/diverging/tables/rashomon.csv")
     assert (rashomon_sets["status"] == "diverged").all() and not rashomon_sets["in_rashomon_set"].any()
-    for figure in ("sheet_heatmap", "per_example_distributions", "ensemble_sizes", "abstention"):
+    for figure in ("findings", "sheet_heatmap", "per_example_distributions", "ensemble_sizes", "abstention"):
         assert (workdir / f"results/diverging/figures/{figure}.png").stat().st_size > 1000
     assert pd.read_parquet(workdir / "results/diverging/tables/per_example.parquet").empty

@@ -24,6 +24,13 @@ TOO_FEW = "too few runs"
 NO_TEST = "no test-noise model"  # ECE, membership attack: no per-image correctness to model test noise with
 
 
+COLUMNS = (
+    *("scenario", "intervention", "family", "selection", "n_runs"),
+    *("between_run_std", "between_run_std_low", "between_run_std_high", "p_between_run", "p_holm"),
+    *("disagreement", "verdict"),
+)
+
+
 def holm(p_values: np.ndarray) -> np.ndarray:
     """Holm's step-down adjusted p-values (NaN kept as NaN and not counted as a test)."""
     p = np.asarray(p_values, dtype=float)
@@ -50,7 +57,7 @@ def findings_table(sheet: pd.DataFrame, confidence: float) -> pd.DataFrame:
     """One row per scenario x intervention x selection ("rashomon", "selected"): n_runs, the between-run std and its
     interval, p, Holm-adjusted p, disagreement and the verdict. Rows keep the sheet's order."""
     if sheet.empty:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=COLUMNS)  # a header, so that the CSV of a study without runs still reads
     keys = ["scenario", "intervention", "selection"]
     rows = sheet[sheet["measure"].isin(MEASURES)]
     values = rows.pivot_table(index=keys, columns="measure", values="value", aggfunc="first", dropna=False)
@@ -61,22 +68,7 @@ def findings_table(sheet: pd.DataFrame, confidence: float) -> pd.DataFrame:
     table["p_holm"] = holm(table["p_between_run"].to_numpy())
     alpha = 1 - confidence
     table["verdict"] = [verdict(n, p, alpha) for n, p in zip(table["n_runs"], table["p_holm"])]
-    return table.reset_index()[
-        [
-            "scenario",
-            "intervention",
-            "family",
-            "selection",
-            "n_runs",
-            "between_run_std",
-            "between_run_std_low",
-            "between_run_std_high",
-            "p_between_run",
-            "p_holm",
-            "disagreement",
-            "verdict",
-        ]
-    ]
+    return table.reset_index()[list(COLUMNS)]
 
 
 def side_by_side(findings: pd.DataFrame) -> pd.DataFrame:
