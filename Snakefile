@@ -49,4 +49,5 @@ onsuccess:
     print_findings(
         rules.multiplicity_sheet.output.findings,
         rules.multiplicity_sheet.output.markdown,
+        rules.multiplicity_sheet.output.findings_tex,
     )

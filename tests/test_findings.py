@@ -9,6 +9,7 @@ import pytest
 
 from multisheets.sheets.findings import NO_TEST, NOISE, PERSISTS, TOO_FEW, findings_table, headline, holm, side_by_side
 from multisheets.sheets.latex import escape, to_latex
+from multisheets.sheets.views import findings_latex
 
 
 def test_holm_by_hand():
@@ -76,9 +77,7 @@ def test_latex_escapes_cells_and_keeps_mathematics():
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no LaTeX engine (pdflatex) on this machine")
 def test_the_findings_table_compiles(tmp_path, sheet):
-    paper = side_by_side(findings_table(sheet, 0.95))
-    headers = {column: escape(column).replace("σ̂", r"$\hat\sigma$") for column in paper.columns}
-    (tmp_path / "findings.tex").write_text(to_latex(paper, "findings", "tab:findings", headers))
+    (tmp_path / "findings.tex").write_text(findings_latex(findings_table(sheet, 0.95), "a_study"))
     document = "\\documentclass{article}\\usepackage{booktabs}\\begin{document}\\input{findings}\\end{document}\n"
     (tmp_path / "paper.tex").write_text(document)
     done = subprocess.run(

@@ -7,12 +7,11 @@ import pandas as pd
 
 from multisheets.infra.logs import log_to_file
 from multisheets.plan.identity import write_manifest
-from multisheets.sheets.findings import SHORT_CAPTION, SHORT_VERDICTS, findings_table, side_by_side
-from multisheets.sheets.latex import escape, to_latex
+from multisheets.sheets.findings import findings_table
 from multisheets.sheets.predictions import stored_predictions
 from multisheets.sheets.selection import parse_specifications
 from multisheets.sheets.sheet import build_sheet, wide
-from multisheets.sheets.views import sheet_latex, to_markdown
+from multisheets.sheets.views import findings_latex, sheet_latex, to_markdown
 from multisheets.study.config import seed_streams_note
 
 log_to_file(snakemake.log[0])
@@ -33,12 +32,7 @@ for measure, path in zip(snakemake.params.measures, out.wide):
     wide(tables.sheet, measure).to_csv(path)
 findings = findings_table(tables.sheet, settings["confidence"])
 findings.to_csv(out.findings, index=False)
-paper = side_by_side(findings).replace(SHORT_VERDICTS)
-headers = {
-    column: escape(column).replace("σ̂", r"$\hat\sigma$").replace("verdict", "beyond noise") for column in paper.columns
-}
-caption = f"{snakemake.params.study}: multiplicity before and after model selection (test split). {SHORT_CAPTION}"
-Path(out.findings_tex).write_text(to_latex(paper, caption, "tab:findings", headers))
+Path(out.findings_tex).write_text(findings_latex(findings, snakemake.params.study))
 Path(out.sheet_tex).write_text(sheet_latex(tables, tuple(snakemake.params.measures), snakemake.params.study))
 notes = (seed_streams_note(snakemake.params.seed_streams),)
 markdown = to_markdown(tables, tuple(snakemake.params.measures), settings["epsilon"], notes, findings)

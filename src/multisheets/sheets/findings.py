@@ -137,12 +137,12 @@ def headline(findings: pd.DataFrame) -> list[str]:
     return lines
 
 
-def print_findings(findings_csv: str, markdown: str) -> None:
+def print_findings(findings_csv: str, markdown: str, latex: str) -> None:
     """What a finished workflow prints last: the headline and where the tables are (nothing if the sheet is absent,
     as after a run that built only some targets)."""
     try:
-        findings = pd.read_csv(findings_csv, keep_default_na=True)
-    except (FileNotFoundError, pd.errors.EmptyDataError):
+        findings = pd.read_csv(findings_csv)
+    except FileNotFoundError:
         return
     print("\nFindings: does multiplicity persist after model selection?", *headline(findings), sep="\n")
-    print(f"The findings table and the sheet: {markdown} (LaTeX: {findings_csv.removesuffix('.csv')}.tex)\n")
+    print(f"The findings table and the sheet: {markdown} (LaTeX: {latex})\n")

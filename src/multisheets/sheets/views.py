@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from multisheets.sheets.findings import headline, side_by_side
-from multisheets.sheets.latex import to_latex
+from multisheets.sheets.findings import SHORT_CAPTION, SHORT_VERDICTS, headline, side_by_side
+from multisheets.sheets.latex import escape, to_latex
 from multisheets.sheets.sheet import SheetTables, rashomon_summary, wide
 from multisheets.sheets.sheet_measures import TOO_FEW_RUNS
 
@@ -46,8 +46,8 @@ def to_markdown(
         _markdown_table(rashomon_summary(tables.rashomon_sets)),
         "",
     ]
-    short = tables.sheet[tables.sheet["note"] != ""] if "note" in tables.sheet else None
-    for scenario, selection in () if short is None else short[["scenario", "selection"]].drop_duplicates().values:
+    short = tables.sheet[tables.sheet["note"] != ""] if not tables.sheet.empty else tables.sheet
+    for scenario, selection in short[["scenario", "selection"]].drop_duplicates().values if len(short) else ():
         over = "Rashomon set" if selection == "rashomon" else "selected runs"
         parts += [f"- `{scenario}`, {over}: {TOO_FEW_RUNS}; its spreads are blank.", ""]
     if tables.sheet.empty:
@@ -86,6 +86,17 @@ def to_markdown(
     if not tables.selection_steps.empty:
         parts += ["## Model selection steps (validation split)", "", _markdown_table(tables.selection_steps), ""]
     return "\n".join(parts)
+
+
+def findings_latex(findings: pd.DataFrame, study: str) -> str:
+    """The findings side by side as a booktabs table, verdicts shortened to fit a page and explained in its caption."""
+    paper = side_by_side(findings).replace(SHORT_VERDICTS)
+    headers = {
+        column: escape(column).replace("σ̂", r"$\hat\sigma$").replace("verdict", "beyond noise")
+        for column in paper.columns
+    }
+    caption = f"{study}: multiplicity before and after model selection (test split). {SHORT_CAPTION}"
+    return to_latex(paper, caption, "tab:findings", headers)
 
 
 def sheet_latex(tables: SheetTables, measures_shown: tuple[str, ...], study: str) -> str:
