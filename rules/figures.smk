@@ -14,11 +14,8 @@ FIGURES = {
     "sheet_heatmap": dict(
         file="sheet_heatmap",
         category="Multiplicity sheet",
-        input={"sheet": SHEET_OUTPUT.sheet},
-        params={
-            "epsilon": config["sheet"]["epsilon"],
-            "confidence": config["sheet"]["confidence"],
-        },
+        input={"sheet": SHEET_OUTPUT.sheet, "findings": SHEET_OUTPUT.findings},
+        params={"epsilon": config["sheet"]["epsilon"]},
     ),
     "dimension_trends": dict(
         file="dimension_trends",

@@ -11,6 +11,7 @@ from multisheets.sheets.sheet_measures import wide_measures
 log_to_file(snakemake.log[0])
 sheet = pd.read_parquet(snakemake.input.sheet)
 title = f"{snakemake.params.study}: spread over the Rashomon set (ε = {snakemake.params.epsilon:g})"
-figure = sheet_heatmaps(sheet, tuple(wide_measures()), title, snakemake.params.confidence)
+findings = pd.read_csv(snakemake.input.findings)  # the verdicts the findings table gives, not recomputed
+figure = sheet_heatmaps(sheet, tuple(wide_measures()), title, findings)
 save(figure, snakemake.output.png, snakemake.output.pdf)
 write_manifest(snakemake.output.manifest, snakemake.params.manifest)  # last: the step is done

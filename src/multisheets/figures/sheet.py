@@ -23,15 +23,15 @@ from multisheets.figures.common import (  # noqa: E402
     message_figure,
 )
 from multisheets.interventions.names import ECE, MEMBERSHIP_PREFIX, headline_interventions
-from multisheets.sheets.findings import NOISE, findings_table  # noqa: E402
+from multisheets.sheets.findings import NOISE  # noqa: E402
 from multisheets.sheets.sheet import wide  # noqa: E402
 from multisheets.sheets.sheet_measures import MIN_RUNS, SHEET_MEASURES  # noqa: E402
 
 
-def sheet_heatmaps(sheet: pd.DataFrame, measures: tuple[str, ...], title: str, confidence: float = 0.95) -> plt.Figure:
+def sheet_heatmaps(sheet: pd.DataFrame, measures: tuple[str, ...], title: str, findings: pd.DataFrame) -> plt.Figure:
     """One annotated heatmap per measure: interventions (rows, grouped by family) x scenarios (columns), over the
     Rashomon sets, at the paper's full width. Spreads of accuracy are hatched where they are not distinguishable
-    from test noise (the findings' verdict); a blank cell has fewer than two runs.
+    from test noise (the verdicts of `findings`, the findings table); a blank cell has fewer than two runs.
 
     Interventions run down the page because a study has far more of them than scenarios.
     """
@@ -41,8 +41,7 @@ def sheet_heatmaps(sheet: pd.DataFrame, measures: tuple[str, ...], title: str, c
     figure, axes = plt.subplots(
         1, len(measures), figsize=(TWO_COLUMNS, 0.15 * len(order) + 1.3), squeeze=False, sharey=True
     )
-    verdicts = findings_table(sheet, confidence)
-    verdicts = verdicts[verdicts["selection"] == "rashomon"].pivot(
+    verdicts = findings[findings["selection"] == "rashomon"].pivot(
         index="intervention", columns="scenario", values="verdict"
     )
     for axis, measure in zip(axes[0], measures):
