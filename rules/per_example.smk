@@ -12,7 +12,9 @@ rule per_example_measures:
     input:
         metrics=rules.collect_metrics.output.parquet,
         rashomon=rules.multiplicity_sheet.output.rashomon,
-        predictions=sheet_predictions(),
+        # A function, not the list: Snakemake hashes a named list input once per file of it (4·R files), which made
+        # the DAG of a 10,000-run study quadratic (issue 19).
+        predictions=lambda wildcards: sheet_predictions(),
         test_labels=data_file("test_labels.npy"),
     output:
         measures=result("tables/per_example.parquet"),

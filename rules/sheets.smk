@@ -34,7 +34,9 @@ rule multiplicity_sheet:
     input:
         metrics=rules.collect_metrics.output.parquet,
         runs=rules.collect_metrics.output.runs,
-        predictions=sheet_predictions(),
+        # A function, not the list: Snakemake hashes a named list input once per file of it (4·R files), which made
+        # the DAG of a 10,000-run study quadratic (issue 19).
+        predictions=lambda wildcards: sheet_predictions(),
         test_labels=data_file("test_labels.npy"),
     output:
         sheet=result("sheets/sheet.parquet"),

@@ -104,16 +104,18 @@ def test_an_interrupted_job_resumes_with_only_its_unfinished_runs(tmp_path, sign
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 300
-        while len(trained(workdir)) < 2 and time.monotonic() < deadline and process.poll() is None:
+        # Wait for the event itself (two runs in the model cache), however long a loaded machine takes: only the
+        # study ending first stops the wait, and that is a failure of the test's design, reported as such.
+        while len(trained(workdir)) < 2 and process.poll() is None:
             time.sleep(0.1)
         assert process.poll() is None, "the study finished before it could be interrupted"
+        jobs = descendants_alive(workdir)
         os.kill(process.pid, signum)  # the snakemake process alone, as a batch system or `kill` would
-        process.wait(timeout=60)
-        deadline = time.monotonic() + 30  # a job notices a killed snakemake within its 1 s poll
-        while descendants_alive(workdir) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not descendants_alive(workdir), "a job went on after snakemake was stopped"
+        process.wait(timeout=600)
+        # The jobs must stop by themselves (within their 1 s poll of the parent); the bound only keeps a job that
+        # never stops from hanging the suite, and is far beyond what any load makes of a 1 s poll.
+        _, still_running = psutil.wait_procs(jobs, timeout=600)
+        assert not still_running and not descendants_alive(workdir), "a job went on after snakemake was stopped"
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)

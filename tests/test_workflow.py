@@ -1,5 +1,6 @@
 """The workflow through the real `snakemake` command, on a tiny ImageFolder the test writes."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -29,8 +30,12 @@ def copy_workflow(target: Path) -> Path:
     return target
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(["snakemake", *args], cwd=workdir, capture_output=True, text=True, timeout=900)
+def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`snakemake *args` in `workdir` (with `env` added to the environment)."""
+    environment = os.environ | env if env else None
+    result = subprocess.run(
+        ["snakemake", *args], cwd=workdir, capture_output=True, text=True, timeout=900, env=environment
+    )
     if check and result.returncode != 0:
         pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result

@@ -1,26 +1,32 @@
-"""Evaluate one training job's runs under one intervention family on one split (evaluate_<family>_<split>_<job>)."""
+"""Evaluate one training job's runs under one intervention family on one split (evaluate_<family>_<split>_<job>),
+on the GPUs the job leases."""
 
-import logging
-
+from multisheets.infra.gpus import lease_gpus
 from multisheets.infra.interrupts import exit_with_parent
-from multisheets.interventions.evaluate import evaluate_runs
-from multisheets.models.runtime import make_runtime, setup_logging, torch_threads
+from multisheets.infra.workers import run_job
+from multisheets.interventions import job
+from multisheets.models.runtime import setup_logging, torch_threads
 from multisheets.study.config import runtime_settings
 
-# How runs are evaluated is read from the config, not passed as a parameter: a new device or batch size is in no
-# evaluation key, so it re-evaluates nothing.
-settings = runtime_settings(snakemake.config)
-setup_logging(snakemake.log[0], torch_threads(snakemake.threads, settings, snakemake.config["resources"]))
+config = snakemake.config
+settings = runtime_settings(config)
+threads = torch_threads(snakemake.threads, settings, config["resources"])
+setup_logging(snakemake.log[0], threads)
 exit_with_parent()
-table = evaluate_runs(
-    snakemake.params.family,
-    model_paths=snakemake.input.models,
-    data_dir=snakemake.params.data_dir,
-    prediction_paths=snakemake.output.predictions,
-    metric_paths=snakemake.output.metrics,
-    runtime=make_runtime(settings),
-    settings=snakemake.params.settings | {"batch_size": snakemake.config["evaluate"]["batch_size"]},
-    inputs=snakemake.input.prepared,
+# Before anything asks CUDA: the job's GPUs are the only ones it sees.
+lease = lease_gpus(getattr(snakemake.resources, "gpu", 0), settings["device"], snakemake.rule)
+spec = dict(
+    config=dict(config),
+    family=snakemake.params.family,
     split=snakemake.params.split,
+    settings=dict(snakemake.params.settings),
+    model_paths=list(snakemake.input.models),
+    prediction_paths=list(snakemake.output.predictions),
+    metric_paths=list(snakemake.output.metrics),
+    inputs=list(snakemake.input.prepared),
+    data_dir=str(snakemake.params.data_dir),
+    threads=threads,
+    log=snakemake.log[0],
 )
-logging.info("metrics:\n%s", table.to_string())
+with lease:
+    run_job(job.__name__, spec, job.PER_RUN, lease.gpus, config["resources"]["runs_per_gpu"])

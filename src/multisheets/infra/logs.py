@@ -16,14 +16,20 @@ class _ConsoleLines(logging.Filter):
         return record.levelno >= logging.WARNING or getattr(record, "console", False)
 
 
-def log_to_file(log_path: str | os.PathLike | None) -> None:
-    """Send the library's progress lines to a rule's log file (when given) and, of them, the finished runs,
-    warnings and errors to the terminal. Without a log file everything goes to the terminal."""
+def log_to_file(log_path: str | os.PathLike | None, append: bool = False) -> None:
+    """Send the library's progress lines to a rule's log file (when given; emptied first unless `append`) and, of
+    them, the finished runs, warnings and errors to the terminal. Without a log file everything goes to the terminal.
+
+    The file is written in append mode either way, so a job's worker processes (multisheets.infra.workers) add
+    their lines to the job's log without overwriting each other's or the job's.
+    """
     terminal = logging.StreamHandler()
     handlers: list[logging.Handler] = [terminal]
     if log_path:
         terminal.addFilter(_ConsoleLines())
-        handlers.append(logging.FileHandler(log_path, mode="w"))
+        if not append:
+            open(log_path, "w").close()
+        handlers.append(logging.FileHandler(log_path, mode="a"))
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True
     )

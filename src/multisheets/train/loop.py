@@ -254,12 +254,14 @@ def train_batch(
     cache: ModelCache | None = None,
     keys: list[str] | None = None,
     job: str = "",
+    gpu: str | None = None,
 ) -> list[dict[str, Any]]:
     """Train every run of a job; a diverging run is recorded as such and the next run starts.
 
     With a model `cache` (and each run's training `keys`), a run the cache holds for this data is restored
     instead of trained, and every finished run is cached before the next one starts, so a killed job loses at
-    most the run in progress. Returns each run's summary (its train log).
+    most the run in progress. `gpu` is the machine's number of the GPU the job leased for these runs (recorded in
+    each train log; CUDA itself sees it as the job's first GPU). Returns each run's summary (its train log).
     """
     info = load_info(data_dir)
     data = info["fingerprint"] if cache is not None else None  # (data folders prepared before it had none)
@@ -280,11 +282,11 @@ def train_batch(
         else:
             todo.append((run, key, Path(model_path), Path(log_path)))
     if todo:
-        _train_and_save(todo, data_dir, info, data, runtime, show_progress, cache, job)
+        _train_and_save(todo, data_dir, info, data, runtime, show_progress, cache, job, gpu)
     return [json.loads(Path(path).read_text()) for path in log_paths]
 
 
-def _train_and_save(todo, data_dir, info, data, runtime, show_progress, cache, job) -> None:
+def _train_and_save(todo, data_dir, info, data, runtime, show_progress, cache, job, gpu) -> None:
     train, val = load_split(data_dir, "train"), load_split(data_dir, "val")
     train_x, train_y = device_images(train.images, runtime), torch.from_numpy(train.labels).to(runtime.device)
     val_pair = (device_images(val.images, runtime), torch.from_numpy(val.labels).to(runtime.device))
@@ -295,10 +297,11 @@ def _train_and_save(todo, data_dir, info, data, runtime, show_progress, cache, j
     for run, key, model_path, log_path in todo:
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         module, summary = train_run(run, train_x, train_y, val_pair, models, runtime, show_progress)
-        summary.update(started=started, environment=env, data_checksum=info["checksum"], job=job)
+        summary.update(started=started, environment=env, data_checksum=info["checksum"], job=job, gpu=gpu)
         log.info(
             "%s: %s, val_acc %.4f, %.0f s on %s",
-            *(run.run_id, summary["status"], summary["final_val_accuracy"], summary["wall_seconds"], runtime.device),
+            *(run.run_id, summary["status"], summary["final_val_accuracy"], summary["wall_seconds"]),
+            runtime.device if gpu is None else f"{runtime.device} (GPU {gpu})",
             extra=CONSOLE,
         )
         checkpoint = checkpoint_of(module, summary, info)
