@@ -14,6 +14,7 @@ import yaml
 
 from multisheets.data import synthetic
 from multisheets.interventions import attacks, corruptions
+from multisheets.interventions import evaluate as evaluation
 from multisheets.measures import per_example, per_model, uncertainty
 from multisheets.models import inference
 from multisheets.models.runtime import PRECISIONS
@@ -129,6 +130,7 @@ LIBRARY_ENUMS = {
     "properties/train/properties/precision": list(PRECISIONS),  # deprecated place of runtime.precision
     "properties/interventions/properties/corruption/properties/types/items": list(corruptions.CORRUPTIONS),
     "properties/selection/items/properties/keep": list(RULES),
+    "properties/interventions/properties/corruption/properties/keep": list(evaluation.KEEP),
 }
 
 # Schema defaults -> the default of a library function that takes the same setting, where it has one (functions
@@ -141,6 +143,7 @@ LIBRARY_DEFAULTS = {
     "properties/evaluate/properties/batch_size": inference.EVAL_BATCH_SIZE,
     "properties/interventions/properties/corruption/properties/types": list(corruptions.CORRUPTIONS),
     "properties/interventions/properties/corruption/properties/severities": list(corruptions.SEVERITIES),
+    "properties/interventions/properties/corruption/properties/keep": default_of(evaluation.evaluate_model, "keep"),
     "properties/interventions/properties/adversarial/properties/restarts": default_of(attacks.pgd, "restarts"),
     "properties/interventions/properties/privacy/properties/seed": default_of(per_model.membership_inference, "seed"),
     "properties/sheet/properties/confidence": default_of(uncertainty.variance_components, "confidence"),

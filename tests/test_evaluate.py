@@ -73,3 +73,45 @@ def test_selection_metrics_are_columns_evaluation_writes(trained, data_dir, cpu)
     numeric = {column for column in table.columns if table[column].dtype.kind == "f"}
     derived = {"class_gap", "classifier_accuracy"}  # the worst_class row's gap; membership's classifier accuracy
     assert numeric == set(METRICS) - derived
+
+
+def test_keeping_predictions_only_stores_what_the_sheet_reads(trained, data_dir, cpu, tmp_path):
+    """`keep: predictions` (a study that would not fit on disk) stores each intervention's predicted class and true
+    class probability, not its logits; the metrics and the predictions the sheet reads are the same as with logits."""
+    from multisheets.plan.identity import family_identity
+    from multisheets.sheets.predictions import PredictionStore
+
+    _, runs, models = trained
+    full, light = (
+        evaluate_runs(
+            "clean",
+            models,
+            data_dir,
+            [str(tmp_path / f"{keep}{i}.npz") for i in range(len(models))],
+            [str(tmp_path / f"{keep}{i}.csv") for i in range(len(models))],
+            cpu,
+            settings={"keep": keep},
+        )
+        for keep in ("logits", "predictions")
+    )
+    pd.testing.assert_frame_equal(full, light)
+    with np.load(tmp_path / "logits0.npz") as archive:
+        logits = dict(archive)
+    with np.load(tmp_path / "predictions0.npz") as archive:
+        kept = dict(archive)
+    assert sorted(kept) == ["clean#predicted", "clean#true_probability"]
+    labels = np.load(data_dir / "test_labels.npy")
+    probabilities = torch.tensor(logits["clean"].astype(np.float32)).softmax(1).numpy()
+    np.testing.assert_allclose(kept["clean#true_probability"], probabilities[np.arange(len(labels)), labels], atol=2e-3)
+    assert kept["clean#true_probability"].dtype == np.float16
+    np.testing.assert_array_equal(kept["clean#predicted"], logits["clean#predicted"])
+    with np.load(tmp_path / "predictions1.npz") as archive:  # the diverged run: nothing to keep, and it says so
+        assert (archive["clean#predicted"] == -1).all() and np.isnan(archive["clean#true_probability"]).all()
+    stores = [
+        PredictionStore({("r", "clean"): tmp_path / f"{keep}0.npz"}, {"clean": "clean"}, labels)
+        for keep in ("logits", "predictions")
+    ]
+    np.testing.assert_array_equal(stores[0].predictions(["r"], "clean"), stores[1].predictions(["r"], "clean"))
+    # Added after the first evaluation keys: at its default it is in no key, so no existing run is re-evaluated.
+    assert family_identity("corruption", {"seed": 0, "keep": "logits"}) == {"seed": 0}
+    assert family_identity("corruption", {"seed": 0, "keep": "predictions"}) != {"seed": 0}

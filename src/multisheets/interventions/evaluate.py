@@ -96,10 +96,25 @@ def load_family(
     return loaded_family
 
 
+#: What an evaluation keeps per example besides its metrics (`interventions.corruption.keep`): the logits, or
+#: only the predicted class and the true class's probability, a fifth of the bytes. The sheet reads only the
+#: predicted classes; the per-example measures that need every class's probability skip a family without logits.
+KEEP = ("logits", "predictions")
+
+
 def evaluate_model(
-    loaded_family: LoadedFamily, family: str, model_path: str, prediction_path: str, metric_path: str, runtime: Runtime
+    loaded_family: LoadedFamily,
+    family: str,
+    model_path: str,
+    prediction_path: str,
+    metric_path: str,
+    runtime: Runtime,
+    keep: str = "logits",
 ) -> pd.DataFrame:
-    """Apply a loaded family to one run; write its ``<family>.npz`` logits and ``<family>.csv`` metrics."""
+    """Apply a loaded family to one run; write its ``<family>.npz`` logits (or, with `keep="predictions"`, only
+    ``#predicted`` and ``#true_probability`` per intervention) and ``<family>.csv`` metrics."""
+    if keep not in KEEP:
+        raise ValueError(f"keep={keep!r} is not one of {', '.join(KEEP)}")
     started = time.perf_counter()
     model, checkpoint = load_model(model_path, runtime)
     rows, arrays = [], {}
@@ -108,11 +123,20 @@ def evaluate_model(
     if status == "diverged":
         # A diverged model's logits are NaN: record the state instead of meaningless numbers.
         for intervention, n in loaded_family.shapes().items():
-            arrays[intervention] = np.full((n, checkpoint["num_classes"]), np.nan, dtype=np.float16)
+            if keep == "logits":
+                arrays[intervention] = np.full((n, checkpoint["num_classes"]), np.nan, dtype=np.float16)
+            else:
+                arrays[f"{intervention}#predicted"] = np.full(n, -1, dtype=np.int16)
+                arrays[f"{intervention}#true_probability"] = np.full(n, np.nan, dtype=np.float16)
             rows.append({"intervention": intervention, "n": n, "accuracy": np.nan})
     else:
         for prediction in loaded_family(model):
-            arrays[prediction.intervention] = prediction.logits.cpu().numpy().astype(np.float16)
+            if keep == "logits":
+                arrays[prediction.intervention] = prediction.logits.cpu().numpy().astype(np.float16)
+            else:
+                probabilities = prediction.logits.float().softmax(1)
+                true = probabilities.gather(1, prediction.labels.view(-1, 1).to(probabilities.device)).squeeze(1)
+                arrays[f"{prediction.intervention}#true_probability"] = true.cpu().numpy().astype(np.float16)
             # The predicted class from the full-precision logits: float16 rounding can swap a near tie, and every
             # number the sheet reports (accuracy, disagreement, test noise) must come from the same predictions.
             arrays[f"{prediction.intervention}#predicted"] = prediction.logits.argmax(1).cpu().numpy().astype(np.int16)
@@ -158,8 +182,9 @@ def evaluate_runs(
 ) -> pd.DataFrame:
     """Apply one family on one split to every run of a job, loading its data once."""
     loaded_family = load_family(family, data_dir, runtime, settings, inputs, split)
+    keep = (settings or {}).get("keep", "logits")
     tables = [
-        evaluate_model(loaded_family, family, model_path, prediction_path, metric_path, runtime)
+        evaluate_model(loaded_family, family, model_path, prediction_path, metric_path, runtime, keep)
         for model_path, prediction_path, metric_path in zip(model_paths, prediction_paths, metric_paths, strict=True)
     ]
     return pd.concat(tables, ignore_index=True)

@@ -48,6 +48,9 @@ CORRUPTION_KEY_VERSION = 1
 # existed. At that value a hyperparameter is left out of the identity, so adding one to a study's code retrains
 # none of its models; any other value is a new model. (Add `name: neutral value` here with the new default.)
 ADDED_HYPERPARAMETERS: dict[str, Any] = {}
+# Family settings added after version 1, with the value that evaluates exactly as before they existed: left out of
+# the evaluation key at that value, so adding one re-evaluates nothing.
+ADDED_FAMILY_SETTINGS: dict[str, Any] = {"keep": "logits"}
 
 # The `sheet` settings each summary step reads. Each step is given only these, so reading another one fails
 # loudly, and a setting changed here reruns only the steps that read it.
@@ -136,6 +139,11 @@ def evaluation_key(model: str, family: str, split: str, settings: dict[str, Any]
 def family_identity(family: str, settings: dict[str, Any]) -> dict[str, Any]:
     """What a family's results depend on among its settings: all of them, and for subgroups the content of the
     groups CSV too (an edited file under the same name is other groups)."""
+    settings = {
+        name: value
+        for name, value in settings.items()
+        if name not in ADDED_FAMILY_SETTINGS or value != ADDED_FAMILY_SETTINGS[name]
+    }
     if family == "subgroups" and settings.get("groups_csv"):
         return settings | {"groups_csv_content": file_digest(settings["groups_csv"])}
     return settings
