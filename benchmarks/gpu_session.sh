@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU figure of docs/benchmarks.md in one command, sized for a short GPU session (310 s on an H200, 2026-11-26).
+# Every GPU figure of docs/benchmarks.md in one command, sized for a short GPU session (310 s on an H200, 2026-11-26,
+# before runs_per_gpu.py was added last; it trains 16 more fast-preset models).
 #
 # Prepare once, in the checkout (.gpu/ is git-ignored):
 #   mkdir -p .gpu && cp /path/to/cifar10-jpeg.tar.gz .gpu/   # CIFAR-10 as ImageFolder train/ and test/ folders
@@ -23,11 +24,13 @@ python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchv
     | tee -a "$OUT/device.txt"
 # SMOKE=1: the same plumbing at CPU scale (synthetic data), to check this script without a GPU.
 if [[ "${SMOKE:-0}" == 1 ]]; then
-    train_args=(--smoke) eval_args=(--smoke)
+    train_args=(--smoke) eval_args=(--smoke) share_args=(--smoke)
 else
     # fast recipe (8 models, compiled once) vs airbench94 (8 models); ResNet-18 ours vs naive (2 models x 5 epochs)
     train_args=(--data .gpu/cifar10-jpeg.tar.gz --compile --models 8 --standard-models 2 --epochs 5 --workers 8)
     eval_args=(--data /tmp/bench/data)
+    # 8 fast-preset models with 1, then 4, trained at once on the GPU (resources.runs_per_gpu), compiled
+    share_args=(--data /tmp/bench/data --models 8 --runs-per-gpu 1 4 --compile)
 fi
 log_lines='^20[0-9][0-9]-'  # per-epoch and per-model log lines: in the .log files, not on the screen
 
@@ -39,3 +42,6 @@ python3 benchmarks/train_throughput.py "${train_args[@]}" --work /tmp/bench --ou
 # every family on 4 of the fast models just trained (corrupted sets generated first, timed apart)
 python3 benchmarks/eval_throughput.py "${eval_args[@]}" --models /tmp/bench/ours-fast --max-models 4 \
     --work /tmp/bench --out "$OUT/eval_throughput.csv" 2>&1 | tee "$OUT/eval_throughput.log" | grep -v "$log_lines"
+# last, so that the tables above come back even if the session runs out: several runs at once on one GPU
+python3 benchmarks/runs_per_gpu.py "${share_args[@]}" --work /tmp/bench-share --out "$OUT/runs_per_gpu.csv" 2>&1 \
+    | tee "$OUT/runs_per_gpu.log" | grep -v "$log_lines"

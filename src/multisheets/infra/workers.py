@@ -39,7 +39,8 @@ def shard(spec: dict[str, Any], keys: tuple[str, ...], workers: int) -> list[dic
 def run_job(module: str, spec: dict[str, Any], keys: tuple[str, ...], gpus: list[str], runs_per_gpu: int) -> None:
     """Do a job's runs: `module.run(spec)` in this process with one worker, else one worker process per slot.
 
-    `spec` says what to do (JSON); its lists under `keys` hold one entry per run. Each worker gets its share, its
+    `spec` says what to do (JSON); its lists under `keys` hold one entry per run, `model_paths` among them, and
+    `log` names the job's log file (None: the terminal). Each worker gets its share, its
     GPU as `spec["gpu"]` and `spec["threads"]` split evenly. A failed worker does not stop the others (their
     finished runs are kept); the job fails after all have ended, naming the runs not done.
     """
@@ -58,7 +59,7 @@ def run_job(module: str, spec: dict[str, Any], keys: tuple[str, ...], gpus: list
             processes.append((part, subprocess.Popen([sys.executable, "-m", module, str(path)], env=environment)))
         failed = [part for part, process in processes if process.wait() != 0]
     if failed:
-        runs = [Path(path).parent.name for part in failed for path in part[keys[0]]]
+        runs = [Path(path).parent.name for part in failed for path in part["model_paths"]]  # results/runs/<run>/
         raise RuntimeError(f"{len(failed)} of {len(slots)} workers failed (runs {', '.join(runs)}); see the log")
 
 
@@ -68,6 +69,6 @@ def worker_main(run) -> None:
     from multisheets.infra.logs import log_to_file
 
     spec = json.loads(Path(sys.argv[1]).read_text())
-    log_to_file(spec["log"], append=True)  # the job's log, after the job's own lines
+    log_to_file(spec.get("log"), append=True)  # the job's log, after the job's own lines
     exit_with_parent()  # a worker whose job is gone stops too
     run(spec)
