@@ -12,9 +12,9 @@ rule per_example_measures:
     input:
         metrics=rules.collect_metrics.output.parquet,
         rashomon=rules.multiplicity_sheet.output.rashomon,
-        # A function, not the list: Snakemake hashes a named list input once per file of it (4·R files), which made
-        # the DAG of a 10,000-run study quadratic (issue 19).
-        predictions=lambda wildcards: sheet_predictions(),
+        # The files the sheet read, listed by it: the same predictions without naming 4·R files to Snakemake again
+        # (each named file costs the DAG of a large study time; the sheet's input names them already).
+        prediction_files=rules.multiplicity_sheet.output.prediction_files,
         test_labels=data_file("test_labels.npy"),
     output:
         measures=result("tables/per_example.parquet"),
@@ -30,7 +30,6 @@ rule per_example_measures:
     params:
         sheet=PER_EXAMPLE_MEASURES["sheet"],
         with_selection=PER_EXAMPLE_MEASURES["with_selection"],
-        prediction_runs=sheet_prediction_runs(),
         manifest=PER_EXAMPLE_MEASURES,
     script:
         "../workflow/scripts/per_example_measures.py"

@@ -46,6 +46,7 @@ rule multiplicity_sheet:
             category="Multiplicity sheet",
         ),
         rashomon=result("tables/rashomon.csv"),
+        prediction_files=result("tables/prediction_files.csv"),
         selection=result("tables/selection_steps.csv"),
         epsilon_curves=result("tables/epsilon_curves.parquet"),
         flip_rates=result("tables/flip_rates.parquet"),

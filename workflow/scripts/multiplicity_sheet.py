@@ -8,7 +8,7 @@ import pandas as pd
 from multisheets.infra.logs import log_to_file
 from multisheets.plan.identity import write_manifest
 from multisheets.sheets.findings import findings_table
-from multisheets.sheets.predictions import stored_predictions
+from multisheets.sheets.predictions import prediction_table, stored_predictions
 from multisheets.sheets.selection import parse_specifications
 from multisheets.sheets.sheet import build_sheet, wide
 from multisheets.sheets.views import findings_latex, sheet_latex, to_markdown
@@ -19,7 +19,9 @@ settings, out = snakemake.params.sheet, snakemake.output
 metrics = pd.read_parquet(snakemake.input.metrics)
 runs = pd.read_csv(snakemake.input.runs, keep_default_na=False)
 test_labels = np.load(snakemake.input.test_labels)
-store = stored_predictions(snakemake.params.prediction_runs, snakemake.input.predictions, metrics, test_labels)
+read = snakemake.params.prediction_runs, snakemake.input.predictions  # ({run_id, family}, path) of each file
+store = stored_predictions(*read, metrics, test_labels)
+prediction_table(*read).to_csv(out.prediction_files, index=False)
 tables = build_sheet(metrics, runs, store, settings, parse_specifications(snakemake.params.selection))
 tables.sheet.to_parquet(out.sheet, index=False)
 tables.sheet.to_csv(out.csv, index=False)

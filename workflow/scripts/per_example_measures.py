@@ -10,8 +10,9 @@ from multisheets.sheets.predictions import stored_predictions
 
 log_to_file(snakemake.log[0])
 metrics = pd.read_parquet(snakemake.input.metrics)
+files = pd.read_csv(snakemake.input.prediction_files, keep_default_na=False)  # the ones the sheet read
 store = stored_predictions(
-    snakemake.params.prediction_runs, snakemake.input.predictions, metrics, np.load(snakemake.input.test_labels)
+    files[["run_id", "family"]].to_dict("records"), list(files["path"]), metrics, np.load(snakemake.input.test_labels)
 )
 tables = build_per_example(
     metrics,

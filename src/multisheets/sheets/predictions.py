@@ -20,6 +20,15 @@ def prediction_files(runs: list[dict[str, str]], paths: list[str | Path]) -> dic
     return {(key["run_id"], key["family"]): Path(path) for key, path in zip(runs, paths)}
 
 
+def prediction_table(runs: list[dict[str, str]], paths: list[str | Path]) -> pd.DataFrame:
+    """The logit files a summary step read, one row each: run_id, family, path (tables/prediction_files.csv, so that a
+    later step reads the same files, and a reader can find any run's predictions)."""
+    files = prediction_files(runs, paths)
+    return pd.DataFrame(
+        [{"run_id": run_id, "family": family, "path": str(path)} for (run_id, family), path in files.items()]
+    )
+
+
 def stored_labels(stored, intervention: str, test_labels: np.ndarray) -> np.ndarray:
     """The labels an intervention's stored logits answer to: its own (``#labels``, another labelled set), the test
     split's at its ``#indices`` (a subset: attacks, subgroups), or the whole test split's. `stored`: a family's
