@@ -6,6 +6,7 @@ import pytest
 
 from multisheets.measures import capacity
 from multisheets.measures.capacity import channel_capacity
+from multisheets.measures.ensembles import ensemble_tally
 from multisheets.measures.probabilities import softmax
 from multisheets.sheets import per_example
 
@@ -157,3 +158,13 @@ def test_tally_in_chunks_equals_the_tally_at_once(monkeypatch):
         chunked
     ):  # each example is solved on its own: only the order of the (float32) sums differs
         assert value == pytest.approx(expected[key], rel=1e-6, abs=1e-9), key
+
+
+def test_ensembles_of_one_run_reuse_the_set_probabilities_exactly():
+    rng = np.random.default_rng(9)
+    logits = (3 * rng.normal(size=(7, 40, 5))).astype(np.float16)
+    labels = rng.integers(0, 5, 40)
+    settings = {"tolerance": 1e-6, "max_iterations": 1000}
+    fresh = ensemble_tally(logits, labels, 1, 0, settings)
+    reused = ensemble_tally(logits, labels, 1, 0, settings, softmax(logits))
+    assert fresh.keys() == reused.keys() and all(np.array_equal(fresh[key], reused[key]) for key in fresh)
