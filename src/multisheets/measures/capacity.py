@@ -51,7 +51,13 @@ def channel_capacity(channel: np.ndarray, tolerance: float = 1e-4, max_iteration
 
 def neg_entropy(channel: np.ndarray) -> np.ndarray:
     """sum_y W log W per row (nats), with 0 log 0 = 0 (0 * log TINY)."""
-    return (channel * np.log(np.maximum(channel, TINY))).sum(axis=-1)
+    return np.einsum("...o,...o->...", channel, np.log(np.maximum(channel, TINY)))
+
+
+def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products of two ``(n, k)`` arrays (einsum: several times faster than (a * b).sum(axis=1)
+    over a short axis)."""
+    return np.einsum("nk,nk->n", a, b)
 
 
 def mix(weights: np.ndarray, channel: np.ndarray) -> np.ndarray:
@@ -75,8 +81,8 @@ def _two_inputs(channel: np.ndarray, tol: float, max_iterations: int):
     for iteration in range(max_iterations):
         output = weight[:, None] * first + (1 - weight[:, None]) * second
         log_output = np.log(np.maximum(output, TINY))
-        d0 = negent[:, 0] - (first * log_output).sum(axis=1)
-        d1 = negent[:, 1] - (second * log_output).sum(axis=1)
+        d0 = negent[:, 0] - dot(first, log_output)
+        d1 = negent[:, 1] - dot(second, log_output)
         information = weight * d0 + (1 - weight) * d1
         slope = d0 - d1  # dI/dw
         now = np.maximum(d0, d1) - information
@@ -89,7 +95,8 @@ def _two_inputs(channel: np.ndarray, tol: float, max_iterations: int):
         weight, low, high, slope, output = weight[keep], low[keep], high[keep], slope[keep], output[keep]
         # I is concave in w, so the optimum lies above w where the slope is positive
         low, high = np.where(slope > 0, weight, low), np.where(slope > 0, high, weight)
-        curvature = ((first - second) ** 2 / np.maximum(output, TINY)).sum(axis=1)  # -d2I/dw2 > 0
+        difference = first - second
+        curvature = dot(difference, difference / np.maximum(output, TINY))  # -d2I/dw2 > 0
         newton = weight + slope / curvature
         weight = np.where((newton > low) & (newton < high), newton, (low + high) / 2)
     return capacity, gap
@@ -135,7 +142,7 @@ def _ba_barrier(channel: np.ndarray, negent: np.ndarray, tol: float, max_iterati
     n, inputs, _ = channel.shape
     weights = np.full((n, inputs), 1.0 / inputs)
     divergence = divergences(mix(weights, channel), channel, negent)
-    information = (weights * divergence).sum(axis=1)
+    information = dot(weights, divergence)
     step = np.ones(n)
     capacity, gap, found = np.empty(n), np.empty(n), np.empty((n, inputs))
     active = np.arange(n)
@@ -157,7 +164,7 @@ def _ba_barrier(channel: np.ndarray, negent: np.ndarray, tol: float, max_iterati
         proposal = np.exp(logits - logits.max(axis=1, keepdims=True))
         proposal /= proposal.sum(axis=1, keepdims=True)
         new_divergence = divergences(mix(proposal, channel), channel, negent)
-        new_information = (proposal * new_divergence).sum(axis=1)
+        new_information = dot(proposal, new_divergence)
         better = new_information >= information
         weights[better], divergence[better], information[better] = (
             proposal[better],
@@ -199,7 +206,7 @@ def _barrier(channel: np.ndarray, negent: np.ndarray, weights: np.ndarray, tol: 
         rhs = -np.concatenate([grad_q, grad_t[:, None], np.zeros((len(active), 1))], axis=1)
         solution = _solve(kkt, rhs)
         d_q, d_t = solution[:, :outputs], solution[:, outputs]
-        decrement = -(grad_q * d_q).sum(axis=1) - grad_t * d_t  # Newton decrement^2
+        decrement = -dot(grad_q, d_q) - grad_t * d_t  # Newton decrement^2
         output, level, divergence = _line_search(channel, negent, output, level, divergence, d_q, d_t, tau, decrement)
         # the multipliers, normalised, are an input distribution: its certificate, and q's upper bound
         p = 1.0 / (level[:, None] - divergence)
@@ -239,7 +246,7 @@ def _solve(kkt: np.ndarray, rhs: np.ndarray) -> np.ndarray:
 def _bounds(weights: np.ndarray, channel: np.ndarray, negent: np.ndarray):
     """(I(p), max_i KL(row_i || q_p)) in nats for input distributions ``(n, inputs)``."""
     divergence = divergences(mix(weights, channel), channel, negent)
-    return (weights * divergence).sum(axis=1), divergence.max(axis=1)
+    return dot(weights, divergence), divergence.max(axis=1)
 
 
 def _barrier_derivatives(channel, output, slack, tau):
