@@ -120,11 +120,11 @@ def test_edge_cases_one_run_identical_rows_and_certain_rows():
 def test_iteration_cap_reports_a_gap_that_covers_the_error():
     rng = np.random.default_rng(7)
     channel = softmax_channels(rng, 40, 30, 10, 0.5)
-    exact, exact_gap = channel_capacity(channel, 1e-9, max_iterations=5000)
-    assert (exact_gap < 1e-8).all()
+    exact, exact_gap = channel_capacity(channel, 1e-7, max_iterations=5000)
+    assert (exact_gap < 1e-7).all()
     for cap in (1, 3, capacity.BA_ITERATIONS, capacity.BA_ITERATIONS + 2):
         bits, gap = channel_capacity(channel, 1e-9, max_iterations=cap)
-        assert (bits <= exact + 1e-8).all() and (exact <= bits + gap + 1e-8).all()
+        assert (bits <= exact + exact_gap + 1e-12).all() and (exact <= bits + gap + 1e-12).all()
     pair = softmax_channels(rng, 40, 2, 10, 1.0)
     bits, gap = channel_capacity(pair, 1e-12, max_iterations=1)
     assert (gap > 0).any() and (bits + gap >= channel_capacity(pair, 1e-12)[0] - 1e-12).all()
