@@ -9,13 +9,15 @@ error no matter how p and q were found, and each solver below only has to be qui
 * two inputs (the ensemble pairs, millions of channels per set): I(w) is concave in the weight w of the first
   row, with derivative KL(row0 || q) - KL(row1 || q), so a safeguarded Newton iteration on w (bisection where the
   Newton step leaves the bracket) converges in a handful of steps;
-* more inputs: Blahut-Arimoto with an adaptive step for a few dozen iterations (most examples converge there:
-  their runs nearly agree). Converged examples leave the iteration. The few left over are typically *confident
-  contradictions*, where a few runs are certain of another class; BA needs thousands of iterations on them. A
-  log-barrier Newton method on the dual problem, min over q of max_i KL(row_i || q), takes them the rest of the
-  way. That problem has only ``outputs + 1`` variables whatever the number of runs. Its dual multipliers give p.
+* more inputs: first on 2 * outputs candidate rows, certified on all rows (`_many_inputs`). Each solve is
+  Blahut-Arimoto with an adaptive step for up to `BA_ITERATIONS` (converged examples leave the iteration). What
+  BA leaves over goes to a log-barrier Newton method on the dual problem, min over q of max_i KL(row_i || q).
+  That is mostly the *confident contradictions*, where a few runs are certain of another class, on which BA
+  needs thousands of iterations. The dual has only ``outputs + 1`` variables whatever the number of runs, and
+  its multipliers give p.
 
-Iterations (BA updates and Newton steps alike) count towards `max_iterations`. Work is in nats and float64.
+BA updates and Newton steps alike count towards `max_iterations`. The candidates' solve and the solve on all
+rows that follows where they fall short have that cap each. Work is in nats and float64.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 LN2 = np.log(2)
-# Blahut-Arimoto iterations before the examples left over go to the barrier method: enough for the examples whose
-# runs nearly agree (a few dozen), while a barrier step on the few left over costs about 10 BA updates.
+# Blahut-Arimoto iterations before the examples left over go to the barrier method. Half the examples of
+# 200 nearly agreeing runs need 40-160 BA iterations, and a barrier step costs about 10 BA updates. 80 was the
+# fastest of 20, 40 and 80 on benchmarks/per_example_speed.py's sets.
 BA_ITERATIONS = 80
 BARRIER_GROWTH = 8.0  # the barrier parameter's factor once a centre is reached
 CENTRED = 1e-4  # Newton decrement^2 / 2 below which the barrier problem counts as centred
