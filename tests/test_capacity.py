@@ -108,9 +108,14 @@ def test_edge_cases_one_run_identical_rows_and_certain_rows():
         channel = np.eye(10)[classes][None]
         bits, gap = channel_capacity(channel)
         assert bits[0] == pytest.approx(expected, abs=TOL) and gap[0] < TOL
-    # one-hot rows mixed with soft ones, and rows that differ in the last bits only
+    # one-hot rows mixed with soft ones (also with 100 runs: candidates, then all rows), and rows that differ in
+    # the last bits only
     mixed = np.concatenate([np.eye(6)[[2, 2]], rng.dirichlet(np.ones(6), size=4)])[None]
     assert_agree(mixed)
+    certain = np.eye(10)[rng.choice([0, 3, 5], size=(4, 100))]
+    assert channel_capacity(certain)[0] == pytest.approx([np.log2(3)] * 4, abs=TOL)
+    soft = rng.dirichlet(np.full(10, 0.3), size=(4, 100))
+    assert_agree(np.where(rng.random((4, 100, 1)) < 0.3, certain, soft))
     row = rng.dirichlet(np.ones(10))
     close = row * (1 + 1e-9 * rng.normal(size=(1, 6, 10)))
     bits, gap = assert_agree(close / close.sum(axis=2, keepdims=True))
