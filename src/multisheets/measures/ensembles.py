@@ -25,13 +25,17 @@ def ensemble_groups(n_runs: int, size: int, seed: int) -> list[np.ndarray]:
     return [order[start : start + size] for start in range(0, n_runs - size + 1, size)]
 
 
-def ensemble_tally(logits: np.ndarray, labels: np.ndarray, size: int, seed: int, capacity: dict) -> dict:
+def ensemble_tally(
+    logits: np.ndarray, labels: np.ndarray, size: int, seed: int, capacity: dict, probs: np.ndarray | None = None
+) -> dict:
     """Sums over examples for the disjoint ensembles of `size` runs (logits averaged within each ensemble).
 
     ``correct``: right answers per ensemble; ``disagreeing_pairs``: over all pairs of ensembles and examples,
     how often the two predict different classes; between disjoint *pairs* of ensembles (0-1, 2-3, ...),
     ``capacity_sum`` (Rashomon capacity of the two) and ``range_sum`` (viable range of the true class's
     probability) over ``pair_examples`` (pairs x examples). `capacity`: keyword arguments of `rashomon_capacity`.
+    `probs`: the softmax of `logits` where the caller has it; an ensemble of one run is that run, so k = 1
+    reuses it instead of a second softmax of all R x N x C logits.
     """
     groups = ensemble_groups(len(logits), size, seed)
     n, classes = logits.shape[1], logits.shape[2]
@@ -52,7 +56,7 @@ def ensemble_tally(logits: np.ndarray, labels: np.ndarray, size: int, seed: int,
         return tally
     counts = vote_counts(preds, classes)
     tally["disagreeing_pairs"][0] = (n * m * (m - 1) - (counts * (counts - 1)).sum()) / 2
-    probs = softmax(averaged)
+    probs = probs[np.concatenate(groups)] if size == 1 and probs is not None else softmax(averaged)
     pairs = m // 2
     first, second = probs[0 : 2 * pairs : 2], probs[1 : 2 * pairs : 2]  # (pairs, N, C) each
     channel = np.stack([first.reshape(pairs * n, classes), second.reshape(pairs * n, classes)])

@@ -24,77 +24,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from multisheets.measures.capacity import channel_capacity
+
 # Capacity is solved on chunks of examples of at most this many (example, run, class) cells (float64: 32 MiB).
 CHUNK_CELLS = 2**22
-
-
-def channel_capacity(channel: np.ndarray, tolerance: float = 1e-4, max_iterations: int = 1000):
-    """Capacity in bits of ``n`` discrete memoryless channels at once, by Blahut-Arimoto iteration.
-
-    `channel`: ``(n, inputs, outputs)``, each row a distribution over outputs. Returns ``(capacity, gap)``, both
-    ``(n,)`` in bits: the mutual information of the best input distribution found, and a certificate of its error,
-    (max over inputs of KL(row || output distribution)) - (mutual information) >= true capacity - reported
-    capacity >= 0. Iteration stops for an example when its gap is below `tolerance` bits, or after
-    `max_iterations` (then the gap says how far it may be off).
-
-    The update is Blahut-Arimoto's, p(input) <- p(input) * exp(step * KL(row || output distribution)), with an
-    adaptive step: BA's own is step = 1, but where the runs give nearly the same probabilities the KL terms are
-    tiny and BA needs thousands of iterations (measured on CIFAR-10 runs: > 3000 for a 1e-4-bit gap). The step
-    therefore grows 1.5x after each update that raises the mutual information and shrinks 4x (the update
-    discarded) after one that does not, which keeps the iteration monotone.
-    """
-    channel = np.asarray(channel, dtype=np.float64)
-    n, inputs, _ = channel.shape
-    tol = tolerance * np.log(2)  # the iteration works in nats
-    # sum_y W log W per input; 0 log 0 = 0
-    neg_entropy = np.where(channel > 0, channel * np.log(np.where(channel > 0, channel, 1.0)), 0.0).sum(axis=2)
-    weights = np.full((n, inputs), 1.0 / inputs)
-    divergence, information = _divergences(weights, channel, neg_entropy)
-    step = np.ones(n)
-    capacity, gap = np.empty(n), np.empty(n)
-    active = np.arange(n)
-    for _ in range(max_iterations):
-        upper = divergence.max(axis=1)  # the capacity is at most the largest divergence
-        done = upper - information < tol
-        capacity[active[done]], gap[active[done]] = information[done], (upper - information)[done]
-        keep = ~done
-        if not keep.any():
-            break
-        active, weights, channel, neg_entropy = active[keep], weights[keep], channel[keep], neg_entropy[keep]
-        divergence, information, step, upper = divergence[keep], information[keep], step[keep], upper[keep]
-        logits = np.log(np.maximum(weights, 1e-300)) + step[:, None] * (divergence - upper[:, None])
-        proposal = np.exp(logits - logits.max(axis=1, keepdims=True))
-        proposal /= proposal.sum(axis=1, keepdims=True)
-        new_divergence, new_information = _divergences(proposal, channel, neg_entropy)
-        better = new_information >= information
-        weights = np.where(better[:, None], proposal, weights)
-        divergence = np.where(better[:, None], new_divergence, divergence)
-        information = np.where(better, new_information, information)
-        step = np.where(better, step * 1.5, step / 4)
-    else:
-        capacity[active], gap[active] = information, divergence.max(axis=1) - information
-    return np.maximum(capacity, 0.0) / np.log(2), gap / np.log(2)
-
-
-def _divergences(weights: np.ndarray, channel: np.ndarray, neg_entropy: np.ndarray):
-    """KL(row || output distribution) per input (nats) and the mutual information, for input weights (n, inputs)."""
-    output = np.einsum("ni,nio->no", weights, channel)
-    divergence = neg_entropy - np.einsum("nio,no->ni", channel, np.log(np.maximum(output, 1e-300)))
-    return divergence, (weights * divergence).sum(axis=1)
 
 
 def rashomon_capacity(probs: np.ndarray, tolerance: float = 1e-4, max_iterations: int = 1000):
     """Per example, ``2**capacity`` of the channel from the runs to their probability vectors, in [1, min(R, C)].
 
     `probs`: ``(R, N, C)``. Returns ``(values, gap)``: the values and each one's certified error in bits of the
-    capacity (see :func:`channel_capacity`; a gap of g bits bounds the relative error of the value by g * ln 2).
+    capacity (see :func:`~multisheets.measures.capacity.channel_capacity`; a gap of g bits bounds the relative
+    error of the value by g * ln 2).
     """
     probs = np.asarray(probs)
     runs, n, classes = probs.shape
     values, gaps = np.empty(n), np.empty(n)
     chunk = max(1, CHUNK_CELLS // (runs * classes))
     for start in range(0, n, chunk):
-        channel = np.ascontiguousarray(probs[:, start : start + chunk].transpose(1, 0, 2))
+        channel = np.ascontiguousarray(probs[:, start : start + chunk].transpose(1, 0, 2), dtype=np.float64)
         bits, gap = channel_capacity(channel, tolerance, max_iterations)
         values[start : start + chunk], gaps[start : start + chunk] = 2.0**bits, gap
     return values, gaps

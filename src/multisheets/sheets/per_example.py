@@ -68,10 +68,24 @@ def reported_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> d
     }
 
 
+# Examples are tallied in chunks of at most this many (run, example, class) cells, so that the float64
+# temporaries of the softmax, the capacity and the ensembles (a few times 32 MiB) do not grow with R x N x C.
+TALLY_CELLS = 2**22
+
+
 def tally(logits: np.ndarray, labels: np.ndarray, options: dict[str, Any], with_remedies: bool = True) -> dict:
     """Sums over the examples of one intervention for one set: per-example measures (sum, count, ECDF counts)
     and, `with_remedies`, abstention per threshold and ensembles per size. Adding two tallies gives the tally of
-    both example sets."""
+    both example sets, which is how the examples are taken here: in chunks of `TALLY_CELLS`."""
+    chunk = max(1, TALLY_CELLS // (logits.shape[0] * logits.shape[2]))
+    total = None
+    for start in range(0, max(len(labels), 1), chunk):
+        part = slice(start, start + chunk)
+        total = merge(total, _tally_chunk(logits[:, part], labels[part], options, with_remedies))
+    return total
+
+
+def _tally_chunk(logits: np.ndarray, labels: np.ndarray, options: dict[str, Any], with_remedies: bool) -> dict:
     examples = ExampleSet(logits, labels, options)
     n_classes = logits.shape[2]
     result = {
@@ -89,7 +103,7 @@ def tally(logits: np.ndarray, labels: np.ndarray, options: dict[str, Any], with_
             examples.counts, examples.mean_probs, labels, options["abstention_thresholds"]
         )
         result["ensembles"] = {
-            size: ensemble_tally(logits, labels, size, options["seed"], options["capacity"])
+            size: ensemble_tally(logits, labels, size, options["seed"], options["capacity"], examples.probs)
             for size in options["ensemble_sizes"]
         }
     return result
@@ -152,7 +166,10 @@ def build_per_example(
         logits, labels = store.logits(union, instance)
         unconverged = 0
         for runs in unique:
-            part = tally(logits[[position[run] for run in runs]], labels, options, has_remedies(families[instance]))
+            rows = [position[run] for run in runs]
+            # a set of all the runs read is the array itself: no copy of R x N x C
+            chosen = logits if rows == list(range(len(logits))) else logits[rows]
+            part = tally(chosen, labels, options, has_remedies(families[instance]))
             unconverged += int(part["unconverged"][0])
             for name in names:
                 totals[runs, name] = merge(totals.get((runs, name)), part)
