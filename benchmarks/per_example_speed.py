@@ -7,9 +7,9 @@ of the runs are certain of one wrong class there. It then times the rule's libra
 `multisheets.sheets.per_example.tally` (per-example measures, abstention, ensembles of every default size), with
 the schema's default settings. Each R runs in a fresh process, so the peak RSS is that instance's.
 
-    PYTHONPATH=src python benchmarks/per_example_speed.py --runs 20 100 200 --out per_example_speed.csv
+    PYTHONPATH=src python benchmarks/per_example_speed.py --runs 20 100 200 --threads 2 --out per_example_speed.csv
 
-Columns: runs, examples, classes, cpu_s (process CPU time of the call, all threads), wall_s, rss_before_mib
+Columns: runs, examples, classes, threads (`tally`'s; code before it had threads is timed with 1), cpu_s (process CPU time of the call, all threads), wall_s, rss_before_mib
 (after fabricating the logits) and peak_rss_mib (the process's peak), converged (share of examples whose
 capacity gap is below the tolerance), the mean Rashomon capacity and the k = 1 ensemble pairs' mean capacity
 (compare them between versions of the code), and the `multisheets` package timed (its path).
@@ -53,7 +53,7 @@ def fabricate(runs: int, n: int, classes: int = 10, seed: int = 0, contradiction
     return logits, labels
 
 
-def measure(runs: int, n: int, classes: int) -> dict:
+def measure(runs: int, n: int, classes: int, threads: int = 1) -> dict:
     import multisheets
     from multisheets.sheets.per_example import options_from, tally
 
@@ -61,13 +61,15 @@ def measure(runs: int, n: int, classes: int) -> dict:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     options = options_from(SETTINGS)
     cpu, wall = time.process_time(), time.perf_counter()
-    result = tally(logits, labels, options)
+    # only a threaded run names the argument, so the script also times code from before `tally` had it
+    result = tally(logits, labels, options, threads=threads) if threads > 1 else tally(logits, labels, options)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     pairs = result["ensembles"][1]
     return {
         "runs": runs,
         "examples": n,
         "classes": classes,
+        "threads": threads,
         "cpu_s": round(cpu, 2),
         "wall_s": round(wall, 2),
         "rss_before_mib": round(before),
@@ -84,16 +86,18 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", type=int, nargs="+", default=[20, 100, 200])
     parser.add_argument("--examples", type=int, default=10_000)
     parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1, help="tally's thread count")
     parser.add_argument("--out", help="CSV of the rows")
     parser.add_argument("--single", action="store_true", help="measure the first --runs in this process")
     args = parser.parse_args(argv)
     if args.single:
-        print(json.dumps(measure(args.runs[0], args.examples, args.classes)))
+        print(json.dumps(measure(args.runs[0], args.examples, args.classes, args.threads)))
         return
     rows = []
     for runs in args.runs:
         command = [sys.executable, __file__, "--single", "--runs", str(runs), "--examples", str(args.examples)]
-        done = subprocess.run([*command, "--classes", str(args.classes)], capture_output=True, text=True, check=True)
+        command += ["--classes", str(args.classes), "--threads", str(args.threads)]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
     if args.out:

@@ -26,7 +26,9 @@ rule per_example_measures:
         study_log("per_example_measures"),
     conda:
         "../envs/multisheets.yaml"
-    threads: 1
+    # Example chunks are tallied in parallel, one per thread, with the tables identical for any count. A CPU job
+    # sized like the study's other CPU jobs (resources.cpu_threads; locally capped by --cores).
+    threads: config["resources"]["cpu_threads"]
     params:
         sheet=PER_EXAMPLE_MEASURES["sheet"],
         with_selection=PER_EXAMPLE_MEASURES["with_selection"],

@@ -243,3 +243,25 @@ def test_figures_have_a_row_per_scenario_and_say_when_there_is_nothing_to_plot(s
         assert all(axis.get_lines() for axis in figure.axes)
         empty = plot(table.iloc[:0], families, "t")
         assert len(empty.axes) == 1 and "No run is in any Rashomon set" in empty.axes[0].texts[0].get_text()
+
+
+def test_threads_give_the_same_tally_bit_for_bit(monkeypatch):
+    """Chunks tallied in a thread pool are added in chunk order: the sums equal one thread's exactly."""
+    from multisheets.sheets import per_example as sheet
+
+    rng = np.random.default_rng(3)
+    runs, n = 6, 97
+    logits = rng.normal(scale=3.0, size=(runs, n, CLASSES)).astype(np.float16)
+    labels = rng.integers(0, CLASSES, n)
+    options = sheet.options_from({**SETTINGS, "ensemble_sizes": [1, 2, 3]})
+    monkeypatch.setattr(sheet, "TALLY_CELLS", runs * CLASSES * 10)  # 10 chunks of 10 examples, one of 7
+
+    def leaves(tree, key=()):
+        for name, value in tree.items():
+            yield from leaves(value, key + (name,)) if isinstance(value, dict) else [(key + (name,), value)]
+
+    one = dict(leaves(sheet.tally(logits, labels, options, threads=1)))
+    many = dict(leaves(sheet.tally(logits, labels, options, threads=3)))
+    assert one.keys() == many.keys()
+    for key, value in one.items():
+        np.testing.assert_array_equal(many[key], value, err_msg=str(key))

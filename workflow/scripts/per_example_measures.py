@@ -20,6 +20,7 @@ tables = build_per_example(
     store,
     snakemake.params.sheet,
     snakemake.params.with_selection,
+    snakemake.threads,  # example chunks tallied at once; the tables are the same for any count
 )
 for name in ("measures", "ecdf", "ensembles", "abstention"):
     getattr(tables, name).to_parquet(getattr(snakemake.output, name), index=False)

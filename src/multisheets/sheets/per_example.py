@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,17 +72,34 @@ def reported_interventions(metrics: pd.DataFrame, settings: dict[str, Any]) -> d
 # Examples are tallied in chunks of at most this many (run, example, class) cells, so that the float64
 # temporaries of the softmax, the capacity and the ensembles (a few times 32 MiB) do not grow with R x N x C.
 TALLY_CELLS = 2**22
+MIN_CHUNKS = 8
 
 
-def tally(logits: np.ndarray, labels: np.ndarray, options: dict[str, Any], with_remedies: bool = True) -> dict:
+def tally(
+    logits: np.ndarray, labels: np.ndarray, options: dict[str, Any], with_remedies: bool = True, threads: int = 1
+) -> dict:
     """Sums over the examples of one intervention for one set: per-example measures (sum, count, ECDF counts)
     and, `with_remedies`, abstention per threshold and ensembles per size. Adding two tallies gives the tally of
-    both example sets, which is how the examples are taken here: in chunks of `TALLY_CELLS`."""
-    chunk = max(1, TALLY_CELLS // (logits.shape[0] * logits.shape[2]))
+    both example sets, which is how the examples are taken here: in chunks of `TALLY_CELLS`.
+
+    `threads` > 1 tallies that many chunks at once (numpy releases the GIL in its array operations). The chunks
+    are the same and are added in the same order whatever `threads`, so the result is bit-identical to one
+    thread's; memory holds one chunk's temporaries per thread."""
+    # at least MIN_CHUNKS chunks, so that a pool has work for every thread; the chunks depend on the shape only
+    chunk = max(1, min(TALLY_CELLS // (logits.shape[0] * logits.shape[2]), -(-len(labels) // MIN_CHUNKS)))
+    parts = [slice(start, start + chunk) for start in range(0, max(len(labels), 1), chunk)]
+
+    def one(part: slice) -> dict:
+        return _tally_chunk(logits[:, part], labels[part], options, with_remedies)
+
     total = None
-    for start in range(0, max(len(labels), 1), chunk):
-        part = slice(start, start + chunk)
-        total = merge(total, _tally_chunk(logits[:, part], labels[part], options, with_remedies))
+    if threads > 1 and len(parts) > 1:
+        with ThreadPoolExecutor(min(threads, len(parts))) as pool:
+            for result in pool.map(one, parts):  # map yields in chunk order: the same sums as one thread's
+                total = merge(total, result)
+    else:
+        for part in parts:
+            total = merge(total, one(part))
     return total
 
 
@@ -145,8 +163,10 @@ def build_per_example(
     store: PredictionStore,
     settings: dict[str, Any],
     with_selection: bool,
+    threads: int = 1,
 ) -> PerExampleTables:
-    """Tally every (set, measured intervention) once, add instances into their summaries, then tabulate."""
+    """Tally every (set, measured intervention) once, add instances into their summaries, then tabulate.
+    `threads`: chunks of examples tallied at once (`tally`); the tables do not depend on it."""
     options = options_from(settings)
     sets = run_sets(rashomon_sets, with_selection)
     reported = reported_interventions(metrics, settings)
@@ -169,7 +189,7 @@ def build_per_example(
             rows = [position[run] for run in runs]
             # a set of all the runs read is the array itself: no copy of R x N x C
             chosen = logits if rows == list(range(len(logits))) else logits[rows]
-            part = tally(chosen, labels, options, has_remedies(families[instance]))
+            part = tally(chosen, labels, options, has_remedies(families[instance]), threads)
             unconverged += int(part["unconverged"][0])
             for name in names:
                 totals[runs, name] = merge(totals.get((runs, name)), part)
