@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from multisheets.measures import capacity
-from multisheets.measures.capacity import channel_capacity
+from multisheets.measures.capacity import channel_capacity, neg_entropy
 from multisheets.measures.ensembles import ensemble_tally
-from multisheets.measures.probabilities import softmax
+from multisheets.measures.probabilities import softmax, softmax_neg_entropy
 from multisheets.sheets import per_example
 
 TOL = 1e-4
@@ -171,5 +171,22 @@ def test_ensembles_of_one_run_reuse_the_set_probabilities_exactly():
     labels = rng.integers(0, 5, 40)
     settings = {"tolerance": 1e-6, "max_iterations": 1000}
     fresh = ensemble_tally(logits, labels, 1, 0, settings)
-    reused = ensemble_tally(logits, labels, 1, 0, settings, softmax(logits))
+    reused = ensemble_tally(logits, labels, 1, 0, settings, softmax_neg_entropy(logits))
     assert fresh.keys() == reused.keys() and all(np.array_equal(fresh[key], reused[key]) for key in fresh)
+
+
+def test_entropies_from_log_probabilities_match_the_logs_of_the_probabilities():
+    """The solvers take sum p log p from the log-softmax (one log per row); it is the same channel's entropy, so
+    capacity and gap equal those computed from the probabilities' own logs, to rounding."""
+    rng = np.random.default_rng(11)
+    logits = (4 * rng.normal(size=(30, 50, 6))).astype(np.float16)
+    logits[:3, :5, 2] += 60  # probabilities that underflow to 0 elsewhere in those rows
+    probs, negent = softmax_neg_entropy(logits)
+    assert np.array_equal(probs.astype(np.float32), softmax(logits))
+    np.testing.assert_allclose(negent, neg_entropy(probs), rtol=1e-12, atol=1e-12)
+    for runs in (2, 30):  # the two-input solver and the candidates + barrier one
+        channel = np.ascontiguousarray(probs[:runs].transpose(1, 0, 2))
+        given = channel_capacity(channel, 1e-6, 1000, np.ascontiguousarray(negent[:runs].T))
+        computed = channel_capacity(channel, 1e-6, 1000)
+        np.testing.assert_allclose(given[0], computed[0], atol=1e-9)
+        assert (given[1] < 1e-6).all() and (computed[1] < 1e-6).all()

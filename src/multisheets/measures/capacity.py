@@ -34,8 +34,13 @@ CENTRED = 1e-4  # Newton decrement^2 / 2 below which the barrier problem counts 
 TINY = 1e-300  # log(TINY) stands in for log 0 where a zero probability multiplies it
 
 
-def channel_capacity(channel: np.ndarray, tolerance: float = 1e-4, max_iterations: int = 1000):
+def channel_capacity(
+    channel: np.ndarray, tolerance: float = 1e-4, max_iterations: int = 1000, negent: np.ndarray | None = None
+):
     """Capacity in bits of ``n`` channels, `channel` ``(n, inputs, outputs)`` with rows that are distributions.
+
+    `negent`: ``(n, inputs)``, each row's sum_y W log W in nats, where the caller has it from log-probabilities
+    (`probabilities.softmax_neg_entropy`); otherwise it is computed here, one float64 log per cell.
 
     Returns ``(capacity, gap)``, both ``(n,)`` in bits. `capacity` is the mutual information of the best input
     distribution found. `gap` is a certificate of its error, true capacity - capacity in [0, gap] (see the module
@@ -48,7 +53,9 @@ def channel_capacity(channel: np.ndarray, tolerance: float = 1e-4, max_iteration
     varied = np.flatnonzero((channel != channel[:, :1]).any(axis=(1, 2))) if inputs > 1 else np.arange(0)
     if len(varied):
         solve = _two_inputs if inputs == 2 else _many_inputs
-        capacity[varied], gap[varied] = solve(channel[varied], tolerance * LN2, max_iterations)
+        rows = channel[varied]
+        negent = neg_entropy(rows) if negent is None else np.asarray(negent, dtype=np.float64)[varied]
+        capacity[varied], gap[varied] = solve(rows, negent, tolerance * LN2, max_iterations)
     return np.maximum(capacity, 0.0) / LN2, gap / LN2
 
 
@@ -74,10 +81,9 @@ def divergences(output: np.ndarray, channel: np.ndarray, negent: np.ndarray) -> 
     return negent - (channel @ np.log(np.maximum(output, TINY))[..., None])[..., 0]
 
 
-def _two_inputs(channel: np.ndarray, tol: float, max_iterations: int):
+def _two_inputs(channel: np.ndarray, negent: np.ndarray, tol: float, max_iterations: int):
     n = len(channel)
     first, second = channel[:, 0], channel[:, 1]
-    negent = neg_entropy(channel)
     weight, low, high = np.full(n, 0.5), np.zeros(n), np.ones(n)
     capacity, gap = np.empty(n), np.empty(n)
     active = np.arange(n)
@@ -105,7 +111,7 @@ def _two_inputs(channel: np.ndarray, tol: float, max_iterations: int):
     return capacity, gap
 
 
-def _many_inputs(channel: np.ndarray, tol: float, max_iterations: int):
+def _many_inputs(channel: np.ndarray, negent: np.ndarray, tol: float, max_iterations: int):
     """Solve on a few candidate rows per example, certify on all rows, and solve all rows where that fails.
 
     The optimal input distribution uses at most `outputs` rows, often extreme ones. So the candidates are the
@@ -117,7 +123,6 @@ def _many_inputs(channel: np.ndarray, tol: float, max_iterations: int):
     the optimum. The rest go to the barrier method on all rows, started from the candidates' p.
     """
     n, inputs, outputs = channel.shape
-    negent = neg_entropy(channel)
     size = 2 * outputs
     if inputs <= 2 * size:
         return _ba_barrier(channel, negent, tol, max_iterations)[:2]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from multisheets.measures.per_example import rashomon_capacity
-from multisheets.measures.probabilities import softmax, vote_counts
+from multisheets.measures.probabilities import softmax_neg_entropy, vote_counts
 
 
 def ensemble_groups(n_runs: int, size: int, seed: int) -> list[np.ndarray]:
@@ -26,7 +26,12 @@ def ensemble_groups(n_runs: int, size: int, seed: int) -> list[np.ndarray]:
 
 
 def ensemble_tally(
-    logits: np.ndarray, labels: np.ndarray, size: int, seed: int, capacity: dict, probs: np.ndarray | None = None
+    logits: np.ndarray,
+    labels: np.ndarray,
+    size: int,
+    seed: int,
+    capacity: dict,
+    probs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict:
     """Sums over examples for the disjoint ensembles of `size` runs (logits averaged within each ensemble).
 
@@ -34,8 +39,8 @@ def ensemble_tally(
     how often the two predict different classes; between disjoint *pairs* of ensembles (0-1, 2-3, ...),
     ``capacity_sum`` (Rashomon capacity of the two) and ``range_sum`` (viable range of the true class's
     probability) over ``pair_examples`` (pairs x examples). `capacity`: keyword arguments of `rashomon_capacity`.
-    `probs`: the softmax of `logits` where the caller has it; an ensemble of one run is that run, so k = 1
-    reuses it instead of a second softmax of all R x N x C logits.
+    `probs`: `probabilities.softmax_neg_entropy` of `logits` where the caller has it; an ensemble of one run is
+    that run, so k = 1 reuses it (and its entropies) instead of a second softmax of all R x N x C logits.
     """
     groups = ensemble_groups(len(logits), size, seed)
     n, classes = logits.shape[1], logits.shape[2]
@@ -56,11 +61,17 @@ def ensemble_tally(
         return tally
     counts = vote_counts(preds, classes)
     tally["disagreeing_pairs"][0] = (n * m * (m - 1) - (counts * (counts - 1)).sum()) / 2
-    probs = probs[np.concatenate(groups)] if size == 1 and probs is not None else softmax(averaged)
+    if size == 1 and probs is not None:
+        order = np.concatenate(groups)
+        probs, negent = probs[0][order], probs[1][order]
+    else:
+        probs, negent = softmax_neg_entropy(averaged)
     pairs = m // 2
+    # pair j is ensembles 2j and 2j + 1; each ensemble's entropies come from its log-probabilities, once
     first, second = probs[0 : 2 * pairs : 2], probs[1 : 2 * pairs : 2]  # (pairs, N, C) each
     channel = np.stack([first.reshape(pairs * n, classes), second.reshape(pairs * n, classes)])
-    values, _ = rashomon_capacity(channel, **capacity)
+    entropies = np.stack([negent[0 : 2 * pairs : 2].ravel(), negent[1 : 2 * pairs : 2].ravel()])
+    values, _ = rashomon_capacity(channel, **capacity, negent=entropies)
     true = np.tile(labels, pairs)
     picked = np.take_along_axis(channel, np.broadcast_to(true[None, :, None], (2, pairs * n, 1)), axis=2)[..., 0]
     tally["capacity_sum"][0] = values.sum()

@@ -30,21 +30,26 @@ from multisheets.measures.capacity import channel_capacity
 CHUNK_CELLS = 2**22
 
 
-def rashomon_capacity(probs: np.ndarray, tolerance: float = 1e-4, max_iterations: int = 1000):
+def rashomon_capacity(
+    probs: np.ndarray, tolerance: float = 1e-4, max_iterations: int = 1000, negent: np.ndarray | None = None
+):
     """Per example, ``2**capacity`` of the channel from the runs to their probability vectors, in [1, min(R, C)].
 
     `probs`: ``(R, N, C)``. Returns ``(values, gap)``: the values and each one's certified error in bits of the
     capacity (see :func:`~multisheets.measures.capacity.channel_capacity`; a gap of g bits bounds the relative
-    error of the value by g * ln 2).
+    error of the value by g * ln 2). `negent`: ``(R, N)``, sum p log p of each run and example where the caller
+    has it from the log-probabilities (`probabilities.softmax_neg_entropy`), which saves a log per cell.
     """
     probs = np.asarray(probs)
     runs, n, classes = probs.shape
     values, gaps = np.empty(n), np.empty(n)
     chunk = max(1, CHUNK_CELLS // (runs * classes))
     for start in range(0, n, chunk):
-        channel = np.ascontiguousarray(probs[:, start : start + chunk].transpose(1, 0, 2), dtype=np.float64)
-        bits, gap = channel_capacity(channel, tolerance, max_iterations)
-        values[start : start + chunk], gaps[start : start + chunk] = 2.0**bits, gap
+        part = slice(start, start + chunk)
+        channel = np.ascontiguousarray(probs[:, part].transpose(1, 0, 2), dtype=np.float64)
+        rows = None if negent is None else np.ascontiguousarray(negent[:, part].T)
+        bits, gap = channel_capacity(channel, tolerance, max_iterations, rows)
+        values[part], gaps[part] = 2.0**bits, gap
     return values, gaps
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from multisheets.measures import per_example
-from multisheets.measures.probabilities import softmax, vote_counts
+from multisheets.measures.probabilities import softmax_neg_entropy, vote_counts
 
 ECDF_POINTS = 101
 
@@ -30,8 +30,14 @@ class ExampleSet:
     options: dict[str, Any] = field(repr=False)  # the per-example settings (`per_example.options_from`)
 
     @cached_property
+    def probs64(self) -> tuple[np.ndarray, np.ndarray]:
+        """(float64 probabilities, sum p log p per run and example): the capacity's channel and its entropies,
+        shared with the ensembles of one run."""
+        return softmax_neg_entropy(self.logits)
+
+    @cached_property
     def probs(self) -> np.ndarray:
-        return softmax(self.logits)
+        return self.probs64[0].astype(np.float32)  # == probabilities.softmax(self.logits)
 
     @cached_property
     def counts(self) -> np.ndarray:
@@ -49,7 +55,8 @@ class ExampleSet:
     @cached_property
     def capacity(self) -> tuple[np.ndarray, np.ndarray]:
         """Rashomon capacity per example and the certified gap where its iteration stopped."""
-        return per_example.rashomon_capacity(self.probs, **self.options["capacity"])
+        probs, negent = self.probs64
+        return per_example.rashomon_capacity(probs, **self.options["capacity"], negent=negent)
 
 
 def unit_interval(n_classes: int) -> np.ndarray:

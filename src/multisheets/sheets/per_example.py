@@ -121,7 +121,7 @@ def _tally_chunk(logits: np.ndarray, labels: np.ndarray, options: dict[str, Any]
             examples.counts, examples.mean_probs, labels, options["abstention_thresholds"]
         )
         result["ensembles"] = {
-            size: ensemble_tally(logits, labels, size, options["seed"], options["capacity"], examples.probs)
+            size: ensemble_tally(logits, labels, size, options["seed"], options["capacity"], examples.probs64)
             for size in options["ensemble_sizes"]
         }
     return result
