@@ -9,10 +9,11 @@ the schema's default settings. Each R runs in a fresh process, so the peak RSS i
 
     PYTHONPATH=src python benchmarks/per_example_speed.py --runs 20 100 200 --threads 2 --out per_example_speed.csv
 
-Columns: runs, examples, classes, threads (`tally`'s; code before it had threads is timed with 1), cpu_s (process CPU time of the call, all threads), wall_s, rss_before_mib
-(after fabricating the logits) and peak_rss_mib (the process's peak), converged (share of examples whose
-capacity gap is below the tolerance), the mean Rashomon capacity and the k = 1 ensemble pairs' mean capacity
-(compare them between versions of the code), and the `multisheets` package timed (its path).
+Columns: runs, examples, classes, threads (`tally`'s; code from before `tally` had threads is timed with 1),
+cpu_s (process CPU time of the call, all threads), wall_s, rss_before_mib (after fabricating the logits) and
+peak_rss_mib (the process's peak), converged (share of examples whose capacity gap is below the tolerance), the
+mean Rashomon capacity and the k = 1 ensemble pairs' mean capacity (compare them between versions of the code),
+and the `multisheets` package timed (its path).
 """
 
 from __future__ import annotations
