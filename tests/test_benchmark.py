@@ -68,3 +68,65 @@ def test_eval_smoke_run_times_every_family(tmp_path):
     assert table.loc["corruption", "interventions"] == 4 and table.loc["corruption", "images"] == 2000
     assert table.loc["corruption", "prepare_s"] > 0 and table.loc["clean", "images"] == 500
     assert "s per model" in done.stdout
+
+
+AGGREGATION = SCRIPT.with_name("aggregation_scaling.py")
+
+
+def _aggregation_modules():
+    sys.path.insert(0, str(SCRIPT.parent))
+    import aggregation_scaling
+    import fabricate_study
+
+    return aggregation_scaling, fabricate_study
+
+
+def test_fabricated_metrics_are_evaluations_metrics():
+    """The generator's float32 metric rows are evaluation's own (`evaluate.metric_row`), to float tolerance."""
+    import numpy as np
+    import torch
+
+    from multisheets.interventions.evaluate import metric_row
+    from multisheets.interventions.families import Prediction
+
+    _, fabricate_study = _aggregation_modules()
+    rng = np.random.default_rng(0)
+    logits = (3 * rng.standard_normal((500, 10))).astype(np.float32)
+    labels = rng.integers(0, 10, 500)
+    ours = fabricate_study.metric_row("clean", logits, labels)
+    theirs = metric_row(Prediction("clean", torch.from_numpy(logits), torch.from_numpy(labels)), 10)
+    assert ours.keys() == theirs.keys()
+    for key, value in theirs.items():
+        assert ours[key] == (value if isinstance(value, str) else pytest.approx(value, rel=1e-5, abs=1e-6)), key
+
+
+def test_harness_times_every_aggregation_rule_of_the_workflow():
+    """The harness's rules are the workflow's: the summary rules and every figure of rules/figures.smk."""
+    import re
+
+    aggregation_scaling, fabricate_study = _aggregation_modules()
+    rules = Path(SCRIPT.parents[1] / "rules")
+    figures = re.findall(r'^    "(\w+)": dict\(', (rules / "figures.smk").read_text(), re.M)
+    plan = fabricate_study.StudyPlan(fabricate_study.study_config(11))
+    jobs = aggregation_scaling.rule_jobs(plan)
+    expected = ["collect_metrics", "multiplicity_sheet", "per_example_measures"] + figures
+    assert [job["rule"] for job in jobs] == [rule for rule in expected if rule != "selection_effect"]
+    sheet = next(job for job in jobs if job["rule"] == "multiplicity_sheet")
+    assert len(sheet["input"]["predictions"]) == len(plan.runs) * len(plan.families)
+
+
+@pytest.mark.slow
+def test_aggregation_benchmark_runs_rules_on_a_tiny_study(tmp_path):
+    """Fabricate 11 runs on 200 images and time three rules through the real scripts: the table is complete."""
+    out = tmp_path / "a.csv"
+    command = [sys.executable, str(AGGREGATION), "--runs", "11", "--n-test", "200", "--n-val", "100", "--out", str(out)]
+    rules = ["collect_metrics", "multiplicity_sheet", "disagreement_matrix"]
+    done = subprocess.run(
+        [*command, "--rules", *rules, "--work", str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = pd.read_csv(out)
+    assert list(table["rule"]) == rules and (table["status"] == "ok").all(), table.to_string()
+    assert (table["runs"] == 11).all() and (table["cpu_s"] > 0).all() and (table["peak_rss_mb"] > 50).all()
+    assert "| multiplicity_sheet |" in done.stdout
+    assert not list(tmp_path.glob("aggregation-*"))  # the fabricated study is removed

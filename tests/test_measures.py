@@ -172,3 +172,29 @@ def test_rashomon_boundary_tie_survives_float32_accuracies():
     best, tie, below = (np.float32(k) / np.float32(500) for k in (312, 302, 301))
     acc = pd.Series({"best": float(best), "tie": float(tie), "below": float(below)})
     assert list(m.rashomon_set(acc, 0.02)) == ["best", "tie"]
+
+
+# ----------------------------------------------------------------------------- fast paths vs brute force
+def _brute_pairwise(preds):
+    r = preds.shape[0]
+    return np.mean([(preds[i] != preds[j]).mean() for i in range(r) for j in range(i + 1, r)])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vote_count_measures_equal_brute_force(seed):
+    """Disagreement from vote counts, flip counts and the chunked ambiguity/discrepancy equal their definitions,
+    for dense labels, labels with gaps, negative and large labels, and int8 predictions (what the store keeps)."""
+    rng = np.random.default_rng(seed)
+    r, n = int(rng.integers(2, 150)), int(rng.integers(1, 60))
+    labels = [np.arange(10), np.array([0, 7, 9]), np.array([-3, 5, 40000]), np.array([2, 70000, 10**9])][seed % 4]
+    preds = labels[rng.integers(0, len(labels), (r, n))]
+    if seed % 4 == 1:
+        preds = preds.astype(np.int8)
+    assert m.mean_pairwise_disagreement(preds) == pytest.approx(_brute_pairwise(preds), abs=1e-12)
+    matrix = np.array([[(a != b).mean() for b in preds] for a in preds])
+    np.testing.assert_allclose(m.disagreement_matrix(preds), matrix, atol=1e-12)
+    modes = [np.unique(column, return_counts=True)[1].max() for column in preds.T]
+    np.testing.assert_array_equal(m.flip_counts(preds), r - np.array(modes))
+    reference = preds[int(rng.integers(0, r))]
+    assert m.ambiguity(preds, reference) == pytest.approx(np.any(preds != reference, axis=0).mean())
+    assert m.discrepancy(preds, reference) == pytest.approx((preds != reference).mean(axis=1).max())

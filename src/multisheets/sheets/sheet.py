@@ -139,6 +139,7 @@ def build_sheet(
     reported = metrics[metrics["split"] == REPORTED_SPLIT]
     all_val = validation_accuracy(metrics)
     study_scenarios = scenarios(runs)
+    curve_points: dict[tuple, list[dict]] = {}
     for name, run_ids in study_scenarios.items():
         val = all_val[all_val["run_id"].isin(run_ids)]
         members = rashomon_members(val, epsilon)
@@ -164,12 +165,14 @@ def build_sheet(
                     {"selection": label, **row}
                     for row in scenario_rows(name, subset, reported, columns, store, reference, settings)
                 ]
+        # Sets are nested in epsilon and often equal from one epsilon to the next (and across scenarios: the
+        # base runs, every run): a set's points are computed once.
         for curve_epsilon in settings["epsilon_curve"]:
             curve_members = rashomon_members(val, curve_epsilon)
-            curves += [
-                {"scenario": name, "epsilon": curve_epsilon, **row}
-                for row in spread_rows(curve_members, interventions, reported, store)
-            ]
+            key = tuple(curve_members)
+            if key not in curve_points:
+                curve_points[key] = spread_rows(curve_members, interventions, reported, store)
+            curves += [{"scenario": name, "epsilon": curve_epsilon, **row} for row in curve_points[key]]
         if len(members):
             flips += [{"scenario": name, **row} for row in flip_rows(members, interventions, store)]
     # Diverged runs have NaN logits (argmax 0): they would show up as fake disagreement.
@@ -227,16 +230,25 @@ def flip_rows(members: pd.Index, interventions: list[str], store: PredictionStor
 
 
 def disagreement_pairs(run_ids: list[str], interventions: list[str], store: PredictionStore) -> pd.DataFrame:
-    """Runs x runs disagreement per intervention, long form (for the base seeds' disagreement matrices)."""
-    rows = []
-    for intervention in interventions if run_ids else []:
-        matrix = population.disagreement_matrix(store.predictions(run_ids, intervention))
-        rows += [
-            {"intervention": intervention, "run_a": a, "run_b": b, "disagreement": float(matrix[i, j])}
-            for i, a in enumerate(run_ids)
-            for j, b in enumerate(run_ids)
-        ]
-    return pd.DataFrame(rows, columns=["intervention", "run_a", "run_b", "disagreement"])
+    """Runs x runs disagreement per intervention, long form (for the base seeds' disagreement matrices).
+
+    Its size is (base seeds)^2 x interventions, so it is built from the matrices as arrays in one go: a row per
+    pair as a Python dict took 39 s for 80 base seeds."""
+    columns = ["intervention", "run_a", "run_b", "disagreement"]
+    if not run_ids or not interventions:
+        return pd.DataFrame(columns=columns)
+    matrices = [population.disagreement_matrix(store.predictions(run_ids, name)) for name in interventions]
+    r = len(run_ids)
+    names = np.asarray(run_ids, dtype=object)
+    return pd.DataFrame(
+        {
+            "intervention": np.repeat(np.asarray(interventions, dtype=object), r * r),
+            "run_a": np.tile(np.repeat(names, r), len(interventions)),
+            "run_b": np.tile(names, r * len(interventions)),
+            "disagreement": np.concatenate([matrix.ravel() for matrix in matrices]).astype(np.float64),
+        },
+        columns=columns,
+    )
 
 
 def rashomon_summary(rashomon_sets: pd.DataFrame) -> pd.DataFrame:
