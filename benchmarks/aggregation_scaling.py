@@ -67,10 +67,12 @@ def rule_jobs(plan: StudyPlan) -> list[dict]:
     def sheet_settings(step):
         return {name: config["sheet"][name] for name in SHEET_SETTINGS[step]}
 
-    def job(rule, input, output, params, script=None):
+    def job(rule, input, output, params, script=None, threads=1):
         output = output | {"manifest": manifest(rule, params["manifest"])}
         log = [f"logs/{study}/{'figures/' if script else ''}{rule}.log"]
-        return dict(rule=rule, input=input, output=output, params=params, log=log, script=script or rule)
+        return dict(
+            rule=rule, input=input, output=output, params=params, log=log, script=script or rule, threads=threads
+        )
 
     metric_files = [plan.metrics_file(*evaluation) for evaluation in plan.evaluations()]
     predictions = plan.sheet_predictions()
@@ -94,6 +96,7 @@ def rule_jobs(plan: StudyPlan) -> list[dict]:
             "sheet": "sheets/sheet.parquet",
             "findings": "sheets/findings.csv",
             "rashomon": "tables/rashomon.csv",
+            "prediction_files": "tables/prediction_files.csv",
             "selection": "tables/selection_steps.csv",
             "epsilon_curves": "tables/epsilon_curves.parquet",
             "disagreement": "tables/disagreement_base_seeds.parquet",
@@ -121,6 +124,7 @@ def rule_jobs(plan: StudyPlan) -> list[dict]:
                 "sheet": tables["sheet"],
                 "csv": result("sheets/sheet.csv"),
                 "rashomon": tables["rashomon"],
+                "prediction_files": tables["prediction_files"],
                 "selection": tables["selection"],
                 "epsilon_curves": tables["epsilon_curves"],
                 "flip_rates": result("tables/flip_rates.parquet"),
@@ -146,7 +150,7 @@ def rule_jobs(plan: StudyPlan) -> list[dict]:
             {
                 "metrics": tables["metrics"],
                 "rashomon": tables["rashomon"],
-                "predictions": predictions,
+                "prediction_files": tables["prediction_files"],
                 "test_labels": plan.data_file("test_labels.npy"),
             },
             {
@@ -158,9 +162,9 @@ def rule_jobs(plan: StudyPlan) -> list[dict]:
             {
                 "sheet": per_example["sheet"],
                 "with_selection": per_example["with_selection"],
-                "prediction_runs": plan.sheet_prediction_runs(),
                 "manifest": per_example,
             },
+            threads=config["resources"]["cpu_threads"],  # the rule's threads: Snakemake caps them at --cores
         ),
     ]
     epsilon = {"epsilon": config["sheet"]["epsilon"]}
@@ -202,7 +206,8 @@ def run_rule(spec_path: str) -> None:
     class Snakemake:
         input, output = Namedlist(spec["input"]), Namedlist(spec["output"])
         params, log = Namedlist(spec["params"]), Namedlist(values=spec["log"])
-        threads, config, rule = 1, spec["config"], spec["rule"]
+        threads = min(spec["threads"], os.cpu_count() or 1)  # what `--cores all` grants
+        config, rule = spec["config"], spec["rule"]
 
     runpy.run_path(spec["script_path"], init_globals={"snakemake": Snakemake()}, run_name="__main__")
 
