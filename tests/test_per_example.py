@@ -265,3 +265,20 @@ def test_threads_give_the_same_tally_bit_for_bit(monkeypatch):
     assert one.keys() == many.keys()
     for key, value in one.items():
         np.testing.assert_array_equal(many[key], value, err_msg=str(key))
+
+
+def test_corruptions_kept_without_logits_are_left_out_and_the_rest_is_unchanged(study):
+    """`interventions.corruption.keep: predictions`: nothing here can be computed without each class's probability,
+    so the corruption columns are left out of the per-example tables; every other column is as with logits."""
+    metrics, rashomon_sets, reader, logits = study
+    full = build_per_example(metrics, rashomon_sets, reader, SETTINGS, with_selection=True)
+    for run in RUNS:
+        path = reader.paths[run, "corruption"]
+        predicted = {f"{name}#predicted": logits[run, name].astype(np.float32).argmax(1) for name in FOG}
+        np.savez(path, **predicted)
+    light = build_per_example(metrics, rashomon_sets, reader, SETTINGS, with_selection=True)
+    for name in ("measures", "ensembles", "abstention"):
+        before, after = getattr(full, name), getattr(light, name)
+        assert not after["intervention"].str.startswith("corruption").any()
+        kept = before[~before["intervention"].str.startswith("corruption")].reset_index(drop=True)
+        pd.testing.assert_frame_equal(kept, after.reset_index(drop=True))

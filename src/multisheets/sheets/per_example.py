@@ -172,12 +172,22 @@ def build_per_example(
     reported = reported_interventions(metrics, settings)
     families = intervention_families(metrics)
     groups = {name: members for name, members in aggregates(list(families.index)).items() if name in reported}
+    unique = list(dict.fromkeys(runs for _, _, runs in sets))
+    union = sorted({run for runs in unique for run in runs})
+    # Every measure here reads each class's probability: a family evaluated without its logits (`keep:
+    # predictions`) has none to read, so its columns are left out of these tables (the sheet still has them).
+    without = {
+        name
+        for name in reported
+        if union and not all(store.has_logits(union[0], instance) for instance in groups.get(name, [name]))
+    }
+    if without:
+        log.info("no logits kept for %s: left out of the per-example tables", ", ".join(sorted(without)))
+    reported = {name: family for name, family in reported.items() if name not in without}
     targets: dict[str, list[str]] = {}  # measured instance -> the reported names its tally adds to
     for name in reported:
         for instance in groups.get(name, [name]):
             targets.setdefault(instance, []).append(name)
-    unique = list(dict.fromkeys(runs for _, _, runs in sets))
-    union = sorted({run for runs in unique for run in runs})
     position = {run: index for index, run in enumerate(union)}
     totals: dict[tuple, dict] = {}
     n_classes: dict[str, int] = {}

@@ -88,6 +88,12 @@ class PredictionStore:
             labels = own
         return np.stack(arrays), labels
 
+    def has_logits(self, run_id: str, intervention: str) -> bool:
+        """Whether a run's file keeps the intervention's logits (`interventions.corruption.keep: predictions` keeps
+        only the predicted class and the true class's probability)."""
+        with np.load(self.paths[(run_id, self.families[intervention])]) as archive:
+            return intervention in archive.files
+
     def has(self, intervention: str) -> bool:
         return intervention in self.families or intervention in self.groups
 
