@@ -169,6 +169,8 @@ WHAT_A_CHANGE_RERUNS: list[tuple[str, Change | Refused]] = [
         Change(("corrupt_split", "evaluate_corruption_test", "evaluate_corruption_val")),
     ),
     ("interventions.corruption.severities", Change(("evaluate_corruption_test", "evaluate_corruption_val"))),
+    # What an evaluation keeps of each corrupted image: the evaluations, not the corrupted sets.
+    ("interventions.corruption.keep", Change(("evaluate_corruption_test", "evaluate_corruption_val"))),
     ("interventions.corruption.*", Change(("corrupt_split",))),
     ("interventions.adversarial.*", Change(("evaluate_adversarial_test", "evaluate_adversarial_val"))),
     ("interventions.privacy.*", Change(("evaluate_privacy_test", "evaluate_privacy_val"))),
