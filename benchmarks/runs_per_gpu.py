@@ -52,7 +52,7 @@ def train_models(data_dir: Path, work: Path, base: dict, models: int, runs_per_g
     )
     started = time.perf_counter()
     # GPU 0 where there is one; on a CPU the same workers, each told "GPU 0" (CUDA is absent, so they use the CPU)
-    run_job(job.__name__, spec, job.PER_RUN, ["0"], runs_per_gpu)
+    run_job(job, spec, ["0"], runs_per_gpu)
     return time.perf_counter() - started
 
 

@@ -3,6 +3,7 @@ uses all k; checked with fake GPU numbers ($MULTISHEETS_GPUS) on a machine witho
 `snakemake` command (a job then leases its GPU exactly as on a GPU machine, and trains on the CPU)."""
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -41,7 +42,7 @@ def test_running_leases_never_share_a_gpu_and_a_released_one_is_free_again(four_
         lease.release()
     pair = lease_gpus(2)
     assert len(set(pair.gpus)) == 2 and pair.scheduler == "locks"
-    assert gpus.os.environ["CUDA_VISIBLE_DEVICES"] == ",".join(pair.gpus)  # CUDA sees only the leased GPUs
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == ",".join(pair.gpus)  # CUDA sees only the leased GPUs
     pair.release()
 
 

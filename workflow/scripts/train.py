@@ -32,4 +32,4 @@ spec = dict(
     log=snakemake.log[0],
 )
 with lease:
-    run_job(job.__name__, spec, job.PER_RUN, lease.gpus, config["resources"]["runs_per_gpu"])
+    run_job(job, spec, lease.gpus, config["resources"]["runs_per_gpu"])

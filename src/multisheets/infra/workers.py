@@ -9,7 +9,6 @@ its finished runs is written (and cached) before its next one starts, like a sin
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -17,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -36,17 +36,19 @@ def shard(spec: dict[str, Any], keys: tuple[str, ...], workers: int) -> list[dic
     return [spec | {key: spec[key][index::workers] for key in keys} for index in range(workers)]
 
 
-def run_job(module: str, spec: dict[str, Any], keys: tuple[str, ...], gpus: list[str], runs_per_gpu: int) -> None:
-    """Do a job's runs: `module.run(spec)` in this process with one worker, else one worker process per slot.
+def run_job(job: ModuleType, spec: dict[str, Any], gpus: list[str], runs_per_gpu: int) -> None:
+    """Do a job's runs: `job.run(spec)` in this process with one worker, else one worker process per slot
+    (`python -m <job>`). `job` is a module with `run(spec)` and `PER_RUN`, the names of the spec's lists that hold
+    one entry per run (`model_paths` among them).
 
-    `spec` says what to do (JSON); its lists under `keys` hold one entry per run, `model_paths` among them, and
-    `log` names the job's log file (None: the terminal). Each worker gets its share, its
+    `spec` says what to do (JSON); `log` names the job's log file (None: the terminal). Each worker gets its share, its
     GPU as `spec["gpu"]` and `spec["threads"]` split evenly. A failed worker does not stop the others (their
     finished runs are kept); the job fails after all have ended, naming the runs not done.
     """
+    keys = job.PER_RUN
     slots = worker_gpus(gpus, runs_per_gpu, len(spec[keys[0]]))
     if len(slots) == 1:
-        importlib.import_module(module).run(spec | {"gpu": slots[0]})
+        job.run(spec | {"gpu": slots[0]})
         return
     threads = max(1, int(spec.get("threads") or 1) // len(slots))
     log.info("%d workers on GPU %s, %d CPU thread(s) each", len(slots), ",".join(map(str, slots)), threads)
@@ -56,7 +58,7 @@ def run_job(module: str, spec: dict[str, Any], keys: tuple[str, ...], gpus: list
             path = Path(folder) / f"worker{index}.json"
             path.write_text(json.dumps(part | {"gpu": gpu, "threads": threads}))
             environment = os.environ | {"CUDA_VISIBLE_DEVICES": str(gpu)}
-            processes.append((part, subprocess.Popen([sys.executable, "-m", module, str(path)], env=environment)))
+            processes.append((part, subprocess.Popen([sys.executable, "-m", job.__name__, str(path)], env=environment)))
         failed = [part for part, process in processes if process.wait() != 0]
     if failed:
         runs = [Path(path).parent.name for part in failed for path in part["model_paths"]]  # results/runs/<run>/

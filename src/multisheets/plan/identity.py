@@ -68,18 +68,18 @@ SHEET_SETTINGS = {
 }
 
 
+def without_neutral(values: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
+    """`values` less the settings added after version 1 that hold their neutral value (see ADDED_*)."""
+    return {name: value for name, value in values.items() if name not in added or value != added[name]}
+
+
 # --- models ----------------------------------------------------------------------------------------------------
 
 
 def training_identity(run: Run, precision: str) -> dict[str, Any]:
     """What determines a run's weights on given data (its run id does not: a setting may be named differently)."""
-    hyperparameters = {
-        name: value
-        for name, value in run.hyperparameters.items()
-        if name not in ADDED_HYPERPARAMETERS or value != ADDED_HYPERPARAMETERS[name]
-    }
     return {
-        "hyperparameters": hyperparameters,
+        "hyperparameters": without_neutral(run.hyperparameters, ADDED_HYPERPARAMETERS),
         "seeds": run.seeds,
         "precision": precision,
         "version": TRAINING_KEY_VERSION,
@@ -139,11 +139,7 @@ def evaluation_key(model: str, family: str, split: str, settings: dict[str, Any]
 def family_identity(family: str, settings: dict[str, Any]) -> dict[str, Any]:
     """What a family's results depend on among its settings: all of them, and for subgroups the content of the
     groups CSV too (an edited file under the same name is other groups)."""
-    settings = {
-        name: value
-        for name, value in settings.items()
-        if name not in ADDED_FAMILY_SETTINGS or value != ADDED_FAMILY_SETTINGS[name]
-    }
+    settings = without_neutral(settings, ADDED_FAMILY_SETTINGS)
     if family == "subgroups" and settings.get("groups_csv"):
         return settings | {"groups_csv_content": file_digest(settings["groups_csv"])}
     return settings
