@@ -240,7 +240,12 @@ def final_outputs():
     figures = [
         name for name in FIGURES if name != "selection_effect" or config["selection"]
     ]
-    steps = ["collect_metrics", "multiplicity_sheet", "per_example_measures"] + figures
+    steps = [
+        "collect_metrics",
+        "multiplicity_sheet",
+        "seed_population",
+        "per_example_measures",
+    ] + figures
     return (
         [
             rules.collect_metrics.output.parquet,

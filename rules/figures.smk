@@ -48,6 +48,16 @@ FIGURES = {
         category="Remedies",
         input={"ensembles": PER_EXAMPLE_OUTPUT.ensembles, "metrics": METRICS_TABLE},
     ),
+    "gde": dict(
+        file="gde",
+        category="Seed population",
+        input={"gde": rules.seed_population.output.gde},
+    ),
+    "seed_convergence": dict(
+        file="seed_convergence",
+        category="Seed population",
+        input={"convergence": rules.seed_population.output.convergence},
+    ),
     "abstention": dict(
         file="abstention",
         category="Remedies",

@@ -9,6 +9,10 @@ MULTIPLICITY_SHEET = dict(
     seed_streams=config["seed_streams"],
     predictions=digest(sheet_predictions()),
 )
+SEED_POPULATION = dict(
+    sheet=sheet_settings("multiplicity_sheet"),
+    predictions=digest(sheet_predictions()),
+)
 
 
 rule collect_metrics:
@@ -76,3 +80,28 @@ rule multiplicity_sheet:
         manifest=MULTIPLICITY_SHEET,
     script:
         "../workflow/scripts/multiplicity_sheet.py"
+
+
+# The base setting's seeds as a population: the sheet's measures for the first k seeds, and disagreement against
+# test error per intervention (sheets/seed_population.py; docs/validation.md reads them against published findings).
+rule seed_population:
+    input:
+        metrics=rules.collect_metrics.output.parquet,
+        runs=rules.collect_metrics.output.runs,
+        predictions=lambda wildcards: sheet_predictions(),
+        test_labels=data_file("test_labels.npy"),
+    output:
+        convergence=result("tables/seed_convergence.csv"),
+        gde=result("tables/gde.csv"),
+        manifest=manifest("seed_population", SEED_POPULATION),
+    log:
+        study_log("seed_population"),
+    conda:
+        "../envs/multisheets.yaml"
+    threads: 1
+    params:
+        sheet=SEED_POPULATION["sheet"],
+        prediction_runs=sheet_prediction_runs(),
+        manifest=SEED_POPULATION,
+    script:
+        "../workflow/scripts/seed_population.py"

@@ -104,6 +104,8 @@ def test_study_runs_end_to_end(finished_study):
         "per_example_distributions",
         "ensemble_sizes",
         "abstention",
+        "gde",
+        "seed_convergence",
     ):
         for suffix in (".png", ".pdf"):
             assert (workdir / "results/tiny/figures" / f"{figure}{suffix}").stat().st_size > 1000
@@ -198,6 +200,28 @@ def test_sheet_agrees_with_metrics_table(finished_study):
         ["scenario", "intervention"]
     )["value"]
     assert np.allclose(wide_csv.stack().sort_index(), long_range.sort_index())
+
+
+def test_seed_population_tables_agree_with_the_sheet(finished_study):
+    """Both base seeds are in the seed scenario's Rashomon set (epsilon 0.5): the convergence table's last point is
+    the sheet's row, and the GDE table's error and disagreement are its mean and disagreement."""
+    workdir, _ = finished_study
+    tables = workdir / "results/tiny/tables"
+    sheet = pd.read_csv(workdir / "results/tiny/sheets/sheet.csv")
+    rashomon = pd.read_csv(tables / "rashomon.csv")
+    assert rashomon[rashomon["scenario"] == "seed"]["in_rashomon_set"].all()
+    seed = sheet[(sheet["scenario"] == "seed") & (sheet["selection"] == "rashomon")].set_index(
+        ["intervention", "measure"]
+    )
+    convergence = pd.read_csv(tables / "seed_convergence.csv")
+    assert set(convergence["n_seeds"]) == {2}
+    for row in convergence.itertuples():
+        assert row.value == pytest.approx(seed.loc[(row.intervention, row.measure), "value"], nan_ok=True)
+    gde = pd.read_csv(tables / "gde.csv").set_index("intervention")
+    assert "mia_loss" not in gde.index and "clean" in gde.index
+    for intervention, row in gde.iterrows():
+        assert row["test_error"] == pytest.approx(1 - seed.loc[(intervention, "mean"), "value"])
+        assert row["disagreement"] == pytest.approx(seed.loc[(intervention, "disagreement"), "value"])
 
 
 def test_per_example_tables_agree_with_the_sheet(finished_study):
