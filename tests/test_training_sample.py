@@ -151,3 +151,14 @@ def test_a_checkpoint_of_another_architecture_fails_before_training(data_dir, cp
     with pytest.raises(ValueError, match=r"matches 0 of the \d+ weight tensors of model cnn"):
         train(runs_for({"init": str(other)}), data_dir, cpu, tmp_path)
     assert not list(tmp_path.rglob("model.pt"))
+
+
+def test_a_log_from_before_these_settings_is_the_same_run():
+    """Models from before training keys are adopted by comparing logged hyperparameters, which lack the new ones."""
+    from multisheets.train.model_cache import same_hyperparameters
+
+    (run,) = runs_for()
+    logged = {name: value for name, value in run.hyperparameters.items() if name not in ("init", "train_fraction")}
+    assert same_hyperparameters(logged, run.hyperparameters)
+    (sampled,) = runs_for({"train_fraction": 0.5})
+    assert not same_hyperparameters(logged, sampled.hyperparameters)
