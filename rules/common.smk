@@ -25,6 +25,7 @@ from multisheets.plan.preflight import (
     check_dimensions,
     check_families,
     check_selectable,
+    check_starts,
     split_sizes,
 )
 from multisheets.sheets.selection import (
@@ -73,6 +74,7 @@ DATA_FILES = [
 ] + [data_file("dataset.json")]
 
 RUNS = expand_study(config)
+check_starts(RUNS)  # before the training keys, which read every `init` checkpoint
 RUNTIME = runtime_settings(config)
 # A run's model: its training key on this data. Its files are named after it, so a run whose identity changed is
 # simply not trained yet (and the model cache may hold it).

@@ -26,6 +26,7 @@ from multisheets.study.config import HYPERPARAMETER_DEFAULTS, RUNTIME_DEFAULTS, 
 from multisheets.study.recipes import RECIPES
 from multisheets.study.runs import expand_study
 from multisheets.train.augment import AUGMENTATIONS
+from multisheets.train.init import FINETUNE
 from multisheets.train.optim import OPTIMIZERS, SCHEDULES
 
 STUDY_FILES = ["config.yaml", "config/smoke.yaml", "config/cifar10-fast.yaml", "config/cifar10-jpeg-small.yaml"]
@@ -125,6 +126,7 @@ LIBRARY_ENUMS = {
     f"{HYPERPARAMETERS}/augment": list(AUGMENTATIONS),
     f"{HYPERPARAMETERS}/tta": list(TEST_TIME_AUGMENTATIONS),
     f"{HYPERPARAMETERS}/recipe": list(RECIPES),
+    f"{HYPERPARAMETERS}/finetune": list(FINETUNE),
     "properties/seed_streams": list(SEED_STREAMS),
     "properties/runtime/properties/precision": list(PRECISIONS),
     "properties/train/properties/precision": list(PRECISIONS),  # deprecated place of runtime.precision

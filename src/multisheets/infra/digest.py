@@ -19,3 +19,12 @@ def digest(value: Any) -> str:
 def file_digest(path: str | Path) -> str:
     """The digest of a small file's bytes (a groups CSV): its content, not its name, is what a result depends on."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:KEY_LENGTH]
+
+
+def streamed_file_digest(path: str | Path) -> str:
+    """The digest of a large file's bytes (a checkpoint), read in blocks rather than whole."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(block)
+    return hasher.hexdigest()[:KEY_LENGTH]

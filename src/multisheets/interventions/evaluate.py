@@ -130,7 +130,7 @@ def evaluate_model(
                 arrays[f"{intervention}#true_probability"] = np.full(n, np.nan, dtype=np.float16)
             rows.append({"intervention": intervention, "n": n, "accuracy": np.nan})
     else:
-        for prediction in loaded_family(model):
+        for prediction in loaded_family(model, checkpoint["train_indices"]):
             if keep == "logits":
                 arrays[prediction.intervention] = prediction.logits.cpu().numpy().astype(np.float16)
             else:

@@ -86,7 +86,9 @@ class LoadedFamily:
     def shapes(self) -> dict[str, int]:
         return {name: len(image_set.labels) for name, image_set in self.sets.items()}
 
-    def __call__(self, forward: Callable) -> Iterator[Prediction]:
+    def __call__(self, forward: Callable, train_indices: np.ndarray | None = None) -> Iterator[Prediction]:
+        """The predictions of a model (`forward`) under each intervention. `train_indices`: the positions in the
+        training split the model trained on when it drew a sample (None: all of it); only membership reads them."""
         for name, (images, labels, indices, own_labels) in self.sets.items():
             logits = predict(forward, images, self.runtime, self.batch_size)
             yield Prediction(name, logits, labels, indices, own_labels)
@@ -132,7 +134,7 @@ class AdversarialFamily(LoadedFamily):
     def shapes(self) -> dict[str, int]:
         return {attack_name(*attack): len(self.labels) for attack in self.attacks}
 
-    def __call__(self, forward: Callable) -> Iterator[Prediction]:
+    def __call__(self, forward: Callable, train_indices: np.ndarray | None = None) -> Iterator[Prediction]:
         from multisheets.interventions.attacks import robust_predictions
 
         images = self.images.float().div(255)
@@ -170,15 +172,21 @@ class PrivacyFamily(LoadedFamily):
         nonmembers = rng.choice(len(held_out.labels), n, replace=False)
         images = np.concatenate([train.images[members], held_out.images[nonmembers]])
         self.add("membership", images, np.concatenate([train.labels[members], held_out.labels[nonmembers]]))
+        self.members = members
         self.is_member = np.r_[np.ones(n, bool), np.zeros(n, bool)]
 
     def shapes(self) -> dict[str, int]:
         return {membership_name(score): len(self.is_member) for score in MEMBERSHIP_SCORES}
 
-    def __call__(self, forward: Callable) -> Iterator[Prediction]:
+    def __call__(self, forward: Callable, train_indices: np.ndarray | None = None) -> Iterator[Prediction]:
         from multisheets.measures.per_model import membership_inference, per_example_loss, softmax_confidence
 
         images, labels, _, _ = self.sets["membership"]
+        # A run that trained on a sample of the training split saw only some of the drawn members: the others are
+        # left out of its attack (they are neither members nor held-out images), so it is scored on true members.
+        in_attack = np.ones(len(self.is_member), bool)
+        if train_indices is not None:
+            in_attack[: len(self.members)] = np.isin(self.members, np.asarray(train_indices))
         logits = predict(forward, images, self.runtime, self.batch_size)
         logits_np, labels_np = logits.cpu().numpy(), labels.cpu().numpy()
         scores = {
@@ -187,7 +195,7 @@ class PrivacyFamily(LoadedFamily):
         }
         for score, (values, higher_is_member) in scores.items():
             attack = membership_inference(
-                values[self.is_member],
+                values[self.is_member & in_attack],
                 values[~self.is_member],
                 seed=self.settings["seed"],
                 higher_is_member=higher_is_member,

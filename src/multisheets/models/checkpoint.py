@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -20,13 +21,18 @@ from multisheets.models.zoo import build_model
 
 # Fields in the order they are written (pickle keeps dict order, so the order is part of the file's bytes).
 FIELDS = ("run_id", "status", "model", "width", "tta", "num_classes", "mean", "std", "state_dict")
-LATER_FIELDS = {"tta": "none"}  # field -> value for files written before it existed (they had no TTA)
+# field -> value for files written before it existed: they had no TTA, and trained on the whole training split.
+# `train_indices` is written only by runs that drew a sample (`train_fraction`, `bootstrap`), after the others.
+LATER_FIELDS = {"tta": "none", "train_indices": None}
 
 
-def checkpoint_of(module: nn.Module, summary: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
-    """A trained module's checkpoint: its weights on the CPU, its architecture, its run and the data's statistics."""
+def checkpoint_of(
+    module: nn.Module, summary: dict[str, Any], info: dict[str, Any], train_indices: np.ndarray | None = None
+) -> dict[str, Any]:
+    """A trained module's checkpoint: its weights on the CPU, its architecture, its run and the data's statistics,
+    and the positions in the training split it trained on when it drew a sample (membership inference reads them)."""
     hp = summary["hyperparameters"]
-    return {
+    checkpoint = {
         "run_id": summary["run_id"],
         "status": summary["status"],
         "model": hp["model"],
@@ -37,6 +43,9 @@ def checkpoint_of(module: nn.Module, summary: dict[str, Any], info: dict[str, An
         "std": info["std"],
         "state_dict": {key: value.detach().cpu() for key, value in module.state_dict().items()},
     }
+    if train_indices is not None:
+        checkpoint["train_indices"] = torch.from_numpy(np.asarray(train_indices, dtype=np.int64))
+    return checkpoint
 
 
 def write_checkpoint(checkpoint: dict[str, Any], path: Path) -> None:

@@ -29,11 +29,12 @@ Torch-free and cheap: the workflow computes every key while it builds the DAG.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 from multisheets.data.sources import source_of
-from multisheets.infra.digest import digest, file_digest
+from multisheets.infra.digest import digest, file_digest, streamed_file_digest
 from multisheets.infra.files import write_json
 from multisheets.study.runs import Run
 
@@ -47,7 +48,15 @@ CORRUPTION_KEY_VERSION = 1
 # Hyperparameters added after version 1, each with the value that trains exactly as the code did before it
 # existed. At that value a hyperparameter is left out of the identity, so adding one to a study's code retrains
 # none of its models; any other value is a new model. (Add `name: neutral value` here with the new default.)
-ADDED_HYPERPARAMETERS: dict[str, Any] = {}
+ADDED_HYPERPARAMETERS: dict[str, Any] = {
+    "init": "scratch",
+    "finetune": "full",
+    "train_fraction": 1.0,
+    "bootstrap": False,
+    "label_noise": 0.0,
+    "sample_seed": None,
+    "label_noise_seed": None,
+}
 # Family settings added after version 1, with the value that evaluates exactly as before they existed: left out of
 # the evaluation key at that value, so adding one re-evaluates nothing.
 ADDED_FAMILY_SETTINGS: dict[str, Any] = {"keep": "logits"}
@@ -77,9 +86,14 @@ def without_neutral(values: dict[str, Any], added: dict[str, Any]) -> dict[str, 
 
 
 def training_identity(run: Run, precision: str) -> dict[str, Any]:
-    """What determines a run's weights on given data (its run id does not: a setting may be named differently)."""
+    """What determines a run's weights on given data (its run id does not: a setting may be named differently).
+    A checkpoint to start from counts by its content: the same file elsewhere is the same model, a file replaced
+    under the same path is a new one."""
+    hyperparameters = without_neutral(run.hyperparameters, ADDED_HYPERPARAMETERS)
+    if "init" in hyperparameters:
+        hyperparameters["init"] = f"sha256:{checkpoint_digest(hyperparameters['init'])}"
     return {
-        "hyperparameters": without_neutral(run.hyperparameters, ADDED_HYPERPARAMETERS),
+        "hyperparameters": hyperparameters,
         "seeds": run.seeds,
         "precision": precision,
         "version": TRAINING_KEY_VERSION,
@@ -88,6 +102,22 @@ def training_identity(run: Run, precision: str) -> dict[str, Any]:
 
 def training_key(run: Run, precision: str) -> str:
     return digest(training_identity(run, precision))
+
+
+def checkpoint_digest(path: str | Path) -> str:
+    """The content digest of a checkpoint file (`init`), computed once per version of the file: the workflow asks
+    for it for every run that starts from it while it plans."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"init: {path} is not a file (a checkpoint to start from, or `scratch`)")
+    status = path.stat()
+    return _large_file_digest(str(path.resolve()), status.st_size, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _large_file_digest(path: str, size: int, mtime_ns: int) -> str:
+    del size, mtime_ns  # part of the cache key only: a changed file is read again
+    return streamed_file_digest(path)
 
 
 def model_key(training: str, data: str) -> str:

@@ -18,6 +18,7 @@ from multisheets.interventions.names import summary_interventions
 from multisheets.interventions.registry import FAMILIES, planned_interventions
 from multisheets.sheets.selection import SELECTION_SPLIT, Specification
 from multisheets.study.config import HYPERPARAMETER_DEFAULTS
+from multisheets.study.runs import Run
 
 
 def source_sizes(data: dict[str, Any], data_dir: str | Path) -> dict[str, int] | None:
@@ -60,6 +61,22 @@ def check_dimensions(config: dict[str, Any]) -> None:
                 f"not vary {name}; list only values that differ from the base (the {name} scenario includes the "
                 "base runs)"
             )
+
+
+def check_starts(runs: list[Run]) -> None:
+    """A linear probe freezes what a checkpoint gave: from scratch it would freeze nothing and silently train every
+    weight under a name that says otherwise. A checkpoint must exist before any job (its content is part of the
+    training key, so it is read while the workflow plans; whether it fits the model is checked when a job starts,
+    before it trains)."""
+    for run in runs:
+        hp = run.hyperparameters
+        if hp["finetune"] == "linear_probe" and hp["init"] == "scratch":
+            raise ValueError(
+                f"{run.run_id}: finetune: linear_probe needs a checkpoint in init (it freezes what the checkpoint "
+                "gave); set init to a checkpoint's path, or finetune: full"
+            )
+        if hp["init"] != "scratch" and not Path(hp["init"]).is_file():
+            raise ValueError(f"{run.run_id}: init: {hp['init']} is not a file (a checkpoint to start from, or scratch)")
 
 
 def check_families(interventions: dict[str, Any], splits: dict[str, list[str]], sizes: dict[str, int] | None) -> None:

@@ -10,11 +10,13 @@ import itertools
 import re
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from multisheets.study.config import HYPERPARAMETER_DEFAULTS, STUDY_DEFAULTS
+from multisheets.study.sample import flips_labels, sample_size, samples_training_split
 
 # Single underscores are fine inside a value (`crop_flip`); double ones separate the parts of a run id.
 RUN_ID_VALUE = re.compile(r"^[A-Za-z0-9.+\-]+(_[A-Za-z0-9.+\-]+)*$")
@@ -57,23 +59,45 @@ def format_value(value: Any) -> str:
     return text
 
 
+def checkpoint_label(init: str) -> str:
+    """How a run id names a checkpoint to start from: its file name without the suffix (``resnet50-0676ba61`` for
+    torchvision's ``resnet50-0676ba61.pth``); two files of one name in a study are refused as one run id."""
+    return init if init == "scratch" else Path(init).name.split(".")[0]
+
+
+# Hyperparameters whose values a run id names by a label rather than as written.
+RUN_ID_LABELS = {"init": checkpoint_label}
+
+
 def make_run_id(changed: dict[str, Any], seed: int) -> str:
     """`key=value` pairs of what differs from the base (in the order of the study's dimensions), then the seed."""
-    parts = [f"{key}={format_value(value)}" for key, value in changed.items()] or ["base"]
+    parts = [
+        f"{key}={format_value(RUN_ID_LABELS.get(key, lambda value: value)(value))}" for key, value in changed.items()
+    ] or ["base"]
     return "__".join(parts + [f"seed={int(seed)}"])
 
 
+# A run's random streams, in the order they are spawned from its seed; the last two were added later and exist
+# only for runs that draw from them (a sample of the training split, flipped labels: `train.sample`).
+RANDOM_STREAMS = ("init_seed", "data_seed", "aug_seed", "sample_seed", "label_noise_seed")
+DRAWN_ONLY_WHEN = {"sample_seed": samples_training_split, "label_noise_seed": flips_labels}
+
+
 def derive_seeds(seed: int, hyperparameters: dict[str, Any], stream: str | None = None) -> dict[str, int]:
-    """Split a run's seed into independent init / data-order / augmentation seeds.
+    """Split a run's seed into independent init / data-order / augmentation (and, where drawn, training-sample and
+    label-noise) seeds.
 
     Each defaults to a stream spawned from `seed` (and from `stream`, a setting's name, when settings draw
     independent streams; base runs keep the plain seed's streams either way), so that varying only e.g.
     `init_seed` while holding the others fixed isolates one source of randomness.
     """
     entropy = int(seed) if stream is None else [int(seed), zlib.crc32(stream.encode())]
-    spawned = np.random.SeedSequence(entropy).generate_state(3)
+    # generate_state(k) begins with generate_state(3): the later streams leave the first three as they were.
+    spawned = np.random.SeedSequence(entropy).generate_state(len(RANDOM_STREAMS))
     seeds = {}
-    for name, default in zip(("init_seed", "data_seed", "aug_seed"), spawned):
+    for name, default in zip(RANDOM_STREAMS, spawned):
+        if name in DRAWN_ONLY_WHEN and not DRAWN_ONLY_WHEN[name](hyperparameters):
+            continue  # a stream the run does not draw from is not part of it (nor of its training key)
         explicit = hyperparameters.get(name)
         seeds[name] = int(default) if explicit is None else int(explicit)
     return seeds
@@ -118,7 +142,7 @@ def expand_study(config: dict[str, Any]) -> list[Run]:
                 # digits would share one id and one setting would silently never be trained.
                 raise ValueError(
                     f"{runs[run_id].changed} and {changed} both give run id {run_id!r}: use values "
-                    "that differ within 6 significant digits"
+                    "that differ within 6 significant digits (checkpoints in `init`: files of different names)"
                 )
             runs.setdefault(run_id, Run(run_id, int(seed), changed, hyperparameters, config["seed_streams"]))
     return list(runs.values())
@@ -135,12 +159,18 @@ def run_dimension(run: Run) -> str | None:
 
 def check_batch_sizes(runs: list[Run], train_images: int) -> None:
     """Every run must fill at least one batch: training drops the ragged last batch of each epoch."""
-    too_large = [run for run in runs if run.hyperparameters["batch_size"] > train_images]
+    too_large = [
+        run for run in runs if run.hyperparameters["batch_size"] > sample_size(run.hyperparameters, train_images)
+    ]
     if too_large:
+        first = too_large[0].hyperparameters
         more = f" and {len(too_large) - 1} more runs" if len(too_large) > 1 else ""
+        images = f"{train_images} training images"
+        if samples_training_split(first):
+            images = f"{sample_size(first, train_images)} images its train_fraction draws of the {images}"
         raise ValueError(
-            f"batch_size {too_large[0].hyperparameters['batch_size']} is larger than the {train_images} training "
-            f"images ({too_large[0].run_id}{more}): lower batch_size, or add data"
+            f"batch_size {first['batch_size']} is larger than the {images} ({too_large[0].run_id}{more}): lower "
+            "batch_size, or add data"
         )
 
 

@@ -31,7 +31,15 @@ from multisheets.models.runtime import Runtime, environment
 from multisheets.models.zoo import Whitening, build_model, init_whitening
 from multisheets.study.recipes import WHITENING_IMAGES
 from multisheets.study.runs import Run, check_batch_sizes
+from multisheets.study.sample import flips_labels, noisy_labels, training_sample
 from multisheets.train.augment import Augmenter
+from multisheets.train.init import (
+    freeze_norm_statistics,
+    head_names,
+    load_pretrained,
+    read_pretrained,
+    set_trainable,
+)
 from multisheets.train.model_cache import ModelCache, legacy_data_fingerprint, write_train_log
 from multisheets.train.optim import Lookahead, build_optimizer, group_lr_factors, lr_factor, parameter_groups
 
@@ -49,14 +57,32 @@ class ArchitectureModules:
         self.info, self.runtime, self.whitening_images = info, runtime, whitening_images
         self.modules: dict[tuple, tuple[nn.Module, nn.Module]] = {}
         self.fitted: dict[tuple, dict[str, torch.Tensor]] = {}
+        self.trainable: dict[tuple, dict[str, bool]] = {}  # each parameter's own requires_grad
+        self.checkpoints: dict[str, dict[str, torch.Tensor]] = {}  # `init` path -> its tensors, read once
 
-    def fresh(self, hp: dict[str, Any], init_seed: int) -> tuple[nn.Module, nn.Module]:
-        """(module, callable) with weights drawn from `init_seed`; callable is the compiled module when enabled."""
-        key = (hp["model"], hp["width"])
+    def initial(self, hp: dict[str, Any], init_seed: int) -> tuple[nn.Module, set[str]]:
+        """A run's starting weights on the CPU: drawn from `init_seed`, then what its `init` checkpoint holds;
+        and the names (in the `Classifier`) that came from the checkpoint."""
         torch.manual_seed(init_seed)
         initial = build_model(
             hp["model"], len(self.info["classes"]), self.info["mean"], self.info["std"], hp["width"], hp["tta"]
         )
+        if hp["init"] == "scratch":
+            return initial, set()
+        if hp["init"] not in self.checkpoints:
+            self.checkpoints[hp["init"]] = read_pretrained(hp["init"])
+        tensors = self.checkpoints[hp["init"]]
+        if hp["finetune"] == "linear_probe":  # a probe's head is new, whatever the checkpoint's
+            head = head_names(initial.backbone)
+            tensors = {name: tensor for name, tensor in tensors.items() if name not in head}
+        loaded = load_pretrained(initial.backbone, tensors, hp["init"], hp["model"])
+        return initial, {f"backbone.{name}" for name in loaded}
+
+    def fresh(self, hp: dict[str, Any], init_seed: int) -> tuple[nn.Module, nn.Module]:
+        """(module, callable) with the run's starting weights (`initial`); callable is the compiled module when
+        enabled. A linear probe's loaded parameters are frozen, everyone else's trainable as the architecture says."""
+        key = (hp["model"], hp["width"])
+        initial, loaded = self.initial(hp, init_seed)
         if key not in self.modules:
             module = initial.to(self.runtime.device)
             if self.runtime.channels_last:
@@ -64,10 +90,12 @@ class ArchitectureModules:
             init_whitening(module, self.whitening_images)
             stems = {f"{name}.weight" for name, m in module.named_modules() if isinstance(m, Whitening)}
             self.fitted[key] = {name: t.clone() for name, t in module.state_dict().items() if name in stems}
+            self.trainable[key] = {name: p.requires_grad for name, p in module.named_parameters()}
             forward = torch.compile(module) if self.runtime.compile else module
             self.modules[key] = (module, forward)
         module, forward = self.modules[key]
         module.load_state_dict(initial.state_dict() | self.fitted[key])
+        set_trainable(module, self.trainable[key], loaded if hp["finetune"] == "linear_probe" else set())
         module.tta = hp["tta"]  # a plain attribute: runs differing only in tta share the module
         return module, forward
 
@@ -149,16 +177,20 @@ def train_run(
     show_progress: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train one run and validate it after every epoch; a run whose loss or weights stop being finite is stopped
-    and recorded as diverged. Returns the trained module and the run's summary (its train log)."""
+    and recorded as diverged. Returns the trained module, the run's summary (its train log) and its sample of the
+    training split (None: all of it)."""
     hp, seeds = run.hyperparameters, run.seeds
     log.info("%s: seeds %s (seed streams: %s)", run.run_id, seeds, run.seed_streams)
     module, forward = models.fresh(hp, seeds["init_seed"])
+    sample, train_x, train_y, drawn = run_training_data(run, train_x, train_y, len(models.info["classes"]))
     training = setup_run(run, module, forward, len(train_y), runtime)
     history, status, started = [], "completed", time.perf_counter()
     progress = _progress(training.steps_per_epoch * hp["epochs"], run.run_id, show_progress)
     for epoch in range(1, hp["epochs"] + 1):
         epoch_start = time.perf_counter()
         module.train()
+        if hp["finetune"] == "linear_probe":
+            freeze_norm_statistics(module)
         record = {"epoch": epoch, **train_epoch(training, epoch, train_x, train_y, runtime, progress)}
         if training.lookahead is not None and epoch == hp["epochs"]:
             training.lookahead.finish()  # the model handed on is the average
@@ -188,7 +220,30 @@ def train_run(
         )
     if progress is not None:
         progress.close()
-    return module, run_summary(run, status, history, time.perf_counter() - started)
+    summary = run_summary(run, status, history, time.perf_counter() - started)
+    if drawn:
+        summary["training_data"] = drawn
+    return module, summary, sample
+
+
+def run_training_data(
+    run: Run, train_x: torch.Tensor, train_y: torch.Tensor, num_classes: int
+) -> tuple[np.ndarray | None, torch.Tensor, torch.Tensor, dict[str, int]]:
+    """The images and labels a run trains on: its sample of the training split (None: all of it), with its labels
+    flipped where `label_noise` says; and what was drawn, for its train log."""
+    hp, seeds = run.hyperparameters, run.seeds
+    drawn: dict[str, int] = {}
+    if flips_labels(hp):
+        clean = train_y.cpu().numpy()
+        noisy = noisy_labels(hp, seeds, clean, num_classes)
+        train_y = torch.from_numpy(noisy).to(train_y.device)
+        drawn["flipped_labels"] = int((noisy != clean).sum())
+    sample = training_sample(hp, seeds, len(train_y))
+    if sample is not None:
+        index = torch.from_numpy(sample).to(train_x.device)
+        train_x, train_y = train_x[index], train_y[index]
+        drawn |= {"sample_size": len(sample), "distinct_images": int(len(np.unique(sample)))}
+    return sample, train_x, train_y, drawn
 
 
 def run_summary(run: Run, status: str, history: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
@@ -291,12 +346,17 @@ def _train_and_save(todo, data_dir, info, data, runtime, show_progress, cache, j
     train_x, train_y = device_images(train.images, runtime), torch.from_numpy(train.labels).to(runtime.device)
     val_pair = (device_images(val.images, runtime), torch.from_numpy(val.labels).to(runtime.device))
     models = ArchitectureModules(info, runtime, train_x[:WHITENING_IMAGES])  # the same fixed images for every seed
+    # A checkpoint that does not fit its model fails here, before the job trains anything.
+    starts = {(hp["model"], hp["width"], hp["init"]): hp for hp in (run.hyperparameters for run, *_ in todo)}
+    for hp in starts.values():
+        if hp["init"] != "scratch":
+            models.initial(hp, 0)
     env = environment(runtime)
     if show_progress is None:
         show_progress = sys.stderr.isatty()
     for run, key, model_path, log_path in todo:
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        module, summary = train_run(run, train_x, train_y, val_pair, models, runtime, show_progress)
+        module, summary, sample = train_run(run, train_x, train_y, val_pair, models, runtime, show_progress)
         summary.update(started=started, environment=env, data_checksum=info["checksum"], job=job, gpu=gpu)
         log.info(
             "%s: %s, val_acc %.4f, %.0f s on %s",
@@ -304,7 +364,7 @@ def _train_and_save(todo, data_dir, info, data, runtime, show_progress, cache, j
             runtime.device if gpu is None else f"{runtime.device} (GPU {gpu})",
             extra=CONSOLE,
         )
-        checkpoint = checkpoint_of(module, summary, info)
+        checkpoint = checkpoint_of(module, summary, info, sample)
         if cache is None:
             save_run(checkpoint, summary, model_path, log_path)
             continue

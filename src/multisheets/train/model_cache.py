@@ -21,6 +21,7 @@ from typing import Any
 
 from multisheets.infra.digest import digest
 from multisheets.infra.files import write_atomically, write_json
+from multisheets.study.config import HYPERPARAMETER_DEFAULTS
 from multisheets.study.runs import Run
 
 
@@ -71,7 +72,7 @@ class ModelCache:
             return False
         summary = json.loads(log.read_text())
         same = (
-            summary.get("hyperparameters") == run.hyperparameters
+            same_hyperparameters(summary.get("hyperparameters") or {}, run.hyperparameters)
             and summary.get("seeds") == run.seeds
             and summary.get("data_checksum") == data_checksum
         )
@@ -100,3 +101,12 @@ class ModelCache:
         _link(model, Path(model_path))
         summary = json.loads(log.read_text()) | {"job": job}
         write_train_log(log_path, summary)
+
+
+def same_hyperparameters(logged: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether a train log's hyperparameters are a run's: a hyperparameter added after the log was written is
+    missing from it, which is the same as the schema's default (an added hyperparameter's default trains as the
+    code did before it existed)."""
+    return logged == {
+        name: value for name, value in current.items() if name in logged or value != HYPERPARAMETER_DEFAULTS[name]
+    }
