@@ -10,7 +10,7 @@ MULTIPLICITY_SHEET = dict(
     predictions=digest(sheet_predictions()),
 )
 SEED_POPULATION = dict(
-    sheet=sheet_settings("multiplicity_sheet"),
+    sheet=sheet_settings("seed_population"),
     predictions=digest(sheet_predictions()),
 )
 

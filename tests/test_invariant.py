@@ -133,7 +133,8 @@ TRAINING = Change(("train",))
 SHEET = Change(("multiplicity_sheet",))
 PER_EXAMPLE = Change(("per_example_measures",))
 FIGURES = ("findings", "sheet_heatmap", "dimension_trends", "epsilon_curves", "disagreement_matrix", "selection_effect")
-FIGURES += ("per_example_distributions", "ensemble_sizes", "abstention")
+FIGURES += ("per_example_distributions", "ensemble_sizes", "abstention", "gde", "seed_convergence")
+SHEET_AND_SEEDS = Change(("multiplicity_sheet", "seed_population"))
 
 CORRUPTION_EVALUATIONS = ("evaluate_corruption_test", "evaluate_corruption_val")
 
@@ -153,6 +154,10 @@ WHAT_A_CHANGE_RERUNS: list[tuple[str, Change | Refused]] = [
     ("data.path", NOTHING),
     # What a model is. Runs that vary lr set their own, so the base's lr is not theirs.
     ("base.lr", Change(("train",), runs="base")),
+    # The seed of a stream no run draws from (no training sample, no label noise): the same models.
+    ("base.sample_seed", NOTHING),
+    ("base.label_noise_seed", NOTHING),
+    ("base.finetune", Refused("linear_probe needs a checkpoint")),  # the base starts from scratch
     ("base.*", TRAINING),
     ("runtime.precision", TRAINING),
     ("train.precision", TRAINING),
@@ -178,11 +183,11 @@ WHAT_A_CHANGE_RERUNS: list[tuple[str, Change | Refused]] = [
     ("interventions.shift.*", Change(("prepare_shift", "evaluate_shift_test"))),
     # How runs are summarised.
     # The study's folder (results/<study>/): every summary step, and nothing per run.
-    ("study", Change(("collect_metrics", "multiplicity_sheet", "per_example_measures", *FIGURES))),
-    ("sheet.instances", Change(("multiplicity_sheet", "per_example_measures"))),
+    ("study", Change(("collect_metrics", "multiplicity_sheet", "seed_population", "per_example_measures", *FIGURES))),
+    ("sheet.instances", Change(("multiplicity_sheet", "seed_population", "per_example_measures"))),
     ("sheet.epsilon", Change(("multiplicity_sheet", "sheet_heatmap"))),  # ε is in the heatmap's title
-    ("sheet.confidence", SHEET),
-    ("sheet.expected_range_k", SHEET),
+    ("sheet.confidence", SHEET_AND_SEEDS),
+    ("sheet.expected_range_k", SHEET_AND_SEEDS),
     ("sheet.epsilon_curve", SHEET),
     ("sheet.*", PER_EXAMPLE),  # ensembles, abstention, capacity, arbitrariness
     ("selection[].split", Refused("The test split is for reporting only")),
@@ -250,6 +255,7 @@ def other_values(workdir: Path) -> dict[str, Any]:
         "train.device": "cpu",
         "train.precision": "fp32",  # where it is no longer read from (runtime.precision: auto)
         "data.path": "anything",
+        "base.init": str(next((workdir / "results/runs/base__seed=0").glob("model-*.pt"))),  # fine-tune a finished run
         "dimensions": {"lr": [0.02, 0.03]},
         "interventions.families": ["clean", "corruption", "adversarial", "privacy", "subgroups"],
         "interventions.corruption.official_dir": str(empty),

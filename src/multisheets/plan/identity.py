@@ -36,7 +36,7 @@ from typing import Any
 from multisheets.data.sources import source_of
 from multisheets.infra.digest import digest, file_digest, streamed_file_digest
 from multisheets.infra.files import write_json
-from multisheets.study.runs import Run
+from multisheets.study.runs import DRAWN_ONLY_WHEN, Run
 
 # Bump a version when the code that computes a kind of file changes what it computes: every such file is then
 # computed again (a model is looked up in the model cache first, under its training key).
@@ -65,6 +65,7 @@ ADDED_FAMILY_SETTINGS: dict[str, Any] = {"keep": "logits"}
 # loudly, and a setting changed here reruns only the steps that read it.
 SHEET_SETTINGS = {
     "multiplicity_sheet": ("epsilon", "confidence", "expected_range_k", "instances", "epsilon_curve"),
+    "seed_population": ("confidence", "expected_range_k", "instances"),
     "per_example_measures": (
         "instances",
         "seed",
@@ -90,6 +91,9 @@ def training_identity(run: Run, precision: str) -> dict[str, Any]:
     A checkpoint to start from counts by its content: the same file elsewhere is the same model, a file replaced
     under the same path is a new one."""
     hyperparameters = without_neutral(run.hyperparameters, ADDED_HYPERPARAMETERS)
+    for stream, drawn in DRAWN_ONLY_WHEN.items():
+        if not drawn(run.hyperparameters):  # a fixed seed of a stream the run never draws from changes nothing
+            hyperparameters.pop(stream, None)
     if "init" in hyperparameters:
         hyperparameters["init"] = f"sha256:{checkpoint_digest(hyperparameters['init'])}"
     return {
