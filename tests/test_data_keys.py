@@ -29,3 +29,12 @@ def resolved(data: dict) -> dict:
 @pytest.mark.parametrize(("data", "key"), PINNED)
 def test_todays_data_keys_do_not_drift(data, key):
     assert data_key(resolved(data)) == key
+
+
+@pytest.mark.parametrize(("data", "key"), PINNED)
+def test_resizing_is_part_of_the_data_key_only_where_images_are_resized(data, key):
+    assert data_key(resolved(data | {"resize": "nearest"})) == key  # no image_size: nothing is resized
+    resized = data_key(resolved(data | {"image_size": 24}))
+    assert resized != key
+    assert data_key(resolved(data | {"image_size": 24, "resize": "area"})) not in (key, resized)
+    assert data_key(resolved(data | {"image_size": 28})) not in (key, resized)

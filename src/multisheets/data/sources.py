@@ -17,6 +17,7 @@ import numpy as np
 
 from multisheets.data.arrays import DataError, LabelledImages, sha256_file
 from multisheets.data.imagefolder import read_imagefolder
+from multisheets.data.resize import image_fitter, resizing
 from multisheets.data.synthetic import make_synthetic
 
 Read = tuple[dict[str, LabelledImages], list[str], str]  # {"train", "test"} images, class names, checksum
@@ -27,7 +28,9 @@ class Source:
     """A kind of labelled image set."""
 
     read: Callable[[dict[str, Any]], Read]  # the `data` settings -> what it read
-    settings: tuple[str, ...] = ()  # the `data` keys its images depend on (besides the split's val_size, split_seed)
+    # the `data` keys its images depend on, besides those of every source: the split's val_size and split_seed, and
+    # image_size and resize (applied by the data stage, see `data.resize`)
+    settings: tuple[str, ...] = ()
     locations: tuple[str, ...] = ()  # `data` keys it reads that its images do not depend on (where a download goes)
     sizes: Callable[[dict[str, Any]], dict[str, int]] | None = None  # settings -> train/test image counts, unread
 
@@ -52,7 +55,10 @@ SOURCES: dict[str, Source] = {
         locations=("path",),
         sizes=lambda data: {"train": 50_000, "test": 10_000},
     ),
-    "imagefolder": Source(read=lambda data: read_imagefolder(data["path"]), settings=("path",)),
+    # An image folder's images may differ in size where the study resizes them: each is resized as it is read.
+    "imagefolder": Source(
+        read=lambda data: read_imagefolder(data["path"], image_fitter(resizing(data))), settings=("path",)
+    ),
     "synthetic": Source(
         read=lambda data: make_synthetic(**data.get("synthetic", {})),
         settings=("synthetic",),
