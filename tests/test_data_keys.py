@@ -38,3 +38,10 @@ def test_resizing_is_part_of_the_data_key_only_where_images_are_resized(data, ke
     assert resized != key
     assert data_key(resolved(data | {"image_size": 24, "resize": "area"})) not in (key, resized)
     assert data_key(resolved(data | {"image_size": 28})) not in (key, resized)
+
+
+def test_each_download_is_its_own_data_wherever_it_is_downloaded_to():
+    sources = ["cifar10", "cifar100", "svhn", "mnist", "fashion_mnist", "stl10"]
+    keys = {source: data_key(resolved({"source": source, "path": "here"})) for source in sources}
+    assert len(set(keys.values())) == len(sources)
+    assert all(data_key(resolved({"source": source, "path": "there"})) == keys[source] for source in sources)
