@@ -8,7 +8,8 @@ images and int64 labels, in torchvision's order.
 
 * Greyscale images (MNIST, Fashion-MNIST) are replicated to three channels: every model, normalisation and
   corruption of the workflow is RGB. Three equal channels keep all the information, and the corruptions' colour
-  operations (saturation, contrast, ...) then act on grey as on any colourless image.
+  operations act on them as on any grey pixel of a colour image (brightness and contrast keep them grey,
+  saturate's scaling leaves them as they are, its shift at severities 4-5 tints them red, grey's hue being 0).
 * SVHN and STL-10 come channels first (N, 3, H, W) from torchvision and are transposed. SVHN's digit 0, labelled
   10 in its files, is class 0: torchvision maps it.
 * Only the labelled train and test parts are read: not SVHN's `extra` part (531,131 easier digits), nor STL-10's
