@@ -21,6 +21,7 @@ from multisheets.plan import paths
 from multisheets.plan.jobs import plan_jobs, recorded_job
 from multisheets.plan.paths import MODEL_CACHE
 from multisheets.plan.preflight import (
+    check_data,
     check_device,
     check_dimensions,
     check_families,
@@ -117,6 +118,7 @@ SHIFT_SETS = shift_sets(config["interventions"]["shift"])
 
 # What the schema cannot check, before any job starts.
 check_dimensions(config)
+check_data(config["data"], config["interventions"], EVALUATED_FAMILIES)
 SPLIT_SIZES = split_sizes(
     config["data"], DATA_DIR
 )  # None: an image folder not read yet

@@ -12,7 +12,7 @@ import json
 import pytest
 import yaml
 
-from multisheets.data import synthetic
+from multisheets.data import resize, synthetic
 from multisheets.interventions import attacks, corruptions
 from multisheets.interventions import evaluate as evaluation
 from multisheets.measures import per_example, per_model, uncertainty
@@ -133,6 +133,7 @@ LIBRARY_ENUMS = {
     "properties/interventions/properties/corruption/properties/types/items": list(corruptions.CORRUPTIONS),
     "properties/selection/items/properties/keep": list(RULES),
     "properties/interventions/properties/corruption/properties/keep": list(evaluation.KEEP),
+    "properties/data/properties/resize": list(resize.RESIZE_METHODS),
 }
 
 # Schema defaults -> the default of a library function that takes the same setting, where it has one (functions
@@ -142,6 +143,7 @@ LIBRARY_DEFAULTS = {
     f"properties/data/properties/synthetic/properties/{name}": default_of(synthetic.make_synthetic, name)
     for name in ("num_classes", "image_size", "train_per_class", "test_per_class", "seed")
 } | {
+    "properties/data/properties/resize": default_of(resize.resize_images, "method"),
     "properties/evaluate/properties/batch_size": inference.EVAL_BATCH_SIZE,
     "properties/interventions/properties/corruption/properties/types": list(corruptions.CORRUPTIONS),
     "properties/interventions/properties/corruption/properties/severities": list(corruptions.SEVERITIES),

@@ -11,6 +11,7 @@ from PIL import Image
 from multisheets.data.arrays import DataError, LabelledImages
 from multisheets.data.imagefolder import decode_image, read_imagefolder
 from multisheets.data.prepare import prepare, split_validation
+from multisheets.data.resize import RESIZE_METHODS, resize_images
 from multisheets.data.synthetic import make_synthetic
 
 
@@ -158,3 +159,45 @@ def test_a_truncated_archive_is_refused_by_name(tmp_path):
     source.write_bytes(source.read_bytes()[: source.stat().st_size * 2 // 3])
     with pytest.raises(DataError, match="mini.tar.gz: damaged archive"):
         read_imagefolder(source)
+
+
+def test_images_of_any_size_are_resized_to_the_studys_size(tmp_path):
+    """`data.image_size` resizes every image in the data stage, an image folder's of mixed sizes included (without
+    it they are refused); `dataset.json` says how."""
+    splits, classes = small_splits()
+    root = write_imagefolder(tmp_path / "mixed", splits, classes)
+    Image.fromarray(np.zeros((20, 12, 3), np.uint8)).save(root / "train" / classes[0] / "wide.png")
+    with pytest.raises(DataError, match=r"wide.png has shape \(20, 12, 3\).*set data.image_size"):
+        read_imagefolder(root)
+    config = {"source": "imagefolder", "path": str(root), "val_size": 3, "split_seed": 0}
+    info = prepare(config | {"image_size": 16, "resize": "bicubic"}, tmp_path / "out")
+    assert info["resize"] == {"image_size": 16, "method": "bicubic"} and info["image_shape"] == [16, 16, 3]
+    for split in ("train", "val", "test"):
+        images = np.load(tmp_path / "out" / f"{split}_images.npy")
+        assert images.dtype == np.uint8 and images.shape[1:] == (16, 16, 3)
+    synthetic = {
+        "source": "synthetic",
+        "val_size": 6,
+        "split_seed": 0,
+        "synthetic": {"num_classes": 3, "image_size": 8},
+    }
+    assert prepare(synthetic, tmp_path / "kept")["resize"] is None
+    assert np.load(tmp_path / "kept" / "test_images.npy").shape[1:] == (8, 8, 3)
+    prepare(synthetic | {"image_size": 28, "resize": "bilinear"}, tmp_path / "larger")
+    assert np.load(tmp_path / "larger" / "test_images.npy").shape[1:] == (28, 28, 3)
+
+
+def test_resizing_methods_do_what_they_say():
+    """A pixel checkerboard of 0 and 255 halved: area gives its mean, the antialiased filters nearly its mean (a few
+    levels off at the border), where sampling without a filter, like nearest, gives one of its pixels. A constant
+    image stays constant under every method, and an image of the requested size is kept as it is."""
+    board = (np.indices((16, 16)).sum(0) % 2 * 255).astype(np.uint8)
+    board = np.repeat(board[None, ..., None], 3, axis=3)  # (1, 16, 16, 3)
+    assert np.abs(resize_images(board, 8, "area").astype(int) - 128).max() <= 1
+    for method in ("bilinear", "bicubic", "lanczos"):
+        assert np.abs(resize_images(board, 8, method).astype(int) - 128).max() <= 8, method
+    assert set(np.unique(resize_images(board, 8, "nearest"))) <= {0, 255}
+    grey = np.full((2, 10, 14, 3), 77, np.uint8)
+    for method in RESIZE_METHODS:
+        assert (resize_images(grey, 32, method) == 77).all(), method
+    assert resize_images(board, 16) is board

@@ -162,6 +162,8 @@ WHAT_A_CHANGE_RERUNS: list[tuple[str, Change | Refused]] = [
     ("runtime.precision", TRAINING),
     ("train.precision", TRAINING),
     ("seed_streams", Change(("train",), runs="varied")),  # base runs draw the same streams either way
+    # How images are resized, in a study that does not resize them (image_size null): the same data.
+    ("data.resize", NOTHING),
     ("data.*", Change(("prepare_data",))),
     # Which runs there are.
     ("seeds", Change(("train",), runs="new")),

@@ -17,7 +17,7 @@ from multisheets.infra.lazy import resolve  # noqa: E402
 from multisheets.interventions.families import corrupted_split  # noqa: E402
 from multisheets.interventions.registry import FAMILIES, planned_interventions  # noqa: E402
 from multisheets.plan.identity import data_key, evaluation_key, family_identity  # noqa: E402
-from multisheets.plan.preflight import check_dimensions, check_selectable, split_sizes  # noqa: E402
+from multisheets.plan.preflight import check_data, check_dimensions, check_selectable, split_sizes  # noqa: E402
 from multisheets.plan.schema import validate_study  # noqa: E402
 from multisheets.sheets.selection import Specification  # noqa: E402
 from multisheets.study.config import number_as_text_hint  # noqa: E402
@@ -131,3 +131,36 @@ def test_a_selection_on_an_instance_the_study_does_not_evaluate_names_the_neares
     spec = Specification(intervention="pgd_linf/eps=8/255", keep="top_fraction", value=0.5)
     with pytest.raises(ValueError, match=r"does not measure 'pgd_linf/eps=8/255'.*did you mean 'pgd_linf/eps="):
         check_selectable([spec], interventions, ["clean", "adversarial"])
+
+
+def test_the_data_section_is_checked_before_any_job(tmp_path):
+    """An unknown source, an image size out of range or not a number, a validation split as large as a source's
+    training part, and data that a family cannot read are refused with the key named."""
+    with pytest.raises(ValueError, match=r"data.source: 'cifar1000' is not one of \['cifar10', 'cifar100'"):
+        validate_study({"data": {"source": "cifar1000"}})
+    for size, reason in (
+        (4, "less than the minimum of 8"),
+        (1024, "greater than the maximum of 512"),
+        ("32", "not of type"),
+    ):
+        with pytest.raises(ValueError, match=f"data.image_size: .*{reason}"):
+            validate_study({"data": {"image_size": size}})
+    with pytest.raises(ValueError, match="data.resize: 'cubic' is not one of"):
+        validate_study({"data": {"image_size": 32, "resize": "cubic"}})
+    study = {"data": {"source": "stl10", "image_size": 32}}
+    validate_study(study)
+    with pytest.raises(ValueError, match="data.val_size: 5000 must lie between 1 and the 5000 training images"):
+        split_sizes(study["data"], tmp_path)  # STL-10's labelled training part is 5,000 images
+    assert split_sizes(study["data"] | {"val_size": 500}, tmp_path) == {"train": 4500, "val": 500, "test": 8000}
+
+    config = {"interventions": {"corruption": {"official_dir": "cifar10-c"}}}
+    validate_study(config)
+    official = config["interventions"]
+    check_data({"source": "cifar10", "image_size": None}, official, ["clean", "corruption"])
+    check_data({"source": "cifar10", "image_size": 64}, official, ["clean"])  # the corruptions are not evaluated
+    with pytest.raises(ValueError, match="official_dir: CIFAR-10-C's images are 32x32.*to 64x64"):
+        check_data({"source": "cifar10", "image_size": 64}, official, ["clean", "corruption"])
+    official["shift"]["cifar10_1"] = True
+    check_data({"source": "imagefolder", "image_size": None}, official, ["clean", "shift"])  # may hold CIFAR-10
+    with pytest.raises(ValueError, match="cifar10_1: CIFAR-10.1 has the CIFAR-10 classes, data.source mnist"):
+        check_data({"source": "mnist", "image_size": None}, official, ["clean", "shift"])

@@ -9,7 +9,7 @@ import io
 import logging
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -86,11 +86,18 @@ def image_files(path: Path) -> Iterator[tuple[str, bytes | None]]:
         log.warning("%s: skipped %d hidden file(s) (names starting with '.', e.g. macOS '._' metadata)", path, hidden)
 
 
-def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[str], str]:
+Fit = Callable[[np.ndarray], np.ndarray]  # one decoded image -> the study's size (`data.resize.image_fitter`)
+
+# What a refusal of images of different sizes suggests instead.
+ONE_SIZE_HINT = "set data.image_size to resize every image to one size"
+
+
+def read_imagefolder(path: str | Path, fit: Fit | None = None) -> tuple[dict[str, LabelledImages], list[str], str]:
     """Read ``train/<class>/*`` and ``test/<class>/*`` (optionally below one top-level folder).
 
     Returns the two splits, the class names (sorted folder names of `train`) and a checksum of the source.
-    Files are ordered by path, so the arrays do not depend on the archive's member order.
+    Files are ordered by path, so the arrays do not depend on the archive's member order. `fit` resizes each
+    image as it is decoded (images of any sizes then make one array); without it, all must share one size.
     """
     path = Path(path)
     if not path.exists():
@@ -130,23 +137,28 @@ def read_imagefolder(path: str | Path) -> tuple[dict[str, LabelledImages], list[
             "could not be measured"
         )
 
-    splits = {split: _decoded(path, by_class, classes) for split, by_class in files.items()}
+    splits = {split: _decoded(path, by_class, classes, fit) for split, by_class in files.items()}
     if splits["train"].images.shape[1:] != splits["test"].images.shape[1:]:
-        raise DataError(f"{path}: train and test images differ in size")
+        raise DataError(f"{path}: train and test images differ in size ({ONE_SIZE_HINT})")
     checksum = sha256_file(path) if path.is_file() else directory_digest.hexdigest()
     return splits, classes, checksum
 
 
-def _decoded(path: Path, by_class: dict[str, list[tuple[str, bytes]]], classes: list[str]) -> LabelledImages:
-    """One split's images, decoded class by class and file by file, all of one size."""
+def _decoded(
+    path: Path, by_class: dict[str, list[tuple[str, bytes]]], classes: list[str], fit: Fit | None
+) -> LabelledImages:
+    """One split's images, decoded class by class and file by file, all of one size (after `fit`, if given)."""
     images, labels, shape = [], [], None
     for label, class_name in enumerate(classes):
         for name, payload in sorted(by_class.get(class_name, [])):
             array = decode_image(path, name, payload)
+            array = fit(array) if fit else array
             if shape is None:
                 shape = array.shape
             elif array.shape != shape:
-                raise DataError(f"{path}: image {name} has shape {array.shape}, expected {shape} like the others")
+                raise DataError(
+                    f"{path}: image {name} has shape {array.shape}, expected {shape} like the others ({ONE_SIZE_HINT})"
+                )
             images.append(array)
             labels.append(label)
     return LabelledImages(np.stack(images), np.asarray(labels, dtype=np.int64))

@@ -1,4 +1,5 @@
-"""The data stage: read a source, split off the validation set, write uint8 arrays and ``dataset.json``."""
+"""The data stage: read a source, resize its images where the study asks (`data.image_size`), split off the
+validation set, write uint8 arrays and ``dataset.json``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from multisheets.data.arrays import DataError, LabelledImages
+from multisheets.data.resize import resize_images, resizing
 from multisheets.data.sources import load_source
 
 
@@ -26,10 +28,17 @@ def split_validation(train: LabelledImages, val_size: int, split_seed: int) -> t
 
 
 def prepare(data_config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
-    """Run the data stage: read, split, write ``<split>_images.npy``/``<split>_labels.npy`` and ``dataset.json``."""
+    """Run the data stage: read, resize, split, write ``<split>_images.npy``/``<split>_labels.npy`` and
+    ``dataset.json``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     splits, classes, checksum = load_source(data_config)
+    resize = resizing(data_config)
+    if resize:  # an image folder's images are resized as they are decoded; these are then kept as they are
+        splits = {
+            split: LabelledImages(resize_images(data.images, resize["image_size"], resize["method"]), data.labels)
+            for split, data in splits.items()
+        }
     train, val = split_validation(splits["train"], data_config["val_size"], data_config["split_seed"])
     final = {"train": train, "val": val, "test": splits["test"]}
     for split, data in final.items():
@@ -43,6 +52,7 @@ def prepare(data_config: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
         "checksum": checksum,
         "classes": classes,
         "image_shape": list(train.images.shape[1:]),
+        "resize": resize,  # {"image_size", "method"}, or None: the source's own size
         "sizes": {split: int(len(data.labels)) for split, data in final.items()},
         "val_size": data_config["val_size"],
         "split_seed": data_config["split_seed"],

@@ -60,6 +60,12 @@ ADDED_HYPERPARAMETERS: dict[str, Any] = {
 # Family settings added after version 1, with the value that evaluates exactly as before they existed: left out of
 # the evaluation key at that value, so adding one re-evaluates nothing.
 ADDED_FAMILY_SETTINGS: dict[str, Any] = {"keep": "logits"}
+# `data` settings of every source added after version 1, with the value that prepares exactly the arrays of before
+# they existed: left out of the data key at that value, so adding one changes no data key (and so no model key).
+ADDED_DATA_SETTINGS: dict[str, Any] = {"image_size": None}
+# Settings that only act together with an added data setting away from its neutral value: how images are resized
+# is part of the data only where they are resized (another method on unresized images is the same data).
+DEPENDENT_DATA_SETTINGS: dict[str, tuple[str, ...]] = {"image_size": ("resize",)}
 
 # The `sheet` settings each summary step reads. Each step is given only these, so reading another one fails
 # loudly, and a setting changed here reruns only the steps that read it.
@@ -134,10 +140,17 @@ def model_key(training: str, data: str) -> str:
 
 def data_settings(data: dict[str, Any]) -> dict[str, Any]:
     """The `data` settings the prepared arrays depend on: the source, its own settings (its registry entry says
-    which), and how the validation split is drawn. The data stage reads only these (and where to download to)."""
-    return {"source": data["source"]} | {
+    which), how the validation split is drawn, and the image size with its resizing method where the study resizes.
+    The data stage reads only these (and where to download to)."""
+    settings = {"source": data["source"]} | {
         name: data[name] for name in (*source_of(data).settings, "val_size", "split_seed")
     }
+    added = without_neutral(
+        {name: data.get(name, neutral) for name, neutral in ADDED_DATA_SETTINGS.items()}, ADDED_DATA_SETTINGS
+    )
+    for name in list(added):
+        added |= {dependent: data[dependent] for dependent in DEPENDENT_DATA_SETTINGS.get(name, ())}
+    return settings | added
 
 
 def data_key(data: dict[str, Any]) -> str:

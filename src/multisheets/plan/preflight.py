@@ -14,6 +14,7 @@ from typing import Any
 
 from multisheets.data.sources import source_of
 from multisheets.data.subgroups import subgroup_rows
+from multisheets.data.torchvision_sources import TORCHVISION_SETS
 from multisheets.interventions.names import summary_interventions
 from multisheets.interventions.registry import FAMILIES, planned_interventions
 from multisheets.sheets.selection import SELECTION_SPLIT, Specification
@@ -45,6 +46,22 @@ def split_sizes(data: dict[str, Any], data_dir: str | Path) -> dict[str, int] | 
             f"data.val_size: {data['val_size']} must lie between 1 and the {sizes['train']} training images - 1"
         )
     return {"train": sizes["train"] - data["val_size"], "val": data["val_size"], "test": sizes["test"]}
+
+
+def check_data(data: dict[str, Any], interventions: dict[str, Any], families: list[str]) -> None:
+    """The data suit the families that read it in a way only the data decides (`families`: those evaluated)."""
+    size = data.get("image_size")
+    if "corruption" in families and interventions["corruption"]["official_dir"] and size not in (None, 32):
+        raise ValueError(
+            f"interventions.corruption.official_dir: CIFAR-10-C's images are 32x32, but data.image_size resizes this "
+            f"study's to {size}x{size}; leave official_dir at null (the corruptions are then made at the study's "
+            "size) or data.image_size at null"
+        )
+    if "shift" in families and interventions["shift"]["cifar10_1"] and data["source"] in TORCHVISION_SETS:
+        raise ValueError(
+            f"interventions.shift.cifar10_1: CIFAR-10.1 has the CIFAR-10 classes, data.source {data['source']} "
+            "has others; set cifar10_1: false (an imagefolders entry maps any labelled set onto this study's classes)"
+        )
 
 
 def check_dimensions(config: dict[str, Any]) -> None:
