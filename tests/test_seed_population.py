@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from multisheets.measures.population import class_aggregated_calibration_error
 from multisheets.sheets.predictions import PredictionStore
 from multisheets.sheets.seed_population import convergence_rows, gde_rows, seed_counts
 from multisheets.sheets.sheet import REPORTED_SPLIT, scenario_rows
@@ -79,9 +80,16 @@ def test_disagreement_equals_error_for_a_calibrated_population_and_not_otherwise
     assert rows[1.0]["gap"] == pytest.approx(0, abs=0.01)
     # labels more predictable than the runs (an under-confident ensemble): error < disagreement; less: the reverse
     assert rows[3.0]["gap"] > 0.05 and rows[0.5]["gap"] < -0.05
-    # the ensemble's ECE (of 16 runs: not 0 even when calibrated, the top label of a finite average is biased up)
-    # is what separates the two
-    assert rows[1.0]["ensemble_ece"] < 0.5 * min(rows[3.0]["ensemble_ece"], rows[0.5]["ensemble_ece"])
+    # the vote ensemble's CACE separates them (16 runs: not 0 even when calibrated), and bounds every gap
+    assert rows[1.0]["cace"] < 0.5 * min(rows[3.0]["cace"], rows[0.5]["cace"])
+    assert all(row["within_cace"] for row in rows.values())
+
+
+def test_cace_by_hand():
+    # 2 runs; example 0: both say 0 (true 0), example 1: one says 0, one 1 (true 1): shares 1 and 1/2, calibrated
+    assert class_aggregated_calibration_error(np.array([[0, 1], [0, 0]]), np.array([0, 1])) == 0
+    # both runs always say 0: the pairs with share 1 are right half the time, those with share 0 half the time
+    assert class_aggregated_calibration_error(np.array([[0, 0], [0, 0]]), np.array([0, 1])) == 1
 
 
 def test_gde_numbers_by_hand(tmp_path):

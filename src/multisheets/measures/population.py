@@ -31,6 +31,7 @@ __all__ = [
     "discrepancy",
     "flip_counts",
     "flip_rate_distribution",
+    "class_aggregated_calibration_error",
 ]
 
 #: absolute tolerance of the Rashomon boundary. Accuracies are fractions k/n of a validation split; computed in
@@ -252,3 +253,26 @@ def flip_rate_distribution(preds: np.ndarray) -> pd.Series:
     r, n = p.shape
     frac = np.bincount(flip_counts(p), minlength=r)[:r] / n
     return pd.Series(frac, index=pd.RangeIndex(r, name="n_flipped"), name="fraction")
+
+
+def class_aggregated_calibration_error(preds: np.ndarray, labels: np.ndarray) -> float:
+    """CACE of the runs' vote ensemble (Jiang et al. 2022, "Assessing generalization of SGD via disagreement").
+
+    The ensemble gives class k of example i the share ``q_ik`` of runs that predict it. It is class-aggregated
+    calibrated when, over all (example, class) pairs with share q, a fraction q of them are the true label, for
+    every q; CACE sums the miscalibration ``|#{true labels among the pairs with share q} - q #{pairs}| / N`` over
+    the R + 1 values q = j / R can take (exact, no binning). The generalisation disagreement equality's gap is
+    bounded by it: ``|E[disagreement] - E[test error]| <= CACE`` (their Theorem 4.1), so GDE holds to the degree
+    the ensemble is calibrated.
+    """
+    p = _preds(preds)
+    y = np.asarray(labels)
+    if y.shape != (p.shape[1],):
+        raise ValueError(f"labels must have shape ({p.shape[1]},), got {y.shape}")
+    codes, n_cls = _codes(np.vstack([p, y[None]]))
+    votes = _vote_counts(codes[:-1], n_cls)  # (N, K) runs voting for each class
+    r, n = p.shape
+    true_votes = votes[np.arange(n), codes[-1]]  # the share the true label gets, as a vote count
+    pairs = np.bincount(votes.ravel(), minlength=r + 1)  # (example, class) pairs per vote count j
+    hits = np.bincount(true_votes, minlength=r + 1)  # of which the true label
+    return float(np.abs(hits - np.arange(r + 1) / r * pairs).sum() / n)
