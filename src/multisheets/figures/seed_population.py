@@ -24,7 +24,7 @@ def gde_figure(gde: pd.DataFrame, title: str) -> plt.Figure:
     for family, rows in gde.groupby("family", sort=False):
         axis.scatter(100 * rows["test_error"], 100 * rows["disagreement"], s=10, color=colour_of(family), label=family)
     for row in gde.itertuples():
-        if row.family != "corruption" or row.intervention == "corruption_mean":
+        if row.intervention in ("clean", "corruption_mean"):  # the rest by colour: their labels would overlap
             axis.annotate(
                 row.intervention, (100 * row.test_error, 100 * row.disagreement), fontsize=5, xytext=(2, -6),
                 textcoords="offset points",
@@ -43,10 +43,9 @@ def convergence_figure(convergence: pd.DataFrame, title: str, interventions: lis
         return message_figure(title, TOO_FEW_SEEDS)
     names = interventions or default_interventions(convergence)
     figure, (left, right) = plt.subplots(1, 2, figsize=(TWO_COLUMNS, 2.4))
-    for name in names:
+    colours = plt.get_cmap("tab10").colors  # one per line: several attacks would share their family's colour
+    for name, colour in zip(names, colours):
         rows = convergence[convergence["intervention"] == name]
-        family = rows["family"].iloc[0]
-        colour = colour_of(family) if name != "corruption_mean" else "black"
         std = rows[rows["measure"] == "between_run_std"].sort_values("n_seeds")
         left.plot(std["n_seeds"], 100 * std["value"], marker="o", color=colour, label=name)
         left.fill_between(std["n_seeds"], 100 * std["ci_low"], 100 * std["ci_high"], color=colour, alpha=0.12)
@@ -60,6 +59,10 @@ def convergence_figure(convergence: pd.DataFrame, title: str, interventions: lis
         axis.set_xticks(ticks, [str(tick) for tick in ticks])
         axis.minorticks_off()
         axis.set_xlabel("seeds (the first k of the study)")
+    # Two or three seeds give intervals tens of pp wide; the axis shows the rest of the curve.
+    later = convergence[(convergence["measure"] == "between_run_std") & (convergence["n_seeds"] >= 5)]
+    if not later.empty and later["ci_high"].notna().any():
+        left.set_ylim(0, 100 * 1.3 * float(later["ci_high"].max()))
     left.set_ylabel("between-run std of true accuracy (pp)")
     left.set_title("σ̂ with its 95 % interval (0 = all spread is test noise)")
     right.set_ylabel("accuracy range (pp)")
