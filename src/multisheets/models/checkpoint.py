@@ -15,18 +15,27 @@ import torch
 from torch import nn
 
 from multisheets.infra.files import write_atomically
+from multisheets.models.architectures import ARCHITECTURES
 from multisheets.models.runtime import Runtime
 from multisheets.models.zoo import build_model
 
 # Fields in the order they are written (pickle keeps dict order, so the order is part of the file's bytes).
 FIELDS = ("run_id", "status", "model", "width", "tta", "num_classes", "mean", "std", "state_dict")
 LATER_FIELDS = {"tta": "none"}  # field -> value for files written before it existed (they had no TTA)
+# Written after FIELDS, and only for an architecture whose layers depend on the image size (torchvision's), so the
+# other architectures' files stay what earlier versions wrote; read as None where absent.
+SIZED_FIELDS = ("image_size",)
+
+
+def image_size(info: dict[str, Any]) -> list[int]:
+    """The prepared images' [height, width] (dataset.json's `image_shape` is height, width, channels)."""
+    return list(info["image_shape"][:2])
 
 
 def checkpoint_of(module: nn.Module, summary: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
     """A trained module's checkpoint: its weights on the CPU, its architecture, its run and the data's statistics."""
     hp = summary["hyperparameters"]
-    return {
+    checkpoint = {
         "run_id": summary["run_id"],
         "status": summary["status"],
         "model": hp["model"],
@@ -37,6 +46,9 @@ def checkpoint_of(module: nn.Module, summary: dict[str, Any], info: dict[str, An
         "std": info["std"],
         "state_dict": {key: value.detach().cpu() for key, value in module.state_dict().items()},
     }
+    if ARCHITECTURES[hp["model"]].sized:
+        checkpoint["image_size"] = image_size(info)
+    return checkpoint
 
 
 def write_checkpoint(checkpoint: dict[str, Any], path: Path) -> None:
@@ -50,7 +62,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     missing = [field for field in FIELDS if field not in checkpoint and field not in LATER_FIELDS]
     if missing:
         raise ValueError(f"{path}: not a model file of this workflow (it lacks {', '.join(missing)})")
-    return LATER_FIELDS | checkpoint
+    return dict.fromkeys(SIZED_FIELDS) | LATER_FIELDS | checkpoint
 
 
 def load_model(path: str | Path, runtime: Runtime) -> tuple[nn.Module, dict[str, Any]]:
@@ -63,6 +75,7 @@ def load_model(path: str | Path, runtime: Runtime) -> tuple[nn.Module, dict[str,
         checkpoint["std"],
         checkpoint["width"],
         checkpoint["tta"],
+        checkpoint["image_size"],
     )
     model.load_state_dict(checkpoint["state_dict"])
     model = model.to(runtime.device).eval()
