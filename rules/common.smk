@@ -25,6 +25,7 @@ from multisheets.plan.preflight import (
     check_dimensions,
     check_families,
     check_selectable,
+    check_widths,
     split_sizes,
 )
 from multisheets.sheets.selection import (
@@ -115,6 +116,7 @@ SHIFT_SETS = shift_sets(config["interventions"]["shift"])
 
 # What the schema cannot check, before any job starts.
 check_dimensions(config)
+check_widths(RUNS)
 SPLIT_SIZES = split_sizes(
     config["data"], DATA_DIR
 )  # None: an image folder not read yet

@@ -16,8 +16,10 @@ from multisheets.data.sources import source_of
 from multisheets.data.subgroups import subgroup_rows
 from multisheets.interventions.names import summary_interventions
 from multisheets.interventions.registry import FAMILIES, planned_interventions
+from multisheets.models.architectures import ARCHITECTURES, fixed_width
 from multisheets.sheets.selection import SELECTION_SPLIT, Specification
 from multisheets.study.config import HYPERPARAMETER_DEFAULTS
+from multisheets.study.runs import Run
 
 
 def source_sizes(data: dict[str, Any], data_dir: str | Path) -> dict[str, int] | None:
@@ -59,6 +61,20 @@ def check_dimensions(config: dict[str, Any]) -> None:
                 f"dimensions.{name}: {same[0]!r} equals base.{name}, so those runs would be the base runs and "
                 f"not vary {name}; list only values that differ from the base (the {name} scenario includes the "
                 "base runs)"
+            )
+
+
+def check_widths(runs: list[Run]) -> None:
+    """A run sets `width` only for a model that has a base width: torchvision's networks have fixed widths, and a
+    width they ignored would still split runs that train the same model into settings of their own."""
+    for run in runs:
+        model, width = run.hyperparameters["model"], run.hyperparameters["width"]
+        if width is not None and fixed_width(model):
+            where = "dimensions.width" if "width" in run.changed else "base.width"
+            scalable = ", ".join(name for name in ARCHITECTURES if not fixed_width(name))
+            raise ValueError(
+                f"{where}: {width} with model {model} (run {run.run_id}), whose widths are torchvision's and "
+                f"fixed; leave width at null for it (a base width applies to {scalable} only)"
             )
 
 
