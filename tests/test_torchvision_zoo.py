@@ -62,8 +62,16 @@ def zeroed(make, *args, **kwargs):
     return model
 
 
-def test_every_registered_torchvision_network_is_covered():
+def test_every_registered_torchvision_network_is_covered_and_documented():
+    from pathlib import Path
+
+    from multisheets.study.config import SCHEMA
+
     assert set(SMALL_IMAGE_CHANGES) == set(ZOO) and len(ZOO) == 13
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("### Architectures", 1)[1].split("\n### ", 1)[0]
+    described = SCHEMA["$defs"]["hyperparameters"]["properties"]["model"]["description"]
+    assert [name for name in ARCHITECTURES if f"`{name}`" not in table or name not in described] == []
 
 
 def pooled_side(model, images):

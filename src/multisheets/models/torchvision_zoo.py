@@ -9,9 +9,11 @@ every shape) are torchvision's and an ImageNet state_dict matches it name for na
   small-image variant: the convolutional networks downsample 8x (a 32 px image ends at 4x4; VGG, whose only
   downsampling is its max-pools, 16x, ending at 2x2), ViTs take 4x4 patches. At `SMALL_IMAGE_SIDE` and above the
   network is torchvision's own, so ImageNet weights load whole (ViT's position embedding only at 224 px).
-* Pools. torchvision pools with AdaptiveAvgPool2d, whose CUDA backward has no deterministic kernel (to 1x1 ATen
-  computes it as a mean, which has one; VGG's 7x7 is the real kernel); every adaptive pool becomes `GlobalPool`
-  or `AdaptiveAvgPool`, so `runtime.deterministic: true` works with every model.
+* Pools. torchvision pools with AdaptiveAvgPool2d, whose CUDA backward kernel is not deterministic, so that
+  `deterministic: true` refuses it. (To a 1x1 output ATen computes it as a mean instead, whose backward is
+  deterministic; VGG's 7x7 pool runs the kernel.) Every adaptive pool becomes `GlobalPool` or `AdaptiveAvgPool`,
+  which compute the same, so `runtime.deterministic: true` works with every model and says so in its modules;
+  tests/test_torchvision_zoo.py traces every op of each network to check it.
 """
 
 from __future__ import annotations
