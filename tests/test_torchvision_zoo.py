@@ -2,8 +2,9 @@
 no op without a deterministic CUDA backward, and a graph that torch.compile traces whole.
 
 Names are compared on the meta device (no memory, no arithmetic), so building the large networks at 224 px costs
-nothing; shapes and op traces run for real on the CPU, on 1-2 images. The compile test traces dynamo and AOT
-autograd for every network (aot_eager: no inductor code generation), 10-60 s a network on a 2-core CPU: slow.
+nothing; shapes and op traces run for real on the CPU, on 1-2 images, one thread: about 70 s for the file on a
+quiet 2-core CPU. The compile test traces dynamo and AOT autograd for every network (aot_eager: no inductor code
+generation), 2-15 s a network, 76 s for the thirteen (several times that on a busy CPU): marked slow.
 """
 
 import pytest

@@ -2,7 +2,8 @@
 back by evaluation (channels_last, test-time augmentation, an attack's gradient), and a study of five of them
 through the workflow's checks and a `snakemake` dry run.
 
-On a 2-core CPU shared with other jobs the training of all thirteen takes 35 s, the whole file about 3 minutes."""
+On a quiet 2-core CPU the training of all thirteen takes 15 s and the file 40 s (on a busy one, several times
+that)."""
 
 import shutil
 
