@@ -201,6 +201,7 @@ def naive_worker(args) -> None:
     import torchvision.transforms as T
     from torch.utils.data import DataLoader
 
+    from multisheets.models.checkpoint import image_size
     from multisheets.models.zoo import build_model
     from multisheets.study.config import HYPERPARAMETER_DEFAULTS
     from multisheets.study.runs import derive_seeds
@@ -229,7 +230,9 @@ def naive_worker(args) -> None:
     )
 
     torch.manual_seed(seeds["init_seed"])
-    model = build_model(hp["model"], len(info["classes"]), [0.0] * 3, [1.0] * 3, hp["width"]).to(device)
+    model = build_model(
+        hp["model"], len(info["classes"]), [0.0] * 3, [1.0] * 3, hp["width"], image_size=image_size(info)
+    ).to(device)
     optimizer = build_optimizer(hp["optimizer"], model.parameters(), hp)
     steps, warmup = len(train_loader) * hp["epochs"], round(hp["warmup_epochs"] * len(train_loader))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(hp["schedule"], steps, warmup))

@@ -49,7 +49,9 @@ def convergence_table(study: Path, interventions: list[str]) -> str:
     lines = ["| intervention | " + " | ".join(f"k = {k}" for k in counts) + " |", "|---" * (len(counts) + 1) + "|"]
     for intervention in interventions:
         rows = table[table["intervention"] == intervention].set_index("n_seeds")
-        cells = [f"{pp(rows.loc[k, 'value'])} [{pp(rows.loc[k, 'ci_low'])}, {pp(rows.loc[k, 'ci_high'])}]" for k in counts]
+        cells = [
+            f"{pp(rows.loc[k, 'value'])} [{pp(rows.loc[k, 'ci_low'])}, {pp(rows.loc[k, 'ci_high'])}]" for k in counts
+        ]
         lines.append(f"| {intervention} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

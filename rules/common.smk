@@ -27,6 +27,7 @@ from multisheets.plan.preflight import (
     check_families,
     check_selectable,
     check_starts,
+    check_widths,
     split_sizes,
 )
 from multisheets.sheets.selection import (
@@ -119,6 +120,7 @@ SHIFT_SETS = shift_sets(config["interventions"]["shift"])
 # What the schema cannot check, before any job starts.
 check_dimensions(config)
 check_data(config["data"], config["interventions"], EVALUATED_FAMILIES)
+check_widths(RUNS)
 SPLIT_SIZES = split_sizes(
     config["data"], DATA_DIR
 )  # None: an image folder not read yet

@@ -17,10 +17,17 @@ from multisheets.infra.lazy import resolve  # noqa: E402
 from multisheets.interventions.families import corrupted_split  # noqa: E402
 from multisheets.interventions.registry import FAMILIES, planned_interventions  # noqa: E402
 from multisheets.plan.identity import data_key, evaluation_key, family_identity  # noqa: E402
-from multisheets.plan.preflight import check_data, check_dimensions, check_selectable, split_sizes  # noqa: E402
+from multisheets.plan.preflight import (  # noqa: E402
+    check_data,
+    check_dimensions,
+    check_selectable,
+    check_widths,
+    split_sizes,
+)
 from multisheets.plan.schema import validate_study  # noqa: E402
 from multisheets.sheets.selection import Specification  # noqa: E402
 from multisheets.study.config import number_as_text_hint  # noqa: E402
+from multisheets.study.runs import expand_study  # noqa: E402
 
 SETTINGS = {
     "clean": {},
@@ -68,6 +75,18 @@ def test_a_dimension_value_equal_to_the_base_is_refused_except_in_a_grid():
     check_dimensions(study | {"grid": True})  # a grid needs the base value as one of its levels
     with pytest.raises(ValueError, match="dimensions.epochs: 30 equals base.epochs"):
         check_dimensions({"base": {}, "dimensions": {"epochs": [30]}, "grid": False})  # the schema's default
+
+
+def test_a_width_is_refused_for_a_model_with_torchvision_widths():
+    def study(**config):
+        return expand_study({**config, "seeds": [0]})
+
+    check_widths(study(dimensions={"model": ["resnet50", "vit_b_16"], "width": [16]}))  # 16: the base resnet18's
+    check_widths(study(base={"model": "vgg11_bn", "width": None}))  # null: the model's own widths
+    with pytest.raises(ValueError, match=r"base.width: 16 with model resnet50 \(run model=resnet50__seed=0\), whose"):
+        check_widths(study(base={"width": 16}, dimensions={"model": ["resnet50"]}))
+    with pytest.raises(ValueError, match="dimensions.width: 8 with model vgg11_bn .* to resnet18, cnn, fastnet only"):
+        check_widths(study(base={"model": "vgg11_bn"}, dimensions={"width": [8]}))
 
 
 def test_split_sizes_are_known_before_the_data_stage_where_they_can_be(tmp_path):

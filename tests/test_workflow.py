@@ -415,6 +415,7 @@ def test_every_preset_resolves(preset, tmp_path):
         ({"runtime": {"device": "cuda:63"}}, "runtime.device: cuda:63, but this machine has"),
         ({"dimensions": {"lr": [0.1]}}, "dimensions.lr: 0.1 equals base.lr"),
         ({"base": {"batch_size": 60000}}, "batch_size 60000 is larger than the 45000 training images"),
+        ({"base": {"model": "resnet50", "width": 16}}, "base.width: 16 with model resnet50 (run base__seed=0)"),
     ],
 )
 def test_config_errors_stop_before_any_job(tmp_path, change, message):

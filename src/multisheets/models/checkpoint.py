@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from multisheets.infra.files import write_atomically
+from multisheets.models.architectures import ARCHITECTURES
 from multisheets.models.runtime import Runtime
 from multisheets.models.zoo import build_model
 
@@ -24,6 +25,14 @@ FIELDS = ("run_id", "status", "model", "width", "tta", "num_classes", "mean", "s
 # field -> value for files written before it existed: they had no TTA, and trained on the whole training split.
 # `train_indices` is written only by runs that drew a sample (`train_fraction`, `bootstrap`), after the others.
 LATER_FIELDS = {"tta": "none", "train_indices": None}
+# Written after FIELDS, and only for an architecture whose layers depend on the image size (torchvision's), so the
+# other architectures' files stay what earlier versions wrote; read as None where absent.
+SIZED_FIELDS = ("image_size",)
+
+
+def image_size(info: dict[str, Any]) -> list[int]:
+    """The prepared images' [height, width] (dataset.json's `image_shape` is height, width, channels)."""
+    return list(info["image_shape"][:2])
 
 
 def checkpoint_of(
@@ -43,6 +52,8 @@ def checkpoint_of(
         "std": info["std"],
         "state_dict": {key: value.detach().cpu() for key, value in module.state_dict().items()},
     }
+    if ARCHITECTURES[hp["model"]].sized:
+        checkpoint["image_size"] = image_size(info)
     if train_indices is not None:
         checkpoint["train_indices"] = torch.from_numpy(np.asarray(train_indices, dtype=np.int64))
     return checkpoint
@@ -59,7 +70,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     missing = [field for field in FIELDS if field not in checkpoint and field not in LATER_FIELDS]
     if missing:
         raise ValueError(f"{path}: not a model file of this workflow (it lacks {', '.join(missing)})")
-    return LATER_FIELDS | checkpoint
+    return dict.fromkeys(SIZED_FIELDS) | LATER_FIELDS | checkpoint
 
 
 def load_model(path: str | Path, runtime: Runtime) -> tuple[nn.Module, dict[str, Any]]:
@@ -72,6 +83,7 @@ def load_model(path: str | Path, runtime: Runtime) -> tuple[nn.Module, dict[str,
         checkpoint["std"],
         checkpoint["width"],
         checkpoint["tta"],
+        checkpoint["image_size"],
     )
     model.load_state_dict(checkpoint["state_dict"])
     model = model.to(runtime.device).eval()

@@ -18,8 +18,10 @@ from multisheets.study.recipes import BATCH_NORM_EPS, BATCH_NORM_MOMENTUM, HEAD_
 
 
 class GlobalPool(nn.Module):
-    """Average or max over all positions, keeping (N, C, 1, 1). Same as AdaptiveAvg/MaxPool2d(1), whose CUDA
-    backward kernels have no deterministic implementation: with `deterministic: true` they would stop a GPU run.
+    """Average or max over all positions, keeping (N, C, 1, 1). Same as AdaptiveAvg/MaxPool2d(1), but with a
+    deterministic CUDA backward: AdaptiveMaxPool2d's has none, and with `deterministic: true` it would stop a GPU
+    run. (AdaptiveAvgPool2d(1) happens to run as a mean, ATen's special case of a 1x1 output; at any other output
+    size its backward has no deterministic kernel either: see `torchvision_zoo.AdaptiveAvgPool`.)
 
     The max is a max-pool over the whole map rather than `amax`: under torch.compile with bf16 autocast,
     inductor's `amax` backward compares the input, recomputed in fp32, with the maximum stored in bf16, finds no
@@ -234,9 +236,21 @@ def build_model(
     std: Sequence[float],
     width: int | None = None,
     tta: str = "none",
+    image_size: Sequence[int] | None = None,
 ) -> Classifier:
-    """The registered architecture `name` (`architectures`) behind the normalisation and test-time augmentation."""
+    """The registered architecture `name` (`architectures`) behind the normalisation and test-time augmentation.
+
+    `image_size`, the images' (height, width), is what a sized architecture's layers depend on (torchvision's:
+    see `torchvision_zoo`); the others take a `width` instead and ignore it.
+    """
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown model {name!r} (known: {', '.join(ARCHITECTURES)})")
     architecture = ARCHITECTURES[name]
-    return Classifier(resolve(architecture.build)(num_classes, width or architecture.width), mean, std, tta)
+    builder = resolve(architecture.build)
+    if architecture.width is None and width is not None:
+        raise ValueError(f"model {name!r} has fixed widths (torchvision's): width must be null, not {width}")
+    if not architecture.sized:
+        return Classifier(builder(num_classes, width or architecture.width), mean, std, tta)
+    if image_size is None:
+        raise ValueError(f"model {name!r} depends on the image size: give build_model its image_size")
+    return Classifier(builder(num_classes, tuple(image_size)), mean, std, tta)

@@ -17,6 +17,7 @@ from multisheets.data.subgroups import subgroup_rows
 from multisheets.data.torchvision_sources import TORCHVISION_SETS
 from multisheets.interventions.names import summary_interventions
 from multisheets.interventions.registry import FAMILIES, planned_interventions
+from multisheets.models.architectures import ARCHITECTURES, fixed_width
 from multisheets.sheets.selection import SELECTION_SPLIT, Specification
 from multisheets.study.config import HYPERPARAMETER_DEFAULTS
 from multisheets.study.runs import Run
@@ -94,6 +95,20 @@ def check_starts(runs: list[Run]) -> None:
             )
         if hp["init"] != "scratch" and not Path(hp["init"]).is_file():
             raise ValueError(f"{run.run_id}: init: {hp['init']} is not a file (a checkpoint to start from, or scratch)")
+
+
+def check_widths(runs: list[Run]) -> None:
+    """A run sets `width` only for a model that has a base width: torchvision's networks have fixed widths, and a
+    width they ignored would still split runs that train the same model into settings of their own."""
+    for run in runs:
+        model, width = run.hyperparameters["model"], run.hyperparameters["width"]
+        if width is not None and fixed_width(model):
+            where = "dimensions.width" if "width" in run.changed else "base.width"
+            scalable = ", ".join(name for name in ARCHITECTURES if not fixed_width(name))
+            raise ValueError(
+                f"{where}: {width} with model {model} (run {run.run_id}), whose widths are torchvision's and "
+                f"fixed; leave width at null for it (a base width applies to {scalable} only)"
+            )
 
 
 def check_families(interventions: dict[str, Any], splits: dict[str, list[str]], sizes: dict[str, int] | None) -> None:

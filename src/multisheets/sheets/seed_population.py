@@ -100,4 +100,3 @@ def gde_rows(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStore, 
             }
         )
     return pd.DataFrame(rows, columns=GDE_COLUMNS)
-

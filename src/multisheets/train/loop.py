@@ -25,7 +25,7 @@ from torch import nn
 
 from multisheets.data.arrays import load_info, load_split
 from multisheets.infra.logs import CONSOLE
-from multisheets.models.checkpoint import checkpoint_of, write_checkpoint
+from multisheets.models.checkpoint import checkpoint_of, image_size, write_checkpoint
 from multisheets.models.inference import device_images, predict
 from multisheets.models.runtime import Runtime, environment
 from multisheets.models.zoo import Whitening, build_model, init_whitening
@@ -64,8 +64,9 @@ class ArchitectureModules:
         """A run's starting weights on the CPU: drawn from `init_seed`, then what its `init` checkpoint holds;
         and the names (in the `Classifier`) that came from the checkpoint."""
         torch.manual_seed(init_seed)
+        info = self.info
         initial = build_model(
-            hp["model"], len(self.info["classes"]), self.info["mean"], self.info["std"], hp["width"], hp["tta"]
+            hp["model"], len(info["classes"]), info["mean"], info["std"], hp["width"], hp["tta"], image_size(info)
         )
         if hp["init"] == "scratch":
             return initial, set()
