@@ -50,7 +50,14 @@ CORRUPTION_KEY_VERSION = 1
 ADDED_HYPERPARAMETERS: dict[str, Any] = {}
 # Family settings added after version 1, with the value that evaluates exactly as before they existed: left out of
 # the evaluation key at that value, so adding one re-evaluates nothing.
-ADDED_FAMILY_SETTINGS: dict[str, Any] = {"keep": "logits"}
+ADDED_FAMILY_SETTINGS: dict[str, Any] = {
+    "keep": "logits",
+    # AutoAttack (adversarial): off by default, so a study that does not ask for it keeps its evaluation keys.
+    "autoattack_eps": [],
+    "autoattack_l2_eps": [],
+    "autoattack_version": "standard",
+    "autoattack_n": None,
+}
 
 # The `sheet` settings each summary step reads. Each step is given only these, so reading another one fails
 # loudly, and a setting changed here reruns only the steps that read it.
