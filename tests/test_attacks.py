@@ -290,8 +290,11 @@ def test_autoattack_is_set_up_as_the_reference_implementation():
                 assert attack.n_queries == 5000 and not attack.rescale_schedule
             else:
                 assert attack.steps == REFERENCE_STEPS  # torchattacks' own default is 10
-            if isinstance(attack, torchattacks.APGDT | torchattacks.FAB) and version == "standard":
+            if isinstance(attack, torchattacks.APGDT | torchattacks.FAB):
                 assert attack.n_target_classes == N_CLASSES - 1
+    for attack in reference_attack(model, "l2", 0.5, "standard", 100, seed=0)._autoattack.attacks:
+        if isinstance(attack, torchattacks.APGDT | torchattacks.FAB):
+            assert attack.n_target_classes == 9  # the reference's top 9 (torchattacks' default: all 99 others)
 
 
 def test_autoattack_refuses_what_it_cannot_run(setup, monkeypatch):
