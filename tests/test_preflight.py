@@ -170,6 +170,11 @@ def test_adversarial_evaluation_keys_do_not_change_with_autoattack_off():
     assert evaluation_key("m", "adversarial", "val", family_identity("adversarial", custom)) == "61975ca53eef"
     with_autoattack = adversarial_study(autoattack_eps=[8])["adversarial"]
     assert family_identity("adversarial", with_autoattack) != family_identity("adversarial", default)
+    # without budgets, AutoAttack's other settings change nothing computed, so no key
+    unused = adversarial_study(autoattack_version="plus", autoattack_n=10)["adversarial"]
+    assert family_identity("adversarial", unused) == family_identity("adversarial", default)
+    used = adversarial_study(autoattack_eps=[8], autoattack_version="plus")["adversarial"]
+    assert family_identity("adversarial", used) != family_identity("adversarial", with_autoattack)
 
 
 def test_autoattack_needs_torchattacks_only_when_asked_for(monkeypatch):

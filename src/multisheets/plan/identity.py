@@ -35,6 +35,7 @@ from typing import Any
 from multisheets.data.sources import source_of
 from multisheets.infra.digest import digest, file_digest
 from multisheets.infra.files import write_json
+from multisheets.interventions.names import asks_for_autoattack
 from multisheets.study.runs import Run
 
 # Bump a version when the code that computes a kind of file changes what it computes: every such file is then
@@ -58,6 +59,8 @@ ADDED_FAMILY_SETTINGS: dict[str, Any] = {
     "autoattack_version": "standard",
     "autoattack_n": None,
 }
+
+AUTOATTACK_SETTINGS = ("autoattack_version", "autoattack_n")  # read only where AutoAttack has budgets
 
 # The `sheet` settings each summary step reads. Each step is given only these, so reading another one fails
 # loudly, and a setting changed here reruns only the steps that read it.
@@ -145,8 +148,11 @@ def evaluation_key(model: str, family: str, split: str, settings: dict[str, Any]
 
 def family_identity(family: str, settings: dict[str, Any]) -> dict[str, Any]:
     """What a family's results depend on among its settings: all of them, and for subgroups the content of the
-    groups CSV too (an edited file under the same name is other groups)."""
+    groups CSV too (an edited file under the same name is other groups). AutoAttack's settings only count where a
+    study lists budgets for it: without them they change nothing the family computes."""
     settings = without_neutral(settings, ADDED_FAMILY_SETTINGS)
+    if family == "adversarial" and not asks_for_autoattack(settings):
+        settings = {name: value for name, value in settings.items() if name not in AUTOATTACK_SETTINGS}
     if family == "subgroups" and settings.get("groups_csv"):
         return settings | {"groups_csv_content": file_digest(settings["groups_csv"])}
     return settings
