@@ -17,7 +17,7 @@ $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e ".[test]"
-	$(BIN)/pip install --no-deps "torchattacks>=3.5"   # test-only reference; see pyproject.toml
+	$(BIN)/pip install --no-deps "torchattacks>=3.5"   # test reference and optional AutoAttack; see pyproject.toml
 	touch $@
 
 # A quiet console: Snakemake's progress, each finished run, warnings, errors and the findings; each job's details are

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from multisheets.interventions.names import is_attack
+from multisheets.interventions.names import AUTOATTACKS, is_attack
 from multisheets.interventions.registry import planned_interventions
 from multisheets.plan import paths
 from multisheets.plan.identity import data_key, evaluation_key, family_identity, model_key, training_key
@@ -112,7 +112,8 @@ def margin_shift(intervention: str) -> float:
     if "/eps=" in intervention:
         text = intervention.split("/eps=")[1]
         # in k/255 units; an L2 budget of 0.5 hurts CIFAR models about as much as L-inf 16/255
-        eps = float(text) * 32 if is_attack(intervention, "pgd_l2") else float(text.removesuffix("/255"))
+        l2 = is_attack(intervention, "pgd_l2") or is_attack(intervention, "autoattack_l2")
+        eps = float(text) * 32 if l2 else float(text.removesuffix("/255"))
         return 3.6 * min(1.5, eps / 4) + (0.8 if is_attack(intervention, "fgsm") else 0.0)
     return {"shift=cifar10_1": 0.7}.get(intervention, 0.0)
 
@@ -205,9 +206,9 @@ def fabricate(workdir: str | Path, config: dict, seed: int = 0) -> StudyPlan:
         (workdir / plan.data_file(f"{split}_labels.npy")).parent.mkdir(parents=True, exist_ok=True)
         np.save(workdir / plan.data_file(f"{split}_labels.npy"), labels)
     adversarial = plan.family_settings("adversarial")
-    subset = np.sort(
-        np.random.default_rng(adversarial.get("seed", 0)).choice(n_test, min(adversarial.get("n", 0), n_test), False)
-    )
+    draw = np.random.default_rng(adversarial.get("seed", 0)).choice(n_test, min(adversarial.get("n", 0), n_test), False)
+    # as AdversarialFamily: AutoAttack attacks the first autoattack_n images of the same draw
+    subsets = {False: np.sort(draw), True: np.sort(draw[: adversarial.get("autoattack_n") or len(draw)])}
     members = min(plan.family_settings("privacy").get("n", 0), n_test)
     membership_labels = np.random.default_rng(1).integers(0, NUM_CLASSES, 2 * members)
     # training members are fitted a little more confidently than held-out images: what the attack detects
@@ -223,7 +224,7 @@ def fabricate(workdir: str | Path, config: dict, seed: int = 0) -> StudyPlan:
             for split in plan.splits[family]:
                 arrays, rows = {}, []
                 for intervention in planned_interventions(family, plan.family_settings(family), split):
-                    index = subset if family == "adversarial" else None
+                    index = subsets[intervention.startswith(AUTOATTACKS)] if family == "adversarial" else None
                     source = "membership" if family == "privacy" else intervention
                     logits, labels = population.logits(rng, split, source, offset, index)
                     extra = None

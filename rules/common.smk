@@ -28,6 +28,7 @@ from multisheets.plan.preflight import (
     check_selectable,
     check_starts,
     check_widths,
+    class_count,
     split_sizes,
 )
 from multisheets.sheets.selection import (
@@ -126,7 +127,12 @@ SPLIT_SIZES = split_sizes(
 )  # None: an image folder not read yet
 if SPLIT_SIZES:
     check_batch_sizes(RUNS, SPLIT_SIZES["train"])
-check_families(config["interventions"], EVALUATED_SPLITS, SPLIT_SIZES)
+check_families(
+    config["interventions"],
+    EVALUATED_SPLITS,
+    SPLIT_SIZES,
+    class_count(config["data"], DATA_DIR),
+)
 check_selectable(SPECIFICATIONS, config["interventions"], SELECTION_FAMILIES)
 check_device(RUNTIME["device"], workflow.local_exec and workflow.is_main_process)
 

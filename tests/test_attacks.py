@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -265,3 +267,115 @@ def test_fgsm_agrees_with_torchattacks(setup, eps):
     ours = robust_accuracy(model, images, labels, "fgsm", eps=eps)
     print(f"fgsm eps={eps:.4f}: ours={ours:.4f} torchattacks={theirs:.4f}")
     assert abs(ours - theirs) <= 0.005
+
+
+# ---------------------------------------------------------------- AutoAttack (torchattacks' implementation)
+
+
+def test_autoattack_is_set_up_as_the_reference_implementation():
+    torchattacks = pytest.importorskip("torchattacks")
+    from multisheets.interventions.autoattack import REFERENCE_STEPS, reference_attack
+
+    model = SmallCNN().eval()
+    for version, kinds in [
+        ("standard", ["APGD", "APGDT", "FAB", "Square"]),
+        ("plus", ["APGD", "APGD", "FAB", "Square", "APGDT", "FAB"]),
+        ("rand", ["APGD", "APGD"]),
+    ]:
+        attacks = reference_attack(model, "linf", 8 / 255, version, N_CLASSES, seed=3)._autoattack.attacks
+        assert [type(attack).__name__ for attack in attacks] == kinds, version
+        for attack in attacks:
+            assert attack.seed == 3 and attack.eps == 8 / 255
+            if isinstance(attack, torchattacks.Square):
+                assert attack.n_queries == 5000 and not attack.rescale_schedule
+            else:
+                assert attack.steps == REFERENCE_STEPS  # torchattacks' own default is 10
+            if isinstance(attack, torchattacks.APGDT | torchattacks.FAB):
+                assert attack.n_target_classes == N_CLASSES - 1
+    for attack in reference_attack(model, "l2", 0.5, "standard", 100, seed=0)._autoattack.attacks:
+        if isinstance(attack, torchattacks.APGDT | torchattacks.FAB):
+            assert attack.n_target_classes == 9  # the reference's top 9 (torchattacks' default: all 99 others)
+
+
+def test_autoattack_refuses_what_it_cannot_run(setup, monkeypatch):
+    pytest.importorskip("torchattacks")
+    from multisheets.interventions.autoattack import autoattack
+
+    model, images, labels = setup
+    x, y = images[:4], labels[:4]
+    assert torch.equal(autoattack(model, x, y, norm="linf", eps=0.0), x)
+    with pytest.raises(ValueError, match="linf, l2"):
+        autoattack(model, x, y, norm="l1", eps=0.1)
+    with pytest.raises(ValueError, match="standard, plus, rand"):
+        autoattack(model, x, y, norm="linf", eps=0.1, version="fast")
+    with pytest.raises(ValueError, match="at least 4 classes"):
+        autoattack(nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 3)), x, y, norm="linf", eps=0.1)
+    monkeypatch.setitem(sys.modules, "torchattacks", None)  # as if it were not installed
+    with pytest.raises(ImportError, match='pip install --no-deps "torchattacks>=3.5"'):
+        robust_predictions(model, x, y, attack="autoattack_linf", batch_size=4, eps=0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("norm", "eps"), [("linf", 8 / 255), ("l2", 0.5)])
+def test_autoattack_is_no_weaker_than_our_pgd_and_stays_in_the_ball(setup, norm, eps):
+    """AutoAttack's robust accuracy is at most our 50-step PGD's (plus one image of rounding), its images lie in the
+    eps ball and [0, 1], and it leaves the model (modes, parameters, buffers, gradients) and the global RNG as they
+    were. Each case ~20-40 s on one CPU core: the Square attack's 5,000 queries on the examples still robust."""
+    pytest.importorskip("torchattacks")
+    from multisheets.interventions.autoattack import autoattack
+
+    model, images, labels = setup
+    x, y = images[:100], labels[:100]
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    model.train()
+    model.conv2.eval()
+    try:
+        adv = autoattack(model, x, y, norm=norm, eps=eps, seed=0)
+        assert model.training and model.bn.training and not model.conv2.training
+    finally:
+        model.eval()
+    assert torch.equal(torch.get_rng_state(), rng)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    assert all(p.grad is None for p in model.parameters()) and all(p.requires_grad for p in model.parameters())
+    assert adv.shape == x.shape and adv.dtype == x.dtype and adv.min() >= 0 and adv.max() <= 1
+    delta = (adv - x).flatten(1)
+    assert (delta.abs().max(dim=1).values if norm == "linf" else delta.norm(dim=1)).max() <= eps + 1e-6
+    kwargs = linf_pgd_kwargs(eps, steps=50) if norm == "linf" else l2_pgd_kwargs(eps, steps=50)
+    ours = accuracy(model, pgd(model, x, y, **kwargs, generator=torch.Generator().manual_seed(0)), y)
+    theirs = accuracy(model, adv, y)
+    print(f"{norm} eps={eps:.4f}: AutoAttack {theirs:.2f}, our PGD-50 {ours:.2f}, clean {accuracy(model, x, y):.2f}")
+    assert theirs <= ours + 0.01
+
+
+@pytest.mark.slow
+def test_autoattack_is_reproducible_from_its_seed(setup):
+    pytest.importorskip("torchattacks")
+    model, images, labels = setup
+    x, y = images[:40], labels[:40]  # at 16/255 nearly every image falls to APGD-CE: Square has little to do
+
+    def run(seed):
+        kw = dict(attack="autoattack_linf", batch_size=20, eps=16 / 255, seed=seed)
+        return robust_predictions(model, x, y, **kw)
+
+    first = run(0)
+    assert torch.equal(first, run(0)) and first.shape == (40, N_CLASSES)
+
+
+# Our PGD (a fixed step size, 2.5 eps / steps, from a random start) and APGD-CE (a step size that adapts, from
+# the ball's centre, checkpoints that halve it and restart from the best point) maximise the same loss: with
+# enough steps both reach about the same robust accuracy. Measured on this model with 500 images: see the print.
+@pytest.mark.slow
+@pytest.mark.parametrize(("norm", "eps"), [("linf", 4 / 255), ("linf", 8 / 255), ("l2", 0.5)])
+def test_apgd_ce_agrees_with_our_pgd(setup, norm, eps):
+    torchattacks = pytest.importorskip("torchattacks")
+    model, images, labels = setup
+    x, y = images[:500], labels[:500]
+    apgd = torchattacks.APGD(model, norm={"linf": "Linf", "l2": "L2"}[norm], eps=eps, steps=100, seed=0, loss="ce")
+    theirs = _ta_accuracy(model, x, y, apgd)
+    kwargs = linf_pgd_kwargs(eps, steps=50) if norm == "linf" else l2_pgd_kwargs(eps, steps=50)
+    kwargs = {k: v for k, v in kwargs.items() if k != "norm"} | {"generator": torch.Generator().manual_seed(0)}
+    ours = robust_accuracy(model, x, y, f"pgd_{norm}", **kwargs)
+    print(f"{norm} eps={eps:.4f}: APGD-CE (100 steps) {theirs:.3f}, our PGD (50 steps) {ours:.3f}")
+    assert abs(ours - theirs) <= 0.03

@@ -13,13 +13,13 @@ import pytest
 import yaml
 
 from multisheets.data import resize, synthetic
-from multisheets.interventions import attacks, corruptions
+from multisheets.interventions import attacks, autoattack, corruptions
 from multisheets.interventions import evaluate as evaluation
 from multisheets.measures import per_example, per_model, uncertainty
 from multisheets.models import inference
 from multisheets.models.runtime import PRECISIONS
 from multisheets.models.zoo import TEST_TIME_AUGMENTATIONS
-from multisheets.plan.identity import training_key
+from multisheets.plan.identity import ADDED_FAMILY_SETTINGS, training_key
 from multisheets.plan.schema import REGISTERED, study_schema, validate_study
 from multisheets.sheets.selection import RULES, SELECTION_SPLIT, Specification
 from multisheets.study.config import HYPERPARAMETER_DEFAULTS, RUNTIME_DEFAULTS, SCHEMA, SEED_STREAMS, runtime_settings
@@ -134,6 +134,7 @@ LIBRARY_ENUMS = {
     "properties/selection/items/properties/keep": list(RULES),
     "properties/interventions/properties/corruption/properties/keep": list(evaluation.KEEP),
     "properties/data/properties/resize": list(resize.RESIZE_METHODS),
+    "properties/interventions/properties/adversarial/properties/autoattack_version": list(autoattack.VERSIONS),
 }
 
 # Schema defaults -> the default of a library function that takes the same setting, where it has one (functions
@@ -149,6 +150,9 @@ LIBRARY_DEFAULTS = {
     "properties/interventions/properties/corruption/properties/severities": list(corruptions.SEVERITIES),
     "properties/interventions/properties/corruption/properties/keep": default_of(evaluation.evaluate_model, "keep"),
     "properties/interventions/properties/adversarial/properties/restarts": default_of(attacks.pgd, "restarts"),
+    "properties/interventions/properties/adversarial/properties/autoattack_version": default_of(
+        autoattack.autoattack, "version"
+    ),
     "properties/interventions/properties/privacy/properties/seed": default_of(per_model.membership_inference, "seed"),
     "properties/sheet/properties/confidence": default_of(uncertainty.variance_components, "confidence"),
     "properties/sheet/properties/capacity_tolerance": default_of(per_example.rashomon_capacity, "tolerance"),
@@ -156,6 +160,17 @@ LIBRARY_DEFAULTS = {
     "properties/selection/items/properties/metric": Specification.metric,
     "properties/selection/items/properties/split": Specification.split,
 }
+
+
+def test_family_settings_added_later_default_to_their_neutral_value():
+    """A setting left out of the evaluation key at its neutral value must default to it, or every study that does
+    not set it would get new evaluation keys (and evaluate everything again)."""
+    families = schema_node("properties/interventions/properties")
+    for name, neutral in ADDED_FAMILY_SETTINGS.items():
+        defaults = [
+            spec["properties"][name]["default"] for spec in families.values() if name in spec.get("properties", {})
+        ]
+        assert defaults and all(default == neutral for default in defaults), name
 
 
 def test_every_schema_enum_has_a_library_counterpart():

@@ -25,6 +25,8 @@ def test_names_read_as_the_workflow_writes_them():
     assert names.corruption_name("fog", 3) == "corruption=fog/severity=3"
     assert names.attack_name("pgd_linf", "linf", 2) == "pgd_linf/eps=2/255"
     assert names.attack_name("pgd_l2", "l2", 0.25) == "pgd_l2/eps=0.25"
+    assert names.attack_name("autoattack_linf", "linf", 8) == "autoattack_linf/eps=8/255"
+    assert names.attack_name("autoattack_l2", "l2", 0.5) == "autoattack_l2/eps=0.5"
     assert [names.membership_name(score) for score in names.MEMBERSHIP_SCORES] == ["mia_loss", "mia_confidence"]
     assert names.group_of(names.group_name("old")) == "old" and names.shift_name("x") == "shift=x"
 
@@ -73,3 +75,22 @@ def test_every_family_has_a_place_in_the_sheet_order_and_a_class_that_evaluates_
     for name, family in FAMILIES.items():
         assert issubclass(resolve(family.evaluator), LoadedFamily), name
         assert colour_of(name).startswith("tab:")
+
+
+def test_autoattack_budgets_are_adversarial_interventions_after_pgd():
+    """AutoAttack runs after our attacks and is planned as the family measures it; settings written before it
+    existed (no `autoattack_*` lists) ask for none."""
+    from multisheets.interventions.registry import planned_interventions
+
+    before = {"fgsm_eps": [2], "linf_eps": [1], "l2_eps": [0.25]}
+    assert not names.asks_for_autoattack(before)
+    assert planned_interventions("adversarial", before) == ["fgsm/eps=2/255", "pgd_linf/eps=1/255", "pgd_l2/eps=0.25"]
+    settings = before | {"autoattack_eps": [8, 0.5], "autoattack_l2_eps": [0.5]}
+    assert names.asks_for_autoattack(settings)
+    assert planned_interventions("adversarial", settings)[3:] == [
+        "autoattack_linf/eps=8/255",
+        "autoattack_linf/eps=0.5/255",
+        "autoattack_l2/eps=0.5",
+    ]
+    assert {family_of(name) for name in planned_interventions("adversarial", settings)} == {"adversarial"}
+    assert names.headline_interventions(["clean", "autoattack_linf/eps=8/255"]) == ["clean"]  # PGD's place

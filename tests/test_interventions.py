@@ -120,6 +120,29 @@ def test_adversarial_accuracy_does_not_rise_with_eps(trained, data_dir, cpu, tmp
     assert len(indices) == 50 and len(set(indices)) == 50
 
 
+@pytest.mark.slow
+def test_autoattack_runs_on_a_part_of_the_attacks_subset(trained, data_dir, cpu, tmp_path):
+    """AutoAttack's images are the first `autoattack_n` of the same seeded draw (so each has its PGD counterpart),
+    stored like every attack's; the other attacks' subset is the one they had before AutoAttack existed."""
+    pytest.importorskip("torchattacks")
+    settings = {"n": 30, "seed": 0, "fgsm_eps": [], "linf_eps": [8], "l2_eps": [], "steps": 10}
+    settings |= {"step_size_factor": 2.5, "restarts": 1, "batch_size": 25, "autoattack_eps": [8], "autoattack_n": 12}
+    table, logits = evaluate("adversarial", trained, data_dir, cpu, tmp_path, settings)
+    assert list(table.index) == ["pgd_linf/eps=8/255", "autoattack_linf/eps=8/255"]
+    assert table.loc["autoattack_linf/eps=8/255", "n"] == 12 and table.loc["pgd_linf/eps=8/255", "n"] == 30
+    test = load_split(data_dir, "test")
+    draw = np.random.default_rng(0).choice(len(test.labels), 30, replace=False)
+    pgd_rows, aa_rows = logits["pgd_linf/eps=8/255#indices"], logits["autoattack_linf/eps=8/255#indices"]
+    assert np.array_equal(pgd_rows, np.sort(draw)) and np.array_equal(aa_rows, np.sort(draw[:12]))
+    assert logits["autoattack_linf/eps=8/255"].dtype == np.float16
+    aa_predicted = logits["autoattack_linf/eps=8/255#predicted"]
+    pgd_predicted = logits["pgd_linf/eps=8/255#predicted"][np.searchsorted(pgd_rows, aa_rows)]
+    labels = test.labels[aa_rows]
+    # on the same images; one image of slack: AutoAttack is the stronger attack, not a superset of PGD's successes
+    assert (aa_predicted == labels).mean() <= (pgd_predicted == labels).mean() + 1 / 12
+    assert table.loc["autoattack_linf/eps=8/255", "accuracy"] == pytest.approx((aa_predicted == labels).mean())
+
+
 def test_eps_names_read_like_papers():
     assert (
         format_eps(0.5, "linf") == "0.5/255" and format_eps(8, "linf") == "8/255" and format_eps(0.25, "l2") == "0.25"

@@ -179,6 +179,10 @@ WHAT_A_CHANGE_RERUNS: list[tuple[str, Change | Refused]] = [
     # What an evaluation keeps of each corrupted image: the evaluations, not the corrupted sets.
     ("interventions.corruption.keep", Change(("evaluate_corruption_test", "evaluate_corruption_val"))),
     ("interventions.corruption.*", Change(("corrupt_split",))),
+    # AutoAttack's targeted attacks need 4 classes, this study has 3: refused before any job (the real snakemake
+    # command runs the preflight check). Its other settings mean nothing without its budgets.
+    ("interventions.adversarial.autoattack_*eps", Refused("targeted attacks need at least 4 classes")),
+    ("interventions.adversarial.autoattack_*", NOTHING),
     ("interventions.adversarial.*", Change(("evaluate_adversarial_test", "evaluate_adversarial_val"))),
     ("interventions.privacy.*", Change(("evaluate_privacy_test", "evaluate_privacy_val"))),
     ("interventions.subgroups.*", Change(("evaluate_subgroups_test", "evaluate_subgroups_val"))),
@@ -264,6 +268,8 @@ def other_values(workdir: Path) -> dict[str, Any]:
         "interventions.corruption.frost_dir": str(empty),
         "interventions.subgroups.groups_csv": str(groups_csv(workdir / "other-groups.csv", 20)),
         "interventions.shift.imagefolders": {"resampled": str(other_shift)},
+        "interventions.adversarial.autoattack_eps": [8],  # off ([]) by default: no generic other value
+        "interventions.adversarial.autoattack_l2_eps": [0.5],
         "resources.gpu_model": "a100",
         "selection[].intervention": "worst_class",
         "selection[].metric": "loss",

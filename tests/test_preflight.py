@@ -14,14 +14,17 @@ import pytest  # noqa: E402
 from multisheets.data.arrays import load_split  # noqa: E402
 from multisheets.figures.common import save  # noqa: E402
 from multisheets.infra.lazy import resolve  # noqa: E402
+from multisheets.interventions import registry  # noqa: E402
 from multisheets.interventions.families import corrupted_split  # noqa: E402
 from multisheets.interventions.registry import FAMILIES, planned_interventions  # noqa: E402
 from multisheets.plan.identity import data_key, evaluation_key, family_identity  # noqa: E402
 from multisheets.plan.preflight import (  # noqa: E402
     check_data,
     check_dimensions,
+    check_families,
     check_selectable,
     check_widths,
+    class_count,
     split_sizes,
 )
 from multisheets.plan.schema import validate_study  # noqa: E402
@@ -32,7 +35,17 @@ from multisheets.study.runs import expand_study  # noqa: E402
 SETTINGS = {
     "clean": {},
     "corruption": {"types": ["fog", "snow"], "severities": [1, 3]},
-    "adversarial": {"n": 4, "seed": 0, "fgsm_eps": [2], "linf_eps": [0.5, 1], "l2_eps": [0.25], "steps": 1},
+    "adversarial": {
+        "n": 4,
+        "seed": 0,
+        "fgsm_eps": [2],
+        "linf_eps": [0.5, 1],
+        "l2_eps": [0.25],
+        "steps": 1,
+        "autoattack_eps": [8],
+        "autoattack_l2_eps": [0.5],
+        "autoattack_n": 3,
+    },
     "privacy": {"n": 4, "seed": 0},
     "shift": {"cifar10_1": False, "imagefolders": {"resampled": "anywhere"}},
 }
@@ -183,3 +196,67 @@ def test_the_data_section_is_checked_before_any_job(tmp_path):
     check_data({"source": "imagefolder", "image_size": None}, official, ["clean", "shift"])  # may hold CIFAR-10
     with pytest.raises(ValueError, match="cifar10_1: CIFAR-10.1 has the CIFAR-10 classes, data.source mnist"):
         check_data({"source": "mnist", "image_size": None}, official, ["clean", "shift"])
+
+
+# --- AutoAttack -----------------------------------------------------------------------------------------------------
+
+
+def adversarial_study(**adversarial) -> dict:
+    study = {"interventions": {"families": ["clean", "adversarial"], "adversarial": adversarial}}
+    validate_study(study)
+    return study["interventions"]
+
+
+SPLITS = {"clean": ["test", "val"], "adversarial": ["test"]}
+
+
+def test_adversarial_evaluation_keys_do_not_change_with_autoattack_off():
+    """Pinned on the code before AutoAttack existed: a study that does not ask for it evaluates nothing again."""
+    default = adversarial_study()["adversarial"]
+    assert evaluation_key("m", "adversarial", "test", family_identity("adversarial", default)) == "bb625fa8d752"
+    custom = adversarial_study(n=500, linf_eps=[1, 8], l2_eps=[], steps=20, restarts=2)["adversarial"]
+    assert evaluation_key("m", "adversarial", "val", family_identity("adversarial", custom)) == "61975ca53eef"
+    with_autoattack = adversarial_study(autoattack_eps=[8])["adversarial"]
+    assert family_identity("adversarial", with_autoattack) != family_identity("adversarial", default)
+    # without budgets, AutoAttack's other settings change nothing computed, so no key
+    unused = adversarial_study(autoattack_version="plus", autoattack_n=10)["adversarial"]
+    assert family_identity("adversarial", unused) == family_identity("adversarial", default)
+    used = adversarial_study(autoattack_eps=[8], autoattack_version="plus")["adversarial"]
+    assert family_identity("adversarial", used) != family_identity("adversarial", with_autoattack)
+
+
+def test_autoattack_needs_torchattacks_only_when_asked_for(monkeypatch):
+    find_spec = registry.importlib.util.find_spec
+    monkeypatch.setattr(
+        registry.importlib.util, "find_spec", lambda name: None if name == "torchattacks" else find_spec(name)
+    )
+    assert registry.torchattacks_problem() == "torchattacks is not installed"
+    check_families(adversarial_study(), SPLITS, None, num_classes=2)  # off: neither torchattacks nor classes matter
+    with pytest.raises(ValueError, match='AutoAttack.*not installed: install it with pip install --no-deps "torch'):
+        check_families(adversarial_study(autoattack_l2_eps=[0.5]), SPLITS, None)
+
+
+def test_an_old_torchattacks_is_named(monkeypatch):
+    find_spec = registry.importlib.util.find_spec
+    monkeypatch.setattr(
+        registry.importlib.util, "find_spec", lambda name: find_spec("json" if name == "torchattacks" else name)
+    )
+    monkeypatch.setattr(registry.importlib.metadata, "version", lambda name: "3.4.1")
+    assert registry.torchattacks_problem() == "torchattacks 3.4.1 is installed, AutoAttack needs torchattacks>=3.5"
+    monkeypatch.setattr(registry.importlib.metadata, "version", lambda name: "3.10.0")
+    assert registry.torchattacks_problem() is None
+
+
+def test_autoattack_settings_that_cannot_run_are_refused_before_any_job(monkeypatch, tmp_path):
+    monkeypatch.setattr("multisheets.plan.preflight.torchattacks_problem", lambda: None)  # as if installed
+    check_families(adversarial_study(autoattack_eps=[8], autoattack_n=100, n=100), SPLITS, None, num_classes=4)
+    with pytest.raises(ValueError, match="autoattack_n: 101 is more than n \\(100\\)"):
+        check_families(adversarial_study(autoattack_eps=[8], autoattack_n=101, n=100), SPLITS, None)
+    with pytest.raises(ValueError, match="at least 4 classes; this study's data has 3"):
+        check_families(adversarial_study(autoattack_eps=[8]), SPLITS, None, num_classes=3)
+    with pytest.raises(ValueError, match="autoattack_version: 'fast' is not one of"):
+        adversarial_study(autoattack_eps=[8], autoattack_version="fast")
+    synthetic = {"source": "synthetic", "synthetic": {"num_classes": 3}}
+    assert class_count(synthetic, tmp_path) == 3 and class_count({"source": "cifar10"}, tmp_path) is None
+    (tmp_path / "dataset.json").write_text(json.dumps({"classes": ["a", "b", "c", "d", "e"]}))
+    assert class_count({"source": "imagefolder"}, tmp_path) == 5  # an earlier data stage knows

@@ -407,3 +407,51 @@ def test_every_number_of_a_row_comes_from_the_same_predictions(tmp_path):
     row = sheet[sheet["scenario"] == "seed"].set_index("measure")["value"]
     assert row["mean"] == pytest.approx(0.875) and row["range"] == pytest.approx(0.25)
     assert row["disagreement"] == pytest.approx(0.25)
+
+
+def test_autoattack_columns_get_a_sheet_after_the_other_attacks(tmp_path):
+    """AutoAttack on a part of the attacks' subset (its own #indices): filed under adversarial, its columns after
+    PGD's and before the fairness summaries, its n the images it attacked, its accuracy from its own predictions."""
+    from multisheets.interventions.registry import family_of
+    from multisheets.sheets.metrics_table import collect_metrics
+    from multisheets.sheets.sheet import sheet_interventions
+
+    labels = LABELS["test"]
+    everything, part = np.arange(5), np.array([1, 3, 4])
+    # run -> (clean, pgd, autoattack) predictions; autoattack's are of the images at `part`
+    predicted = {
+        "base__seed=0": ([0, 0, 1, 1, 0], [0, 1, 1, 0, 0], [0, 0, 1]),
+        "base__seed=1": ([0, 0, 1, 1, 1], [1, 0, 1, 1, 1], [0, 1, 0]),
+        "base__seed=2": ([0, 0, 1, 0, 0], [0, 0, 0, 0, 0], [1, 0, 0]),
+    }
+    interventions = {"pgd_linf/eps=8/255": everything, "autoattack_linf/eps=8/255": part}
+    paths, files = [], {}
+    for run_id, (clean, *attacked) in predicted.items():
+        arrays = {}
+        for (name, index), values in zip(interventions.items(), attacked, strict=True):
+            arrays |= {name: np.eye(2, dtype=np.float16)[values], f"{name}#indices": index}
+            arrays[f"{name}#predicted"] = np.array(values, dtype=np.int16)
+        np.savez(path := tmp_path / f"{run_id}-adversarial.npz", **arrays)
+        files[run_id, "adversarial"] = path
+        np.savez(path := tmp_path / f"{run_id}-clean.npz", clean=np.eye(2, dtype=np.float16)[clean])
+        files[run_id, "clean"] = path
+        rows = [("val", "clean", "clean", 4, 0.75), ("test", "clean", "clean", 5, np.mean(np.equal(clean, labels)))]
+        for (name, index), values in zip(interventions.items(), attacked, strict=True):
+            rows.append(("test", "adversarial", name, len(index), np.mean(np.equal(values, labels[index]))))
+        table = pd.DataFrame(rows, columns=["split", "family", "intervention", "n", "accuracy"])
+        per_class = {"worst_class_accuracy": 0.5, "best_class_accuracy": 1.0, "worst_class": 1, "worst_class_n": 2}
+        table.assign(run_id=run_id, status="completed", metric="accuracy", ece=0.1, **per_class).to_csv(
+            path := tmp_path / f"{run_id}.csv", index=False
+        )
+        paths.append(path)
+    runs = pd.DataFrame({"run_id": list(predicted), "dimension": ""})
+    metrics = collect_metrics(paths, runs)
+    assert sheet_interventions(metrics, SETTINGS) == ["clean", *interventions, "worst_class", "ece"]
+    families = {name: family_of(name) for name in ["clean", *interventions]}
+    assert families["autoattack_linf/eps=8/255"] == "adversarial"
+    sheet = build_sheet(metrics, runs, PredictionStore(files, families, labels), SETTINGS | {"epsilon": 1.0}).sheet
+    cells = sheet[(sheet["scenario"] == "seed") & (sheet["intervention"] == "autoattack_linf/eps=8/255")]
+    cells = cells.set_index("measure")
+    assert set(cells["n"]) == {3} and set(cells["family"]) == {"adversarial"}
+    assert cells.loc["mean", "value"] == pytest.approx(np.mean([1 / 3, 1, 1 / 3]))  # labels at `part`: 0, 1, 0
+    assert list(wide(sheet, "mean").columns) == ["clean", *interventions, "worst_class", "ece"]

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from multisheets.interventions.names import ATTACKS
+from multisheets.interventions.names import ATTACKS, AUTOATTACKS
 from multisheets.models.runtime import autocast, eval_mode
 
 __all__ = ["fgsm", "pgd", "robust_predictions", "NORMS", "ATTACKS"]
@@ -219,8 +219,9 @@ def robust_predictions(
     """Logits (float32, N x C, on CPU) of ``model`` on adversarial versions of ``images``.
 
     ``attack`` is one of ``fgsm`` (kwargs: ``eps``), ``pgd_linf`` / ``pgd_l2`` (kwargs of :func:`pgd`
-    except ``norm``). Batches of ``batch_size`` are moved to the model's device; a ``generator`` in the
-    kwargs is shared across batches, so results are reproducible for a fixed batch size. The final
+    except ``norm``), ``autoattack_linf`` / ``autoattack_l2`` (kwargs of `autoattack.autoattack` except
+    ``norm``; only these import torchattacks). Batches of ``batch_size`` are moved to the model's device; a
+    ``generator`` in the kwargs is shared across batches, so results are reproducible for a fixed batch size. The final
     forward pass runs without grad, under ``autocast_dtype`` when one is given (the same numerics the
     attack optimised against). eps=0 gives the clean logits.
     """
@@ -229,7 +230,7 @@ def robust_predictions(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if "norm" in attack_kwargs:
-        raise ValueError("pass the norm through `attack` (pgd_linf / pgd_l2), not as `norm`")
+        raise ValueError("pass the norm through `attack` (pgd_linf / pgd_l2 / autoattack_*), not as `norm`")
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     device = _model_device(model, images.device)
@@ -241,6 +242,10 @@ def robust_predictions(
             y = labels[start : start + batch_size].to(device)
             if attack == "fgsm":
                 adv = fgsm(model, x, y, **attack_kwargs)
+            elif attack in AUTOATTACKS:
+                from multisheets.interventions.autoattack import autoattack
+
+                adv = autoattack(model, x, y, norm=attack.removeprefix("autoattack_"), **attack_kwargs)
             else:
                 adv = pgd(model, x, y, norm=attack.removeprefix("pgd_"), **attack_kwargs)
             with torch.no_grad(), autocast(device.type, autocast_dtype):

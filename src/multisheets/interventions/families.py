@@ -19,9 +19,10 @@ import torch
 from multisheets.data.arrays import HELD_OUT_SPLITS, load_split
 from multisheets.data.subgroups import subgroup_rows
 from multisheets.interventions.names import (
-    ATTACK_BUDGETS,
+    AUTOATTACKS,
     CLEAN,
     MEMBERSHIP_SCORES,
+    attack_budgets,
     attack_name,
     corruption_name,
     group_name,
@@ -120,38 +121,57 @@ class CorruptionFamily(LoadedFamily):
 
 
 class AdversarialFamily(LoadedFamily):
-    """White-box FGSM and L-inf / L2 PGD on a fixed, seeded subset of the split, in pixel space."""
+    """White-box FGSM, L-inf / L2 PGD and AutoAttack on a fixed, seeded subset of the split, in pixel space.
+
+    AutoAttack, many times the cost of PGD, may run on fewer images (`autoattack_n`): the first of the same seeded
+    draw, so its images are a uniform random subset of the other attacks' and every AutoAttack example has its PGD
+    counterpart. (Not the first of the sorted subset: splits may be ordered by class.)"""
 
     def __init__(self, data_dir, settings, runtime, inputs=None, split="test"):
         super().__init__(data_dir, settings, runtime, split=split)
         data = load_split(data_dir, split, mmap=True)
         n = min(settings["n"], len(data.labels))
-        self.indices = np.sort(np.random.default_rng(settings["seed"]).choice(len(data.labels), n, replace=False))
+        draw = np.random.default_rng(settings["seed"]).choice(len(data.labels), n, replace=False)
+        self.indices = np.sort(draw)
         self.images = device_images(data.images[self.indices], runtime)
         self.labels = torch.from_numpy(data.labels[self.indices]).to(runtime.device)
-        self.attacks = [(attack, norm, eps) for attack, norm, key in ATTACK_BUDGETS for eps in settings[key]]
+        self.attacks = attack_budgets(settings)
+        # Rows of the subset AutoAttack attacks, in split order.
+        self.autoattack_rows = np.searchsorted(self.indices, np.sort(draw[: settings.get("autoattack_n") or n]))
+
+    def rows(self, attack: str) -> np.ndarray | slice:
+        return self.autoattack_rows if attack in AUTOATTACKS else slice(None)
 
     def shapes(self) -> dict[str, int]:
-        return {attack_name(*attack): len(self.labels) for attack in self.attacks}
+        return {attack_name(*attack): len(self.indices[self.rows(attack[0])]) for attack in self.attacks}
 
     def __call__(self, forward: Callable, train_indices: np.ndarray | None = None) -> Iterator[Prediction]:
         from multisheets.interventions.attacks import robust_predictions
 
-        images = self.images.float().div(255)
+        pixels = self.images.float().div(255)
         for attack, norm, eps in self.attacks:
             radius = eps / 255 if norm == "linf" else eps
             kwargs: dict[str, Any] = {"eps": radius, "autocast_dtype": self.runtime.autocast_dtype}
-            if attack != "fgsm":
+            if attack in AUTOATTACKS:
+                # torchattacks seeds each of its attacks from the family's seed (the global RNG is restored after)
+                kwargs |= {
+                    "version": self.settings.get("autoattack_version", "standard"),
+                    "seed": self.settings["seed"],
+                }
+            elif attack != "fgsm":
                 kwargs |= {
                     "steps": self.settings["steps"],
                     "restarts": self.settings["restarts"],
                     "step_size": self.settings["step_size_factor"] * radius / self.settings["steps"],
                     "generator": torch.Generator(device=self.runtime.device).manual_seed(self.settings["seed"]),
                 }
+            rows = self.rows(attack)
+            on_device = torch.from_numpy(rows).to(pixels.device) if isinstance(rows, np.ndarray) else rows
+            images, labels = pixels[on_device], self.labels[on_device]
             logits = robust_predictions(
-                forward, images, self.labels, attack=attack, batch_size=self.settings["batch_size"], **kwargs
+                forward, images, labels, attack=attack, batch_size=self.settings["batch_size"], **kwargs
             )
-            yield Prediction(attack_name(attack, norm, eps), logits.to(self.labels.device), self.labels, self.indices)
+            yield Prediction(attack_name(attack, norm, eps), logits.to(labels.device), labels, self.indices[rows])
 
 
 class PrivacyFamily(LoadedFamily):

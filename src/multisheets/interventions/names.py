@@ -2,9 +2,9 @@
 
 Evaluation names what each family measures; the sheet stage adds summaries over those names; selection, sheets
 and figures read them. Names are hierarchical, ``<kind>=<value>/<parameter>=<value>`` (``corruption=fog/severity=3``,
-``pgd_linf/eps=2/255``, ``group=old``), or single words (``clean``, ``mia_loss``, and the sheet's summaries
-``corruption_mean``, ``worst_class``, ``worst_group``, ``ece``). The module needs no torch, so sheets and figures,
-which read names only, run without it.
+``pgd_linf/eps=2/255``, ``autoattack_linf/eps=8/255``, ``group=old``), or single words (``clean``, ``mia_loss``, and
+the sheet's summaries ``corruption_mean``, ``worst_class``, ``worst_group``, ``ece``). The module needs no torch, so
+sheets and figures, which read names only, run without it.
 
 Which family owns which names, and the families' order and colours, are in `registry`.
 """
@@ -17,7 +17,9 @@ from fractions import Fraction
 CLEAN = "clean"
 CORRUPTION_PREFIX = "corruption="
 SEVERITY_PART = "/severity="
-ATTACKS = ("fgsm", "pgd_linf", "pgd_l2")  # the attacks `attacks.robust_predictions` runs
+# The attacks `attacks.robust_predictions` runs: ours, then AutoAttack (torchattacks' implementation, optional).
+AUTOATTACKS = ("autoattack_linf", "autoattack_l2")
+ATTACKS = ("fgsm", "pgd_linf", "pgd_l2", *AUTOATTACKS)
 MEMBERSHIP_PREFIX = "mia_"
 MEMBERSHIP_SCORES = ("loss", "confidence")  # the per-example scores a membership attack thresholds
 SHIFT_PREFIX = "shift="
@@ -68,7 +70,23 @@ def is_attack(intervention: str, attack: str) -> bool:
 
 
 # The adversarial family's attacks: (attack, norm, the setting that lists its budgets), in the order they run.
-ATTACK_BUDGETS = (("fgsm", "linf", "fgsm_eps"), ("pgd_linf", "linf", "linf_eps"), ("pgd_l2", "l2", "l2_eps"))
+ATTACK_BUDGETS = (
+    ("fgsm", "linf", "fgsm_eps"),
+    ("pgd_linf", "linf", "linf_eps"),
+    ("pgd_l2", "l2", "l2_eps"),
+    ("autoattack_linf", "linf", "autoattack_eps"),
+    ("autoattack_l2", "l2", "autoattack_l2_eps"),
+)
+
+
+def attack_budgets(settings: dict) -> list[tuple[str, str, float]]:
+    """(attack, norm, eps) of every attack the `adversarial` settings ask for, in the order they run. A budget list
+    left out is empty: settings written before AutoAttack existed have no `autoattack_*` lists."""
+    return [(attack, norm, eps) for attack, norm, key in ATTACK_BUDGETS for eps in settings.get(key) or ()]
+
+
+def asks_for_autoattack(settings: dict) -> bool:
+    return any(attack in AUTOATTACKS for attack, _, _ in attack_budgets(settings))
 
 
 def shift_sets(settings: dict) -> list[str]:

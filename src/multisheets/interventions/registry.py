@@ -10,12 +10,14 @@ any, are a block under `interventions:` in the schema.
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from multisheets.interventions.names import (
-    ATTACK_BUDGETS,
     ATTACKS,
     CLEAN,
     CORRUPTION_MEAN,
@@ -27,6 +29,7 @@ from multisheets.interventions.names import (
     SHIFT_PREFIX,
     WORST_CLASS,
     WORST_GROUP,
+    attack_budgets,
     attack_name,
     corruption_name,
     group_name,
@@ -78,9 +81,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "adversarial": Family(
         f"{EVALUATORS}:AdversarialFamily",
-        names=lambda settings, split: [
-            attack_name(attack, norm, eps) for attack, norm, key in ATTACK_BUDGETS for eps in settings[key]
-        ],
+        names=lambda settings, split: [attack_name(*attack) for attack in attack_budgets(settings)],
         prefixes=tuple(f"{attack}/" for attack in ATTACKS),
         same_inputs=False,
         colour="tab:red",
@@ -143,3 +144,26 @@ def planned_interventions(family: str, settings: dict[str, Any], split: str = "t
     if family not in FAMILIES:
         raise ValueError(f"unknown intervention family {family!r} (known: {', '.join(FAMILIES)})")
     return FAMILIES[family].names(settings, split)
+
+
+# AutoAttack runs torchattacks' implementation, an optional dependency: installed without its dependencies, since
+# it pins requests~=2.25, which would downgrade requests and urllib3 for the whole environment.
+TORCHATTACKS = "torchattacks>=3.5"
+INSTALL_TORCHATTACKS = f'pip install --no-deps "{TORCHATTACKS}"'
+# Its targeted APGD's loss reads the four largest logits: with fewer classes it fails inside torchattacks.
+AUTOATTACK_MIN_CLASSES = 4
+
+
+def torchattacks_problem() -> str | None:
+    """Why AutoAttack cannot run here (torchattacks missing or older than 3.5), or None. Torch-free: it asks the
+    installed package's metadata, without importing it."""
+    if importlib.util.find_spec("torchattacks") is None:
+        return "torchattacks is not installed"
+    try:
+        version = importlib.metadata.version("torchattacks")
+    except importlib.metadata.PackageNotFoundError:  # importable without metadata (a source checkout): trust it
+        return None
+    release = re.match(r"(\d+)\.(\d+)", version)
+    if release is None or tuple(map(int, release.groups())) < (3, 5):
+        return f"torchattacks {version} is installed, AutoAttack needs {TORCHATTACKS}"
+    return None

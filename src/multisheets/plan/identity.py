@@ -36,6 +36,7 @@ from typing import Any
 from multisheets.data.sources import source_of
 from multisheets.infra.digest import digest, file_digest, streamed_file_digest
 from multisheets.infra.files import write_json
+from multisheets.interventions.names import asks_for_autoattack
 from multisheets.study.runs import DRAWN_ONLY_WHEN, Run
 
 # Bump a version when the code that computes a kind of file changes what it computes: every such file is then
@@ -59,7 +60,16 @@ ADDED_HYPERPARAMETERS: dict[str, Any] = {
 }
 # Family settings added after version 1, with the value that evaluates exactly as before they existed: left out of
 # the evaluation key at that value, so adding one re-evaluates nothing.
-ADDED_FAMILY_SETTINGS: dict[str, Any] = {"keep": "logits"}
+ADDED_FAMILY_SETTINGS: dict[str, Any] = {
+    "keep": "logits",
+    # AutoAttack (adversarial): off by default, so a study that does not ask for it keeps its evaluation keys.
+    "autoattack_eps": [],
+    "autoattack_l2_eps": [],
+    "autoattack_version": "standard",
+    "autoattack_n": None,
+}
+
+AUTOATTACK_SETTINGS = ("autoattack_version", "autoattack_n")  # read only where AutoAttack has budgets
 # `data` settings of every source added after version 1, with the value that prepares exactly the arrays of before
 # they existed: left out of the data key at that value, so adding one changes no data key (and so no model key).
 ADDED_DATA_SETTINGS: dict[str, Any] = {"image_size": None}
@@ -185,8 +195,11 @@ def evaluation_key(model: str, family: str, split: str, settings: dict[str, Any]
 
 def family_identity(family: str, settings: dict[str, Any]) -> dict[str, Any]:
     """What a family's results depend on among its settings: all of them, and for subgroups the content of the
-    groups CSV too (an edited file under the same name is other groups)."""
+    groups CSV too (an edited file under the same name is other groups). AutoAttack's settings only count where a
+    study lists budgets for it: without them they change nothing the family computes."""
     settings = without_neutral(settings, ADDED_FAMILY_SETTINGS)
+    if family == "adversarial" and not asks_for_autoattack(settings):
+        settings = {name: value for name, value in settings.items() if name not in AUTOATTACK_SETTINGS}
     if family == "subgroups" and settings.get("groups_csv"):
         return settings | {"groups_csv_content": file_digest(settings["groups_csv"])}
     return settings

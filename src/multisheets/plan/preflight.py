@@ -15,8 +15,14 @@ from typing import Any
 from multisheets.data.sources import source_of
 from multisheets.data.subgroups import subgroup_rows
 from multisheets.data.torchvision_sources import TORCHVISION_SETS
-from multisheets.interventions.names import summary_interventions
-from multisheets.interventions.registry import FAMILIES, planned_interventions
+from multisheets.interventions.names import asks_for_autoattack, summary_interventions
+from multisheets.interventions.registry import (
+    AUTOATTACK_MIN_CLASSES,
+    FAMILIES,
+    INSTALL_TORCHATTACKS,
+    planned_interventions,
+    torchattacks_problem,
+)
 from multisheets.models.architectures import ARCHITECTURES, fixed_width
 from multisheets.sheets.selection import SELECTION_SPLIT, Specification
 from multisheets.study.config import HYPERPARAMETER_DEFAULTS
@@ -111,11 +117,28 @@ def check_widths(runs: list[Run]) -> None:
             )
 
 
-def check_families(interventions: dict[str, Any], splits: dict[str, list[str]], sizes: dict[str, int] | None) -> None:
+def class_count(data: dict[str, Any], data_dir: str | Path) -> int | None:
+    """The study's number of classes where known before the data stage: from an earlier run of it, or the source's
+    own settings (``data.synthetic.num_classes``); else None."""
+    info = Path(data_dir) / "dataset.json"
+    if info.exists():
+        return len(json.loads(info.read_text())["classes"])
+    return (data.get(data["source"]) or {}).get("num_classes")
+
+
+def check_families(
+    interventions: dict[str, Any],
+    splits: dict[str, list[str]],
+    sizes: dict[str, int] | None,
+    num_classes: int | None = None,
+) -> None:
     """Every family a study evaluates reads files that exist and measures something with its settings. `splits`:
-    family -> the held-out splits it is evaluated on; `sizes`: the splits' sizes where known (`split_sizes`)."""
+    family -> the held-out splits it is evaluated on; `sizes`: the splits' sizes and `num_classes` the number of
+    classes, where known (`split_sizes`, `class_count`)."""
     for family, family_splits in splits.items():
         settings = interventions.get(family, {})
+        if family == "adversarial" and asks_for_autoattack(settings):
+            check_autoattack(settings, num_classes)
         reads = FAMILIES[family].reads
         if reads == "groups_csv":
             for split in family_splits:
@@ -133,6 +156,29 @@ def check_families(interventions: dict[str, Any], splits: dict[str, list[str]], 
                 f"interventions.families lists {family}, but its settings (interventions.{family}) give it "
                 "nothing to measure"
             )
+
+
+def check_autoattack(settings: dict[str, Any], num_classes: int | None) -> None:
+    """AutoAttack can run: torchattacks is installed (it is optional), its subset is part of the other attacks',
+    and the data has the classes its targeted attacks need."""
+    problem = torchattacks_problem()
+    if problem:
+        raise ValueError(
+            f"interventions.adversarial asks for AutoAttack (autoattack_eps / autoattack_l2_eps), which runs "
+            f"torchattacks' implementation, but {problem}: install it with {INSTALL_TORCHATTACKS} (--no-deps: it "
+            "pins requests~=2.25, which would downgrade requests for the whole environment), or leave the "
+            "autoattack budgets empty"
+        )
+    if (settings.get("autoattack_n") or 0) > settings["n"]:
+        raise ValueError(
+            f"interventions.adversarial.autoattack_n: {settings['autoattack_n']} is more than n ({settings['n']}): "
+            "AutoAttack attacks a part of the other attacks' subset; use at most n, or null for all of it"
+        )
+    if num_classes is not None and num_classes < AUTOATTACK_MIN_CLASSES:
+        raise ValueError(
+            f"interventions.adversarial asks for AutoAttack, whose targeted attacks need at least "
+            f"{AUTOATTACK_MIN_CLASSES} classes; this study's data has {num_classes}"
+        )
 
 
 def check_groups_csv(groups_csv: str, split: str, sizes: dict[str, int] | None) -> None:
