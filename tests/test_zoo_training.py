@@ -108,7 +108,7 @@ def test_model_files_written_before_image_size_was_stored_still_load(tmp_path, c
 
 ZOO_STUDY = {
     "study": "zoo",
-    "data": {"source": "cifar10", "path": "resources/cifar10", "val_size": 5000},
+    "data": {"source": "cifar100", "path": "resources/cifar100", "val_size": 5000},  # 100 classes, downloaded
     "base": {"model": "resnet50", "epochs": 30, "batch_size": 128, "lr": 0.1},
     "dimensions": {"model": ["vgg16_bn", "densenet121", "convnext_tiny", "vit_b_16"]},
     "seeds": [0, 1],
@@ -119,7 +119,7 @@ ZOO_STUDY = {
 
 @pytest.mark.integration
 @pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake is not installed")
-def test_a_study_of_five_torchvision_models_passes_the_checks_and_a_dry_run(tmp_path):
+def test_a_cifar100_study_of_five_torchvision_models_passes_the_checks_and_a_dry_run(tmp_path):
     workdir = copy_workflow(tmp_path)
     (workdir / "zoo.yaml").write_text(yaml.safe_dump(ZOO_STUDY))
     result = snakemake(workdir, "--dry-run", "--cores", "1", "--configfile", "zoo.yaml")
