@@ -1,13 +1,13 @@
 #!/usr/bin/env python
 """How the aggregation rules scale with the number of runs R: CPU seconds, wall seconds and peak memory of each.
 
-For each R it fabricates a study's per-run outputs (`fabricate_study`: config.yaml's families and dimensions,
-N = 10,000 test / 5,000 val images, 10 classes, in the exact files evaluation writes; no training) in a temporary
+For each R it fabricates a study's per-run outputs (`fabricate_study`: config.yaml's families and dimensions, N =
+10,000 test / 5,000 val images, 10 classes, in the exact files evaluation writes; no training) in a temporary
 folder, then runs every aggregation rule in the order Snakemake would: collect_metrics, multiplicity_sheet,
-per_example_measures and each figure rule. Each rule is its real `workflow/scripts/<rule>.py`, executed in its own
-process with a stand-in `snakemake` object whose input, output, params and log are what the rule in rules/*.smk
-gives it (computed with the same helpers), from the study's folder as working directory. The process's own
-resource usage (`os.wait4`) gives CPU seconds (user + system) and peak RSS.
+seed_population, per_example_measures and each figure rule. Each rule is its real `workflow/scripts/<rule>.py`,
+executed in its own process with a stand-in `snakemake` object whose input, output, params and log are what the rule
+in rules/*.smk gives it (computed with the same helpers), from the study's folder as working directory. The
+process's own resource usage (`os.wait4`) gives CPU seconds (user + system) and peak RSS.
 
     python benchmarks/aggregation_scaling.py --runs 20 100 400 1000 --out docs/aggregation_scaling.csv
     python benchmarks/aggregation_scaling.py --quick          # R = 11 at N = 1,000: a minute
@@ -83,6 +83,7 @@ def rule_jobs(plan: StudyPlan) -> list[dict]:
         seed_streams=config["seed_streams"],
         predictions=digest(predictions),
     )
+    seed_population = dict(sheet=sheet_settings("seed_population"), predictions=digest(predictions))
     per_example = dict(
         sheet=sheet_settings("per_example_measures"),
         with_selection=bool(config["selection"]),
@@ -103,6 +104,8 @@ def rule_jobs(plan: StudyPlan) -> list[dict]:
             "ecdf": "tables/per_example_ecdf.parquet",
             "ensembles": "tables/ensembles.parquet",
             "abstention": "tables/abstention.parquet",
+            "convergence": "tables/seed_convergence.csv",
+            "gde": "tables/gde.csv",
         }.items()
     }
     jobs = [
@@ -146,6 +149,21 @@ def rule_jobs(plan: StudyPlan) -> list[dict]:
             },
         ),
         job(
+            "seed_population",
+            {
+                "metrics": tables["metrics"],
+                "runs": tables["runs"],
+                "predictions": predictions,
+                "test_labels": plan.data_file("test_labels.npy"),
+            },
+            {"convergence": tables["convergence"], "gde": tables["gde"]},
+            {
+                "sheet": seed_population["sheet"],
+                "prediction_runs": plan.sheet_prediction_runs(),
+                "manifest": seed_population,
+            },
+        ),
+        job(
             "per_example_measures",
             {
                 "metrics": tables["metrics"],
@@ -185,6 +203,8 @@ def rule_jobs(plan: StudyPlan) -> list[dict]:
             {},
         ),
         "ensemble_sizes": ("ensemble_sizes", {"ensembles": tables["ensembles"], "metrics": tables["metrics"]}, {}),
+        "gde": ("gde", {"gde": tables["gde"]}, {}),
+        "seed_convergence": ("seed_convergence", {"convergence": tables["convergence"]}, {}),
         "abstention": ("abstention", {"abstention": tables["abstention"], "metrics": tables["metrics"]}, {}),
     }
     for rule, (file, inputs, extra) in figures.items():

@@ -109,7 +109,7 @@ def test_harness_times_every_aggregation_rule_of_the_workflow():
     figures = re.findall(r'^    "(\w+)": dict\(', (rules / "figures.smk").read_text(), re.M)
     plan = fabricate_study.StudyPlan(fabricate_study.study_config(11))
     jobs = aggregation_scaling.rule_jobs(plan)
-    expected = ["collect_metrics", "multiplicity_sheet", "per_example_measures"] + figures
+    expected = ["collect_metrics", "multiplicity_sheet", "seed_population", "per_example_measures"] + figures
     assert [job["rule"] for job in jobs] == [rule for rule in expected if rule != "selection_effect"]
     sheet = next(job for job in jobs if job["rule"] == "multiplicity_sheet")
     assert len(sheet["input"]["predictions"]) == len(plan.runs) * len(plan.families)
