@@ -15,6 +15,7 @@ metrics = pd.read_parquet(snakemake.input.metrics)
 runs = pd.read_csv(snakemake.input.runs, keep_default_na=False)
 read = snakemake.params.prediction_runs, snakemake.input.predictions
 store = stored_predictions(*read, metrics, np.load(snakemake.input.test_labels))
-convergence_rows(metrics, runs, store, settings).to_csv(out.convergence, index=False)
-gde_rows(metrics, runs, store, settings).to_csv(out.gde, index=False)
+convergence = convergence_rows(metrics, runs, store, settings)
+convergence.to_csv(out.convergence, index=False)
+gde_rows(metrics, runs, store, settings, convergence).to_csv(out.gde, index=False)
 write_manifest(out.manifest, snakemake.params.manifest)  # last: the step is done

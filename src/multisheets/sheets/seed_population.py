@@ -62,17 +62,26 @@ def convergence_rows(
     return pd.DataFrame(rows, columns=CONVERGENCE_COLUMNS)
 
 
-def gde_rows(metrics: pd.DataFrame, runs: pd.DataFrame, store: PredictionStore, settings: dict[str, Any]):
+def gde_rows(
+    metrics: pd.DataFrame,
+    runs: pd.DataFrame,
+    store: PredictionStore,
+    settings: dict[str, Any],
+    convergence: pd.DataFrame | None = None,
+):
     """Per intervention of the sheet that has predictions: the runs' mean test error, their mean pairwise
     disagreement, the gap, the runs' mean ECE, the CACE of their vote ensemble, and whether the gap is within it
-    (what the theory allows)."""
+    (what the theory allows). Mean and disagreement are the `convergence` table's at all seeds (computed here when
+    not given), so the step measures the whole population once."""
     run_ids = seed_runs(metrics, runs)
     if len(run_ids) < 2:
         return pd.DataFrame(columns=GDE_COLUMNS)
+    if convergence is None:
+        convergence = convergence_rows(metrics, runs, store, settings)
     reported = metrics[metrics["split"] == REPORTED_SPLIT]
     columns = [name for name in sheet_interventions(metrics, settings) if store.has(name)]
-    measured = scenario_rows("seed", pd.Index(run_ids), reported, columns, store, run_ids[0], settings)
-    values = pd.DataFrame(measured).pivot(index="intervention", columns="measure", values="value")
+    everyone = convergence[convergence["n_seeds"] == len(run_ids)]
+    values = everyone.pivot(index="intervention", columns="measure", values="value")
     rows = []
     for intervention in columns:
         if "disagreement" not in values.columns or pd.isna(values.loc[intervention, "disagreement"]):
