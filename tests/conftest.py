@@ -26,3 +26,15 @@ def data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def cpu():
     return make_runtime({"device": "cpu"})
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of tiny tensors (`pytestmark = pytest.mark.usefixtures("one_thread")`): more
+    threads only synchronise, and on a shared CPU they spin against other jobs (2-10x slower)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -36,6 +36,8 @@ from multisheets.interventions.corruptions._ops import (
 )
 from multisheets.interventions.corruptions.frost import FROST_FILES
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 # shared/ sits beside the repository checkout.
 FROST_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "frost"
 HAVE_FROST = all((FROST_DIR / name).is_file() for name in FROST_FILES)
@@ -61,15 +63,6 @@ def smooth_images(n: int, h: int, w: int, seed: int = 0, cells: int = 6) -> np.n
     low = torch.from_numpy(rng.random((n, 3, cells, cells), dtype=np.float32))
     up = F.interpolate(low, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
     return np.rint(up.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    # The test images are tiny: extra torch threads only add start-up and, on a busy machine, waits.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -25,14 +25,7 @@ from multisheets.measures.probabilities import vote_counts
 from multisheets.models.checkpoint import checkpoint_of, write_checkpoint
 from multisheets.models.zoo import build_model
 
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    # Tiny images and models: extra torch threads only add start-up and, on a busy machine, waits.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def smooth_images(n: int, size: int, seed: int = 0) -> np.ndarray:

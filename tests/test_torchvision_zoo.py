@@ -18,6 +18,8 @@ from multisheets.models.architectures import ARCHITECTURES
 from multisheets.models.torchvision_zoo import SMALL_IMAGE_SIDE, AdaptiveAvgPool
 from multisheets.models.zoo import GlobalPool, build_model
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 ZOO = [name for name, architecture in ARCHITECTURES.items() if architecture.sized]
 # torchvision's own network of each name (at 224 px), which ours must match name for name
 REFERENCE = {name: getattr(tv, name, None) for name in ZOO} | {
@@ -35,16 +37,6 @@ SMALL_IMAGE_CHANGES = {
     "convnext_tiny": {"features.0.0.weight"},
     **dict.fromkeys(["vit_b_16", "vit_ti_16"], {"conv_proj.weight", "encoder.pos_embedding"}),
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tensors of 1-2 small images: more threads only synchronise, and on a shared CPU they spin against other
-    jobs (2-10x slower here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def build(name, size, num_classes=10, tta="none"):
