@@ -176,7 +176,7 @@ def train_run(
     models: ArchitectureModules,
     runtime: Runtime,
     show_progress: bool = False,
-) -> tuple[nn.Module, dict[str, Any]]:
+) -> tuple[nn.Module, dict[str, Any], np.ndarray | None]:
     """Train one run and validate it after every epoch; a run whose loss or weights stop being finite is stopped
     and recorded as diverged. Returns the trained module, the run's summary (its train log) and its sample of the
     training split (None: all of it)."""
@@ -348,7 +348,10 @@ def _train_and_save(todo, data_dir, info, data, runtime, show_progress, cache, j
     val_pair = (device_images(val.images, runtime), torch.from_numpy(val.labels).to(runtime.device))
     models = ArchitectureModules(info, runtime, train_x[:WHITENING_IMAGES])  # the same fixed images for every seed
     # A checkpoint that does not fit its model fails here, before the job trains anything.
-    starts = {(hp["model"], hp["width"], hp["init"]): hp for hp in (run.hyperparameters for run, *_ in todo)}
+    # (finetune too: a probe leaves the checkpoint's head out, so fewer of its tensors match)
+    starts = {
+        (hp["model"], hp["width"], hp["init"], hp["finetune"]): hp for hp in (run.hyperparameters for run, *_ in todo)
+    }
     for hp in starts.values():
         if hp["init"] != "scratch":
             models.initial(hp, 0)
